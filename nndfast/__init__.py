@@ -1,0 +1,23 @@
+"""nndfast: the "Neural Networks Demystified" network at hardware speed.
+
+``from nndfast import *`` replaces the tutorial's ``from partTwo import *``
+(and ``partFive``): it gives X, y, Neural_Network and
+computeNumericalGradient, with the tutorial's names, shapes and in-place
+behaviour, computed by compiled Cython/OpenMP kernels.
+
+nndfast.reference has the same API in plain numpy, written the tutorial's
+way; it is what the kernels are tested and benchmarked against.
+"""
+from nndfast._threads import openmp_enabled
+from nndfast.data import X, y
+from nndfast.network import Neural_Network, computeNumericalGradient
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "X",
+    "y",
+    "Neural_Network",
+    "computeNumericalGradient",
+    "openmp_enabled",
+]

@@ -1,0 +1,333 @@
+"""The fast drop-in Neural_Network: the tutorial's API over compiled kernels.
+
+Everything here mirrors nndfast.reference.Neural_Network name for name and
+shape for shape; the arithmetic happens in nndfast._network.
+
+Caching of z2, a2, z3 and yHat: the tutorial keeps them on the object.  For
+calls below _network.SMALL_WORK (the tutorial's 3x2 data is one) the kernels
+write into scratch buffers owned by the network and the attributes are
+copied out on first access, so a brute-force loop of costFunction calls
+allocates one array per call instead of five.  Larger calls allocate fresh
+arrays and store them directly.  Either way an attribute holds the values of
+the call that last set it, and an array a user already holds is never
+changed by a later call.
+"""
+import numpy as np
+
+from nndfast import _network as _k
+from nndfast._threads import resolve_num_threads
+from nndfast._validate import F64, as_examples, as_weights
+
+__all__ = ["Neural_Network", "computeNumericalGradient"]
+
+_SMALL = _k.SMALL_WORK
+
+
+class _Cached(object):
+    """Non-data descriptor for z2/a2/z3/yHat: on first access, copy the value
+    out of the scratch buffer of the last small call into the instance dict
+    (later accesses hit the dict directly)."""
+
+    def __init__(self, name, slot):
+        self.name = name
+        self.slot = slot
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:
+            return self
+        pending = obj.__dict__.get("_pending")
+        if pending is None or pending[self.slot] is None:
+            raise AttributeError(
+                f"'Neural_Network' object has no attribute '{self.name}' "
+                f"(call forward or costFunction first)")
+        value = pending[self.slot].copy()
+        obj.__dict__[self.name] = value
+        return value
+
+
+def _positive_size(value, name):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be a positive int, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value}")
+    return int(value)
+
+
+class Neural_Network(object):
+    """The tutorial's sigmoid network, inputLayerSize-hiddenLayerSize-outputLayerSize.
+
+    ``Neural_Network()`` is the tutorial's 2-3-1 network.  Weights are drawn
+    as ``W1 = np.random.randn(I, H)`` then ``W2 = np.random.randn(H, O)``
+    from numpy's global generator, so ``np.random.seed(k)`` gives the same
+    weights as nndfast.reference and the tutorial.
+
+    Attributes
+    ----------
+    W1 : ndarray (inputLayerSize, hiddenLayerSize), float64
+    W2 : ndarray (hiddenLayerSize, outputLayerSize), float64
+        Edit in place (``NN.W1[0, 0] = 1.1``) or assign a new array; the
+        next call uses the new values.  An assigned array that is already
+        C-contiguous float64 is kept as is; anything else is copied.
+    z2, a2 : ndarray (n, hiddenLayerSize)
+    z3 : ndarray (n, outputLayerSize)
+        Cached by forward, costFunction and costFunctionPrime.
+    yHat : ndarray (n, outputLayerSize)
+        Cached by costFunction and costFunctionPrime.
+    """
+
+    z2 = _Cached("z2", 0)
+    a2 = _Cached("a2", 1)
+    z3 = _Cached("z3", 2)
+    yHat = _Cached("yHat", 3)
+
+    def __init__(self, inputLayerSize=2, hiddenLayerSize=3, outputLayerSize=1):
+        self.inputLayerSize = _positive_size(inputLayerSize, "inputLayerSize")
+        self.hiddenLayerSize = _positive_size(hiddenLayerSize, "hiddenLayerSize")
+        self.outputLayerSize = _positive_size(outputLayerSize, "outputLayerSize")
+        self._pending = None
+        self._scratch = None
+        self.W1 = np.random.randn(self.inputLayerSize, self.hiddenLayerSize)
+        self.W2 = np.random.randn(self.hiddenLayerSize, self.outputLayerSize)
+
+    # -- weights -----------------------------------------------------------
+    @property
+    def W1(self):
+        """Layer-1 weights, shape (inputLayerSize, hiddenLayerSize)."""
+        return self._W1
+
+    @W1.setter
+    def W1(self, value):
+        self._W1 = as_weights(value, "W1", (self.inputLayerSize, self.hiddenLayerSize))
+
+    @property
+    def W2(self):
+        """Layer-2 weights, shape (hiddenLayerSize, outputLayerSize)."""
+        return self._W2
+
+    @W2.setter
+    def W2(self, value):
+        self._W2 = as_weights(value, "W2", (self.hiddenLayerSize, self.outputLayerSize))
+
+    def _weights(self):
+        W1, W2 = self._W1, self._W2
+        # An in-place `W.shape = ...` would otherwise reach the kernel unnoticed.
+        if W1.shape != (self.inputLayerSize, self.hiddenLayerSize) or \
+                W2.shape != (self.hiddenLayerSize, self.outputLayerSize):
+            W1 = self.W1 = W1
+            W2 = self.W2 = W2
+        return W1, W2
+
+    def _check(self, X, y=None):
+        X = as_examples(X, "X", self.inputLayerSize, "inputLayerSize")
+        if y is None:
+            return X, None
+        y = as_examples(y, "y", self.outputLayerSize, "outputLayerSize")
+        if y.shape[0] != X.shape[0]:
+            raise ValueError(
+                f"y must have one row per row of X: X has {X.shape[0]} rows, "
+                f"y has {y.shape[0]}")
+        return X, y
+
+    def _buffers(self, n, small, grad=False):
+        """(z2, a2, z3, yhat[, d2, d3]) for n rows: reused scratch if small."""
+        H, O = self.hiddenLayerSize, self.outputLayerSize
+        if small:
+            s = self._scratch
+            if s is None or s[0].shape[0] != n:
+                s = self._scratch = (np.empty((n, H)), np.empty((n, H)), np.empty((n, O)),
+                                     np.empty((n, O)), np.empty((n, H)), np.empty((n, O)))
+            return s
+        bufs = (np.empty((n, H)), np.empty((n, H)), np.empty((n, O)), np.empty((n, O)))
+        if grad:
+            bufs += (np.empty((n, H)), np.empty((n, O)))
+        return bufs
+
+    def _publish(self, bufs, small, with_yhat):
+        """Make z2/a2/z3 (and yHat) the values just computed into bufs."""
+        d = self.__dict__
+        if small:
+            if with_yhat:
+                d.pop("yHat", None)
+                self._pending = bufs
+            else:
+                # forward leaves yHat alone: keep the previous cost call's value
+                if "yHat" not in d and self._pending is not None \
+                        and self._pending[3] is not None:
+                    d["yHat"] = self._pending[3].copy()
+                self._pending = (bufs[0], bufs[1], bufs[2], None)
+            d.pop("z2", None)
+            d.pop("a2", None)
+            d.pop("z3", None)
+        else:
+            d["z2"], d["a2"], d["z3"] = bufs[0], bufs[1], bufs[2]
+            if with_yhat:
+                d["yHat"] = bufs[3]
+
+    def _work(self, n):
+        return n * self.hiddenLayerSize * (self.inputLayerSize + self.outputLayerSize)
+
+    # -- the tutorial's methods -------------------------------------------
+    def forward(self, X):
+        """Propagate X through the network.
+
+        X : (n, inputLayerSize) array.  Returns yHat, a new
+        (n, outputLayerSize) float64 array, and caches z2, a2, z3.
+        """
+        X, _ = self._check(X)
+        W1, W2 = self._weights()
+        n = X.shape[0]
+        yhat = np.empty((n, self.outputLayerSize))
+        if n == 0:
+            self._publish(self._buffers(0, False), False, False)
+            return yhat
+        small = self._work(n) < _SMALL
+        bufs = self._buffers(n, small)
+        if small:
+            _k.forward_small(X, W1, W2, bufs[0], bufs[1], bufs[2], yhat)
+        else:
+            _k.forward(X, W1, W2, bufs[0], bufs[1], bufs[2], yhat, resolve_num_threads(None))
+        self._publish(bufs, small, False)
+        return yhat
+
+    def sigmoid(self, z):
+        """Elementwise 1/(1+e^-z) for a scalar or array; stable at any |z|."""
+        return _elementwise(_k.sigmoid, z)
+
+    def sigmoidPrime(self, z):
+        """Elementwise derivative of the sigmoid; finite where the tutorial's
+        e^-z/(1+e^-z)^2 gives NaN (z < -709)."""
+        return _elementwise(_k.sigmoid_prime, z)
+
+    def costFunction(self, X, y):
+        """J = 0.5*sum((y-yHat)**2) over examples.
+
+        X : (n, inputLayerSize), y : (n, outputLayerSize).  Returns a new
+        float64 array of shape (outputLayerSize,); caches yHat, z2, a2, z3.
+        """
+        X, y = self._check(X, y)
+        W1, W2 = self._weights()
+        n = X.shape[0]
+        J = np.empty(self.outputLayerSize)
+        if n == 0:
+            J[:] = 0.0
+            self._publish(self._buffers(0, False), False, True)
+            return J
+        small = self._work(n) < _SMALL
+        bufs = self._buffers(n, small)
+        if small:
+            _k.cost_small(X, y, W1, W2, bufs[0], bufs[1], bufs[2], bufs[3], J)
+        else:
+            _k.cost(X, y, W1, W2, bufs[0], bufs[1], bufs[2], bufs[3], J,
+                    resolve_num_threads(None))
+        self._publish(bufs, small, True)
+        return J
+
+    def _cost_and_gradient(self, X, y):
+        """(J (O,), dJdW1 (I, H), dJdW2 (H, O)) after validating X and y."""
+        X, y = self._check(X, y)
+        W1, W2 = self._weights()
+        n = X.shape[0]
+        J = np.empty(self.outputLayerSize)
+        g1 = np.empty((self.inputLayerSize, self.hiddenLayerSize))
+        g2 = np.empty((self.hiddenLayerSize, self.outputLayerSize))
+        if n == 0:
+            J[:] = 0.0
+            g1[:] = 0.0
+            g2[:] = 0.0
+            self._publish(self._buffers(0, False), False, True)
+            return J, g1, g2
+        small = self._work(n) < _SMALL
+        b = self._buffers(n, small, grad=True)
+        if small:
+            _k.cost_and_gradient_small(X, y, W1, W2, b[0], b[1], b[2], b[3], b[4], b[5],
+                                       g1, g2, J)
+        else:
+            _k.cost_and_gradient(X, y, W1, W2, b[0], b[1], b[2], b[3], b[4], b[5],
+                                 g1, g2, J, resolve_num_threads(None))
+        self._publish(b, small, True)
+        return J, g1, g2
+
+    def costFunctionPrime(self, X, y):
+        """Backpropagation: returns (dJdW1, dJdW2), shaped like (W1, W2).
+
+        X : (n, inputLayerSize), y : (n, outputLayerSize).  Caches yHat,
+        z2, a2, z3 as the tutorial does.
+        """
+        _, g1, g2 = self._cost_and_gradient(X, y)
+        return g1, g2
+
+    # -- Part 5 helpers ------------------------------------------------------
+    def getParams(self):
+        """W1 and W2 unrolled into a new vector of shape (I*H + H*O,)."""
+        return np.concatenate((self._W1.ravel(), self._W2.ravel()))
+
+    def setParams(self, params):
+        """Set W1 and W2 from a vector of shape (I*H + H*O,), as getParams gives."""
+        I, H, O = self.inputLayerSize, self.hiddenLayerSize, self.outputLayerSize
+        p = np.asarray(params)
+        if p.dtype.kind not in "biuf":
+            raise TypeError(f"params must be a real numeric vector; got dtype {p.dtype}")
+        if p.ndim != 1 or p.shape[0] != I * H + H * O:
+            raise ValueError(
+                f"params must be a 1-D vector of length {I * H + H * O} "
+                f"(inputLayerSize*hiddenLayerSize + hiddenLayerSize*outputLayerSize); "
+                f"got shape {p.shape}")
+        self._W1 = np.array(p[:I * H], dtype=F64).reshape(I, H)
+        self._W2 = np.array(p[I * H:], dtype=F64).reshape(H, O)
+
+    def computeGradients(self, X, y):
+        """costFunctionPrime unrolled like getParams(): shape (I*H + H*O,)."""
+        _, g1, g2 = self._cost_and_gradient(X, y)
+        return np.concatenate((g1.ravel(), g2.ravel()))
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        # scratch is per-object working memory, not state
+        state["_scratch"] = None
+        pending = state.pop("_pending", None)
+        for name, slot in (("z2", 0), ("a2", 1), ("z3", 2), ("yHat", 3)):
+            if name not in state and pending is not None and pending[slot] is not None:
+                state[name] = pending[slot].copy()
+        state["_pending"] = None
+        return state
+
+    def __repr__(self):
+        return (f"Neural_Network(inputLayerSize={self.inputLayerSize}, "
+                f"hiddenLayerSize={self.hiddenLayerSize}, "
+                f"outputLayerSize={self.outputLayerSize})")
+
+
+def _elementwise(kernel, z):
+    arr = np.asarray(z)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"z must be real numeric; got dtype {arr.dtype}")
+    flat = np.ascontiguousarray(arr, dtype=F64).ravel()
+    out = np.empty_like(flat)
+    kernel(flat, out)
+    out = out.reshape(arr.shape)
+    return out[()] if arr.ndim == 0 else out
+
+
+def computeNumericalGradient(N, X, y):
+    """Central-difference gradient of sum(J) with e = 1e-4, shaped like N.getParams().
+
+    A drop-in for the tutorial's function: it works with any network that has
+    getParams, setParams and costFunction (nndfast's or the reference's),
+    and leaves the parameters as they were.
+    """
+    paramsInitial = N.getParams()
+    numgrad = np.zeros(paramsInitial.shape)
+    perturb = np.zeros(paramsInitial.shape)
+    e = 1e-4
+    try:
+        for p in range(len(paramsInitial)):
+            perturb[p] = e
+            N.setParams(paramsInitial + perturb)
+            loss2 = np.sum(N.costFunction(X, y))
+            N.setParams(paramsInitial - perturb)
+            loss1 = np.sum(N.costFunction(X, y))
+            numgrad[p] = (loss2 - loss1) / (2 * e)
+            perturb[p] = 0
+    finally:
+        N.setParams(paramsInitial)
+    return numgrad

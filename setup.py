@@ -1,0 +1,104 @@
+"""Build nndfast's Cython kernels.
+
+Every nndfast/_*.pyx becomes an extension.  OpenMP is detected by compiling a
+test program; without it the kernels build serially and
+nndfast.openmp_enabled() returns False.
+
+NNDFAST_SANITIZE=1 builds with AddressSanitizer and UBSan for the hardening
+job (see CONTRIBUTING.md).  Wheels are never built that way.
+"""
+import glob
+import os
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import warnings
+
+import numpy as np
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+OPENMP_TEST = r"""
+#include <omp.h>
+int main(void) {
+    int n = 0;
+    #pragma omp parallel reduction(+:n)
+    n += 1;
+    return n > 0 ? 0 : 1;
+}
+"""
+
+
+def openmp_flags():
+    """Return (compile_args, link_args) for OpenMP, or None if the compiler lacks it."""
+    if os.environ.get("NNDFAST_NO_OPENMP"):
+        return None
+    if sys.platform == "win32":
+        candidates = [(["/openmp"], [])]
+    elif sys.platform == "darwin":
+        candidates = [(["-Xpreprocessor", "-fopenmp"], ["-lomp"]), (["-fopenmp"], ["-fopenmp"])]
+    else:
+        candidates = [(["-fopenmp"], ["-fopenmp"])]
+    cc = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
+    cc = cc.split()
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "omp_test.c")
+        with open(src, "w") as f:
+            f.write(OPENMP_TEST)
+        for cflags, lflags in candidates:
+            if sys.platform == "win32":
+                return cflags, lflags  # MSVC always has /openmp
+            exe = os.path.join(tmp, "omp_test")
+            try:
+                r = subprocess.run(cc + cflags + [src, "-o", exe] + lflags,
+                                   capture_output=True, timeout=120)
+            except (OSError, subprocess.SubprocessError):
+                continue
+            if r.returncode == 0 and subprocess.run([exe]).returncode == 0:
+                return cflags, lflags
+    return None
+
+
+def build_flags():
+    compile_args, link_args = [], []
+    if sys.platform != "win32":
+        # -O3 for the vectoriser; never -march=native or -ffast-math (see DESIGN.md):
+        # wide SIMD comes from target_clones dispatch in _fastmath.h.
+        compile_args += ["-O3", "-fno-math-errno", "-Wno-unused-function"]
+    omp = openmp_flags()
+    if omp is None:
+        warnings.warn("nndfast: OpenMP not available; building serial kernels "
+                      "(nndfast.openmp_enabled() will be False).")
+        # `#pragma omp simd` still vectorizes without the runtime.
+        if sys.platform != "win32":
+            compile_args += ["-fopenmp-simd"]
+    else:
+        compile_args += omp[0]
+        link_args += omp[1]
+    if os.environ.get("NNDFAST_SANITIZE"):
+        san = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-g"]
+        compile_args = [a for a in compile_args if a != "-O3"] + ["-O1"] + san
+        link_args += san
+    return compile_args, link_args
+
+
+def extensions():
+    compile_args, link_args = build_flags()
+    exts = []
+    for pyx in sorted(glob.glob(os.path.join("nndfast", "_*.pyx"))):
+        name = "nndfast." + os.path.splitext(os.path.basename(pyx))[0]
+        exts.append(Extension(
+            name, [pyx],
+            include_dirs=[np.get_include(), "nndfast"],
+            define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+            extra_compile_args=compile_args,
+            extra_link_args=link_args,
+        ))
+    return cythonize(exts, compiler_directives={"language_level": 3},
+                     quiet=True)
+
+
+setup(ext_modules=extensions())
