@@ -36,18 +36,7 @@ cdef enum:
 SMALL_WORK = PARALLEL_MIN_WORK
 
 
-cdef struct Net:
-    const double *X      # (N, I)
-    const double *y      # (N, O)
-    const double *W1     # (I, H)
-    const double *W2     # (H, O)
-    double *z2           # (N, H)
-    double *a2           # (N, H)
-    double *z3           # (N, O)
-    double *yhat         # (N, O)
-    double *d2           # (N, H) scratch for delta2
-    double *d3           # (N, O) scratch for delta3
-    Py_ssize_t nex, nin, nhid, nout   # N, I, H, O
+# struct Net (pointers and sizes of one call) is declared in _network.pxd.
 
 
 cdef void _forward_rows(const Net *n, Py_ssize_t e0, Py_ssize_t e1) noexcept nogil:

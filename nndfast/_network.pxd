@@ -1,0 +1,23 @@
+# The pointer-level core of _network.pyx, for cimport by other kernel modules
+# (descent in _train.pyx reuses the same forward/backprop code).
+
+cdef struct Net:
+    const double *X      # (N, I)
+    const double *y      # (N, O)
+    const double *W1     # (I, H)
+    const double *W2     # (H, O)
+    double *z2           # (N, H)
+    double *a2           # (N, H)
+    double *z3           # (N, O)
+    double *yhat         # (N, O)
+    double *d2           # (N, H) scratch for delta2
+    double *d3           # (N, O) scratch for delta3
+    Py_ssize_t nex, nin, nhid, nout   # N, I, H, O
+
+# Fill z2, a2, z3, yhat for all rows.
+cdef void _run_forward(const Net *n, int num_threads) noexcept nogil
+# Forward pass plus J (O,); returns -1 if scratch could not be allocated.
+cdef int _run_cost(const Net *n, double *J, int num_threads) noexcept nogil
+# Forward, J (O,), dJ/dW1 -> g1 (I, H), dJ/dW2 -> g2 (H, O); -1 on allocation failure.
+cdef int _run_grad(const Net *n, double *g1, double *g2, double *J,
+                   int num_threads) noexcept nogil
