@@ -316,7 +316,7 @@ def search(const double[:, ::1] X,        # IN  (N, I)
                 hi = min(p1, lo + chunk)
                 prc[c] = _chunk(&g, lo, hi, &pc[c], &pu[c])
         else:
-            for c in prange(nchunks, num_threads=nt, schedule='static'):
+            for c in prange(nchunks, num_threads=nt, schedule='dynamic', chunksize=1):
                 lo = p0 + c * chunk
                 hi = min(p1, lo + chunk)
                 prc[c] = _chunk(&g, lo, hi, &pc[c], &pu[c])
