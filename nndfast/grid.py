@@ -36,8 +36,11 @@ __all__ = ["grid_search", "GridResult"]
 #: Innermost-axis values per kernel row; longer axes are split in tiles so
 #: scratch stays small and Ctrl-C stays prompt.
 _TILE = 4096
-#: Evaluations per chunk (the unit of parallel work), roughly.
-_CHUNK_EVALS = 16384
+#: Evaluations per chunk (the unit of parallel work), at most; a chunk
+#: recomputes its innermost-axis tables once, so chunks are large...
+_CHUNK_EVALS = 2**17
+#: ...but a grid is cut into at least this many chunks when it has the rows.
+_MIN_CHUNKS = 16
 #: Wall-clock seconds per block between checks for Ctrl-C and progress.
 _BLOCK_SECONDS = 0.05
 _INT64_MAX = np.iinfo(np.int64).max
@@ -74,7 +77,7 @@ class _Plan(object):
         self.tile = min(nk, _TILE)
         self.ntiles = -(-nk // self.tile)
         self.n_rows = (self.evaluations // nk) * self.ntiles
-        self.chunk = max(1, -(-_CHUNK_EVALS // self.tile))
+        self.chunk = max(1, min(-(-_CHUNK_EVALS // self.tile), -(-self.n_rows // _MIN_CHUNKS)))
         self.identity = self.order == tuple(range(len(order)))
 
     def row_start(self, r):
@@ -97,7 +100,8 @@ def _inner_cost(grid, pos, N, I, H, O):
     """
     nk = len(grid[pos][4])
     outer = [a for a in range(len(grid)) if a != pos]
-    layer, _, h = grid[pos][1:4]
+    layer, i, j = grid[pos][1:4]
+    h = j if layer == "W1" else i           # the hidden unit the axis touches
     touched = {grid[a][3] for a in outer if grid[a][1] == "W1"}
     n_outer = math.prod(len(grid[a][4]) for a in outer)
     per_prefix = 8 * N * len(touched) + 0.25 * N * H * (I + O) + 50
