@@ -179,9 +179,13 @@ def grid_search(NN, X, y, axes, full_output=True, num_threads=None, progress=Fal
     X = np.asarray(X, dtype=float)
     y = np.asarray(y, dtype=float)
     shape = tuple(len(values) for _, _, _, _, values in grid)
-    total = int(np.prod(shape))
+    total = 1
+    for n in shape:
+        total *= n
+    if total > np.iinfo(np.int64).max:
+        raise ValueError(f"grid_search: the grid has {total} points, more than int64 can count")
     report = Progress(progress, total)
-    costs = np.zeros(shape)
+    costs = np.zeros(shape) if full_output else None
     best_cost, best_index = None, None
     W1_saved, W2_saved = NN.W1.copy(), NN.W2.copy()
     t0 = time.perf_counter()
