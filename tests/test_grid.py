@@ -100,6 +100,7 @@ def test_both_layers_every_innermost_choice():
          "W2[0,0]": rng.normal(size=2)},
         {"W1[1,2]": rng.normal(size=30), "W1[0,2]": rng.normal(size=4),
          "W2[2,1]": rng.normal(size=3)},
+        {"W1[0,1]": rng.normal(size=3), "W2[1,1]": rng.normal(size=40)},
     ]
     for axes in cases:
         _assert_same(nndfast.grid_search(NN, X, y, axes),
