@@ -58,7 +58,7 @@ def simd_isa():
 
 cdef enum:
     # Below this many evaluations per call, a thread team costs more than it saves.
-    PARALLEL_MIN_EVALS = 32768
+    PARALLEL_MIN_EVALS = 262144
 
 
 cdef struct Grid:

@@ -197,10 +197,11 @@ def test_bitwise_identical_across_thread_counts():
     NN = _net(3, 4, 2, seed=10)
     rng = np.random.default_rng(10)
     X, y = rng.normal(size=(5, 3)), rng.uniform(size=(5, 2))
-    for axes in [{"W1[0,0]": rng.normal(size=40), "W1[2,1]": rng.normal(size=30),
-                  "W1[1,3]": rng.normal(size=50)},
-                 {"W2[1,0]": rng.normal(size=60), "W1[1,0]": rng.normal(size=25),
-                  "W2[3,1]": rng.normal(size=40)}]:
+    # each grid is above the kernel's parallel threshold (2**18 evaluations)
+    for axes in [{"W1[0,0]": rng.normal(size=80), "W1[2,1]": rng.normal(size=60),
+                  "W1[1,3]": rng.normal(size=70)},
+                 {"W2[1,0]": rng.normal(size=100), "W1[1,0]": rng.normal(size=50),
+                  "W2[3,1]": rng.normal(size=60)}]:
         runs = [nndfast.grid_search(NN, X, y, axes, num_threads=t) for t in (1, 2, 3)]
         lean = [nndfast.grid_search(NN, X, y, axes, full_output=False, num_threads=t)
                 for t in (1, 2, 3)]
