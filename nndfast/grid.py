@@ -12,11 +12,11 @@ Internal API, for scaling out (e.g. a Dask task per range)::
     # combine: _combine over the (best_cost, best_flat) pairs, in any order;
     # place each costs slice with _place(plan, surface, start, stop, costs).
 
-Every cost is computed by the same instructions whichever range, chunk or
-thread evaluates it, and the best point is the minimum in a strict total
-order (first NaN, else lowest cost, ties to the lowest flat index: np.argmin),
-so any split of [0, n_rows) combined with _combine reproduces grid_search's
-result bit for bit.
+On one machine (one SIMD build), every cost is computed by the same
+instructions whichever range, chunk or thread evaluates it, and the best
+point is the minimum in a strict total order (first NaN, else lowest cost,
+ties to the lowest flat index: np.argmin), so any split of [0, n_rows)
+combined with _combine reproduces grid_search's result bit for bit.
 """
 import math
 import os
@@ -34,8 +34,11 @@ from nndfast.reference import GridResult
 __all__ = ["grid_search", "GridResult"]
 
 #: Innermost-axis values per kernel row; longer axes are split in tiles so
-#: scratch stays small and Ctrl-C stays prompt.
+#: scratch stays small and Ctrl-C stays prompt...
 _TILE = 4096
+#: ...and a chunk's tables (about N*(O+1) doubles per tile value) stay
+#: around this many doubles for data sets with many rows.
+_TABLE_DOUBLES = 2**20
 #: Evaluations per chunk (the unit of parallel work), at most; a chunk
 #: recomputes its innermost-axis tables once, so chunks are large...
 _CHUNK_EVALS = 2**17
@@ -74,7 +77,8 @@ class _Plan(object):
         self.pstride = np.array([math.prod(pshape[a + 1:]) for a in range(len(pshape))],
                                 dtype=np.int64)
         nk = pshape[-1]
-        self.tile = min(nk, _TILE)
+        per_value = X.shape[0] * (y.shape[1] + 1)
+        self.tile = min(nk, _TILE, max(64, _TABLE_DOUBLES // max(1, per_value)))
         self.ntiles = -(-nk // self.tile)
         self.n_rows = (self.evaluations // nk) * self.ntiles
         self.chunk = max(1, min(-(-_CHUNK_EVALS // self.tile), -(-self.n_rows // _MIN_CHUNKS)))

@@ -1,5 +1,6 @@
 """nndfast.grid_search against nndfast.reference.grid_search, and its contract."""
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -146,6 +147,16 @@ def test_long_innermost_axis_is_tiled(monkeypatch):
                  reference.grid_search(NN, nndfast.X, nndfast.y, axes))
 
 
+def test_many_examples_shrink_the_tile(monkeypatch):
+    monkeypatch.setattr(G, "_TABLE_DOUBLES", 1000)
+    rng = np.random.default_rng(19)
+    NN = _net(seed=19)
+    X, y = rng.uniform(size=(300, 2)), rng.uniform(size=(300, 1))
+    axes = {"W2[0,0]": np.linspace(-2, 2, 3), "W1[1,1]": np.linspace(-3, 3, 150)}
+    assert G._make_plan(NN, X, y, axes).ntiles > 1
+    _assert_same(nndfast.grid_search(NN, X, y, axes), reference.grid_search(NN, X, y, axes))
+
+
 def test_ties_go_to_lowest_flat_index():
     NN = _net(seed=7)
     for axes in [{"W1[0,0]": [1.0, 1.0, 1.0], "W1[1,2]": [2.0, 2.0]},
@@ -226,6 +237,8 @@ def test_run_range_splits_combine_bitwise():
         G._place(plan, surface, a, b, rows)
         parts.append((bc, bu))
     bc, bu = G._combine(parts[::-1])
+    clone = pickle.loads(pickle.dumps(plan))
+    assert G._run_range(clone, 0, clone.n_rows, False, 1)[:2] == (bc, bu)
     assert _bits(surface) == _bits(whole.costs)
     assert plan.index(bu) == whole.best_index and bc == whole.best_cost
 
