@@ -283,8 +283,13 @@ def grid_search(NN, X, y, axes, full_output=True, num_threads=None, progress=Fal
         surface = np.empty(plan.shape)
     best = None
     evals_per_row = plan.evaluations / plan.n_rows
-    # first block: about 2**20 evaluations, then sized to _BLOCK_SECONDS
-    block = max(plan.chunk, int(2**20 / evals_per_row) // plan.chunk * plan.chunk)
+    # First block: about 2**20 evaluations; then _BLOCK_SECONDS at the best
+    # rate seen so far (not the last one: on a loaded machine a block that
+    # waited for a descheduled thread would otherwise shrink the next ones,
+    # and every block pays such a wait).  At least one chunk per thread.
+    min_block = plan.chunk * nt
+    block = max(min_block, int(2**20 / evals_per_row) // plan.chunk * plan.chunk)
+    rate = 0.0
     start = 0
     try:
         while start < plan.n_rows:
@@ -293,10 +298,12 @@ def grid_search(NN, X, y, axes, full_output=True, num_threads=None, progress=Fal
             bc, bu, _ = _run_range(plan, start, stop, full_output, nt, out=surface)
             dt = time.perf_counter() - tb
             best = _combine([best, (bc, bu)] if best else [(bc, bu)])
+            if dt > 0:
+                rate = max(rate, (stop - start) / dt)
             start = stop
             report.update(min(plan.evaluations, round(start * evals_per_row)))
-            rows = 8 * block if dt <= 0 else block * _BLOCK_SECONDS / dt
-            block = max(plan.chunk, min(8 * block, int(rows) // plan.chunk * plan.chunk))
+            target = rate * _BLOCK_SECONDS if rate > 0 else 8 * block
+            block = max(min_block, min(8 * block, int(target) // plan.chunk * plan.chunk))
     finally:
         report.close()
     best_cost, best_flat = best
