@@ -11,11 +11,10 @@ Design (shared by every kernel module in nndfast):
 - Two entry points per operation over one pointer-based core:
   * `forward`, `cost`, `cost_and_gradient` take typed memoryviews, release
     the GIL and use a prange over chunks: the path for real work.
-  * `*_small` take ndarrays and keep the GIL.  Acquiring a memoryview costs
-    about 0.3 us per argument, which on the tutorial's 3x2 data is ten times
-    the arithmetic; these skip it, and holding the GIL for a ~100 ns kernel
-    is cheaper than releasing it.  network.py only sends calls below
-    PARALLEL_MIN_WORK here, after checking every array itself.
+  * `*_tiny` take the network's __dict__ and raw ndarrays, check them at C
+    level and keep the GIL.  Acquiring a memoryview costs about 0.3 us per
+    argument, which on the tutorial's 3x2 data is ten times the arithmetic
+    and would make the drop-in slower than numpy; these skip it.
 """
 cimport numpy as cnp
 from cython.parallel cimport prange
@@ -274,56 +273,149 @@ def cost_and_gradient(const double[:, ::1] X,   # IN  (N, I), N >= 1
 
 
 # ---------------------------------------------------------------------------
-# Small-call drivers: checked C-contiguous float64 ndarrays from network.py,
-# GIL held, serial.
+# Tiny-call drivers for the drop-in Neural_Network (network.py).
+#
+# They take the network's __dict__ and the user's X, y, and return None
+# unless every input is already exactly what the kernels need (ndarray,
+# float64, native byte order, aligned, C-contiguous, matching shapes) and the
+# call is below SMALL_WORK; network.py then takes its general path, which
+# validates with full error messages and converts.  When they do run they
+# keep the GIL (a ~100 ns kernel is cheaper than releasing it) and reuse the
+# network's scratch buffers, publishing them as the pending z2/a2/z3/yHat
+# that network._Cached copies out on first access.
 # ---------------------------------------------------------------------------
 
 cdef inline double *_p(cnp.ndarray a) noexcept:
     return <double *> cnp.PyArray_DATA(a)
 
 
-cdef inline void _fill_small(Net *n, cnp.ndarray X, cnp.ndarray W1, cnp.ndarray W2,
-                             cnp.ndarray z2, cnp.ndarray a2, cnp.ndarray z3,
-                             cnp.ndarray yhat) noexcept:
-    n.nex = cnp.PyArray_DIM(X, 0)
-    n.nin = cnp.PyArray_DIM(X, 1)
-    n.nhid = cnp.PyArray_DIM(W1, 1)
-    n.nout = cnp.PyArray_DIM(W2, 1)
+cdef inline bint _ok2(object a, Py_ssize_t rows, Py_ssize_t cols) noexcept:
+    # rows < 0: any row count
+    cdef cnp.ndarray arr
+    if type(a) is not cnp.ndarray:
+        return False
+    arr = <cnp.ndarray> a
+    if cnp.PyArray_NDIM(arr) != 2 or cnp.PyArray_TYPE(arr) != cnp.NPY_DOUBLE:
+        return False
+    if not cnp.PyArray_IS_C_CONTIGUOUS(arr) or not cnp.PyArray_ISBEHAVED_RO(arr):
+        return False
+    if cnp.PyArray_DIM(arr, 1) != cols:
+        return False
+    return rows < 0 or cnp.PyArray_DIM(arr, 0) == rows
+
+
+cdef inline cnp.ndarray _empty2(Py_ssize_t r, Py_ssize_t c):
+    cdef cnp.npy_intp dims[2]
+    dims[0] = r
+    dims[1] = c
+    return cnp.PyArray_EMPTY(2, dims, cnp.NPY_DOUBLE, 0)
+
+
+cdef inline cnp.ndarray _empty1(Py_ssize_t n):
+    cdef cnp.npy_intp dims[1]
+    dims[0] = n
+    return cnp.PyArray_EMPTY(1, dims, cnp.NPY_DOUBLE, 0)
+
+
+cdef tuple _tiny_setup(dict d, object X, object y, Net *n):
+    """Check inputs and fill n; return the scratch tuple, or None to decline."""
+    cdef Py_ssize_t I, H, O, N
+    cdef object W1 = d.get("_W1"), W2 = d.get("_W2")
+    cdef tuple s
+    I = d.get("inputLayerSize", -1)
+    H = d.get("hiddenLayerSize", -1)
+    O = d.get("outputLayerSize", -1)
+    if I < 1 or H < 1 or O < 1:
+        return None
+    if not _ok2(X, -1, I) or not _ok2(W1, I, H) or not _ok2(W2, H, O):
+        return None
+    N = cnp.PyArray_DIM(<cnp.ndarray> X, 0)
+    if N < 1 or N * H * (I + O) >= PARALLEL_MIN_WORK:
+        return None
+    if y is not None and not _ok2(y, N, O):
+        return None
+    s = d.get("_scratch")
+    if s is None or cnp.PyArray_DIM(<cnp.ndarray> s[0], 0) != N:
+        s = (_empty2(N, H), _empty2(N, H), _empty2(N, O), _empty2(N, O),
+             _empty2(N, H), _empty2(N, O))
+        d["_scratch"] = s
+    n.nex, n.nin, n.nhid, n.nout = N, I, H, O
     n.X, n.W1, n.W2 = _p(X), _p(W1), _p(W2)
-    n.z2, n.a2, n.z3, n.yhat = _p(z2), _p(a2), _p(z3), _p(yhat)
+    if y is not None:
+        n.y = _p(y)
+    n.z2, n.a2, n.z3, n.yhat = _p(s[0]), _p(s[1]), _p(s[2]), _p(s[3])
+    n.d2, n.d3 = _p(s[4]), _p(s[5])
+    return s
 
 
-def forward_small(cnp.ndarray X, cnp.ndarray W1, cnp.ndarray W2, cnp.ndarray z2,
-                  cnp.ndarray a2, cnp.ndarray z3, cnp.ndarray yhat):
-    """forward() for calls below SMALL_WORK; same arguments, no num_threads."""
+cdef inline void _publish(dict d, tuple s, bint with_yhat):
+    cdef object pending
+    if with_yhat:
+        d.pop("yHat", None)
+        d["_pending"] = s
+    else:
+        # forward does not set yHat: keep the last cost call's value alive
+        pending = d.get("_pending")
+        if "yHat" not in d and pending is not None and pending[3] is not None:
+            d["yHat"] = (<cnp.ndarray> pending[3]).copy()
+        d["_pending"] = (s[0], s[1], s[2], None)
+    d.pop("z2", None)
+    d.pop("a2", None)
+    d.pop("z3", None)
+
+
+def forward_tiny(dict d, X):
+    """Neural_Network.forward for tiny, already-valid calls; None to decline.
+
+    d: the network's __dict__; X (N, I).  Returns a new yHat (N, O).
+    """
     cdef Net n
-    _fill_small(&n, X, W1, W2, z2, a2, z3, yhat)
+    cdef tuple s = _tiny_setup(d, X, None, &n)
+    cdef cnp.ndarray yhat
+    if s is None:
+        return None
+    yhat = _empty2(n.nex, n.nout)
+    n.yhat = _p(yhat)
     _run_forward(&n, 1)
+    _publish(d, s, False)
+    return yhat
 
 
-def cost_small(cnp.ndarray X, cnp.ndarray y, cnp.ndarray W1, cnp.ndarray W2,
-               cnp.ndarray z2, cnp.ndarray a2, cnp.ndarray z3, cnp.ndarray yhat,
-               cnp.ndarray J):
-    """cost() for calls below SMALL_WORK; same arguments, no num_threads."""
+def cost_tiny(dict d, X, y):
+    """Neural_Network.costFunction for tiny, already-valid calls; None to decline.
+
+    d: the network's __dict__; X (N, I), y (N, O).  Returns J (O,).
+    """
     cdef Net n
-    _fill_small(&n, X, W1, W2, z2, a2, z3, yhat)
-    n.y = _p(y)
+    cdef tuple s = _tiny_setup(d, X, y, &n)
+    cdef cnp.ndarray J
+    if s is None:
+        return None
+    J = _empty1(n.nout)
     if _run_cost(&n, _p(J), 1):
         raise MemoryError("nndfast: could not allocate the cost's per-chunk sums")
+    _publish(d, s, True)
+    return J
 
 
-def cost_and_gradient_small(cnp.ndarray X, cnp.ndarray y, cnp.ndarray W1,
-                            cnp.ndarray W2, cnp.ndarray z2, cnp.ndarray a2,
-                            cnp.ndarray z3, cnp.ndarray yhat, cnp.ndarray d2,
-                            cnp.ndarray d3, cnp.ndarray dJdW1, cnp.ndarray dJdW2,
-                            cnp.ndarray J):
-    """cost_and_gradient() for calls below SMALL_WORK; no num_threads."""
+def cost_and_gradient_tiny(dict d, X, y):
+    """Backprop for tiny, already-valid calls; None to decline.
+
+    d: the network's __dict__; X (N, I), y (N, O).  Returns
+    (J (O,), dJdW1 (I, H), dJdW2 (H, O)).
+    """
     cdef Net n
-    _fill_small(&n, X, W1, W2, z2, a2, z3, yhat)
-    n.y = _p(y)
-    n.d2, n.d3 = _p(d2), _p(d3)
-    if _run_grad(&n, _p(dJdW1), _p(dJdW2), _p(J), 1):
+    cdef tuple s = _tiny_setup(d, X, y, &n)
+    cdef cnp.ndarray J, g1, g2
+    if s is None:
+        return None
+    J = _empty1(n.nout)
+    g1 = _empty2(n.nin, n.nhid)
+    g2 = _empty2(n.nhid, n.nout)
+    if _run_grad(&n, _p(g1), _p(g2), _p(J), 1):
         raise MemoryError("nndfast: could not allocate the gradient's per-chunk sums")
+    _publish(d, s, True)
+    return J, g1, g2
 
 
 def sigmoid(const double[::1] z,   # IN  (n,)
