@@ -39,7 +39,7 @@ STATUS_LINE_SEARCH_FAILED = LINE_SEARCH_FAILED
 def work_size(Py_ssize_t n, Py_ssize_t I, Py_ssize_t H, Py_ssize_t O):
     """Doubles of scratch the drivers need for n examples of an I-H-O network."""
     cdef Py_ssize_t P = I * H + H * O
-    return n * (3 * H + 3 * O) + 8 * P + 2 * O
+    return n * (2 * H + 2 * O) + 8 * P + 2 * O
 
 
 cdef struct Work:
@@ -64,11 +64,9 @@ cdef void _setup(Work *w, const double *X, const double *y, Py_ssize_t n,
     w.net.nex, w.net.nin, w.net.nhid, w.net.nout = n, I, H, O
     w.net.z2 = work
     w.net.a2 = work + n * H
-    w.net.d2 = work + 2 * n * H
-    w.net.z3 = work + 3 * n * H
-    w.net.yhat = work + 3 * n * H + n * O
-    w.net.d3 = work + 3 * n * H + 2 * n * O
-    work = work + n * (3 * H + 3 * O)
+    w.net.z3 = work + 2 * n * H
+    w.net.yhat = work + 2 * n * H + n * O
+    work = work + n * (2 * H + 2 * O)
     w.prev = work
     w.ge = work + w.P
     w.v1 = work + 2 * w.P
