@@ -396,3 +396,17 @@ def test_builtin_trainer_stops_at_maxiter():
     assert res.nit == 5 and not res.success and res.status == 1
     assert "Maximum number of iterations" in res.message
     assert len(T.J) == 5
+
+
+def test_callback_exception_leaves_last_completed_step():
+    a, _ = pair(8)
+    b, _ = pair(8)
+
+    def boom(i, cost):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        nndfast.gradient_descent(a, X, y, learning_rate=1.0, max_iter=1000, tol=0,
+                                 callback=boom, callback_every=40)
+    nndfast.gradient_descent(b, X, y, learning_rate=1.0, max_iter=40, tol=0)
+    np.testing.assert_array_equal(a.getParams(), b.getParams())
