@@ -89,6 +89,26 @@ def test_random_networks_match_reference(I, H, O, m):
         assert lean.best_cost == fast.best_cost
 
 
+def test_every_weight_at_once():
+    NN = _net(seed=20)
+    rng = np.random.default_rng(20)
+    axes = {name: rng.normal(scale=2.0, size=2) for name in _names(2, 3, 1)}  # 512 points
+    fast = nndfast.grid_search(NN, nndfast.X, nndfast.y, axes)
+    assert fast.costs.shape == (2,) * 9
+    _assert_same(fast, reference.grid_search(NN, nndfast.X, nndfast.y, axes))
+
+
+def test_non_finite_data_gives_nan_first_like_argmin():
+    NN = _net(seed=21)
+    X = nndfast.X.copy()
+    X[1, 0] = np.nan
+    axes = {"W1[0,0]": [0.0, 1.0, 2.0], "W2[1,0]": [1.0, 2.0]}
+    fast = nndfast.grid_search(NN, X, nndfast.y, axes)
+    ref = reference.grid_search(NN, X, nndfast.y, axes)
+    assert np.isnan(fast.costs).all() and np.isnan(fast.best_cost)
+    assert fast.best_index == ref.best_index == (0, 0)
+
+
 def test_both_layers_every_innermost_choice():
     # W2 innermost, W1 innermost on a column other axes touch, and reordering
     NN = _net(2, 3, 2, seed=3)
