@@ -31,7 +31,7 @@ static void NND_GRID_FN(nnd_grid_hidden)(int64_t N, int64_t nk, const double *zb
  * 1/d_j = (prod_{i != j} d_i) / prod_i d_i, with every d_i = 1 + e^-|z| in
  * [1, 2], so the products neither overflow nor lose more than a few ulp. */
 NND_GRID_ATTR
-static inline __attribute__((always_inline)) void NND_GRID_FN(nnd_grid_group)(
+NND_INLINE void NND_GRID_FN(nnd_grid_group)(
         const int G, int64_t nk, const double *const *src, const double *b,
         const double *w, const double *t, double *row) {
     int64_t k;
@@ -130,7 +130,7 @@ static void NND_GRID_FN(nnd_grid_exp_table)(int64_t np, int64_t nk, const double
  * one division per four pairs.  The caller guarantees |z| <= NND_GRID_EMAX,
  * so every 1 + B*E lies in [1, 1 + e^170] and a product of four is finite. */
 NND_GRID_ATTR
-static inline __attribute__((always_inline)) void NND_GRID_FN(nnd_grid_group_e)(
+NND_INLINE void NND_GRID_FN(nnd_grid_group_e)(
         const int G, int64_t nk, const double *const *E, const double *B, const double *t,
         double *row) {
     int64_t k;
