@@ -35,7 +35,7 @@ __all__ = ["grid_search", "GridResult"]
 
 #: Innermost-axis values per kernel row; longer axes are split in tiles so
 #: scratch stays small and Ctrl-C stays prompt...
-_TILE = 4096
+_TILE = 2**15
 #: ...and a chunk's tables (about N*(O+1) doubles per tile value) stay
 #: around this many doubles for data sets with many rows.
 _TABLE_DOUBLES = 2**20
@@ -84,7 +84,10 @@ class _Plan(object):
         self.tile = min(nk, _TILE, max(64, _TABLE_DOUBLES // max(1, per_value)))
         self.ntiles = -(-nk // self.tile)
         self.n_rows = (self.evaluations // nk) * self.ntiles
-        self.chunk = max(1, min(-(-_CHUNK_EVALS // self.tile), -(-self.n_rows // _MIN_CHUNKS)))
+        # a chunk rebuilds its tables (worth several rows), so keep >= 64 rows
+        # per chunk where the grid has them, yet >= _MIN_CHUNKS chunks
+        rows = max(-(-_CHUNK_EVALS // self.tile), 64)
+        self.chunk = max(1, min(rows, -(-self.n_rows // _MIN_CHUNKS)))
         self.identity = self.order == tuple(range(len(order)))
 
     def row_start(self, r):
