@@ -141,6 +141,8 @@ cdef int _chunk(const Grid *g, int64_t p0, int64_t p1,
             use_e = False        # a2[:, ih] moves with an outer axis
         if not inner_w2 and I * H + ih * O <= wa < I * H + ih * O + O:
             use_e = False        # W2[ih, :] moves with an outer axis
+    if not inner_w2 and m >= 2 and g.which[m - 2] < I * H and g.which[m - 2] % H == ih:
+        use_e = False            # A moves every prefix: a table would be rebuilt each time
 
     # scratch: W | a2 (N,H) | base3 (N,O) | zb, zbc, xcol, acol, bcol, ycol (N)
     #          | wv (N*O) | B (N*O) | row (nk) | A (N*nk, W1 inner only)

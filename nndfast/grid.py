@@ -124,7 +124,10 @@ def _inner_cost(grid, pos, N, I, H, O):
         if h in touched:  # A (and E) refreshed each time an axis on column h moves
             steady = math.prod(len(grid[a][4]) for a in outer
                                if not (grid[a][1] == "W1" and grid[a][3] == h))
-            per_eval += (N if w2_moves else N + N * O) / steady
+            if steady == 1:   # refreshed every prefix: the kernel skips the tables
+                per_eval = N * O + N
+            else:
+                per_eval += (N if w2_moves else N + N * O) / steady
     return n_outer * (per_prefix + nk * (per_eval + 0.3))
 
 
