@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 
 __all__ = ["demo_plots", "grid_plot"]
 
-_COST = "cost J = Σ ½(y − ŷ)²  (dimensionless; scores/100)"
+_COST = "cost J = Σ ½(y − ŷ)²  (dimensionless)"
 
 
 def _figure(width=6.4, height=4.4):
@@ -46,9 +46,9 @@ def scores(directory, y, yhat_before, yhat_after=None, name="scores.png"):
     ax.set_xticklabels([f"student {i + 1}" for i in x])
     ax.set_xlabel("example (one student: hours of sleep and study)")
     ax.set_ylabel("test score (points out of 100)")
-    ax.set_ylim(0, 100)
+    ax.set_ylim(0, 118)
     ax.set_title("Test scores: real (y) against the network's guesses (ŷ)")
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper center", ncol=len(series), fontsize="small")
     return _save(fig, directory, name)
 
 
@@ -84,13 +84,15 @@ def surface(directory, names, values, costs, best_weights, best_cost,
     img = ax.imshow(shown.T, origin="lower", aspect="auto", norm=norm, cmap="viridis",
                     extent=(v0[0], v0[-1], v1[0], v1[-1]))
     fig.colorbar(img, ax=ax, label=_COST + ", log scale")
-    ax.plot([best_weights[names[0]]], [best_weights[names[1]]], "r*", ms=14,
+    # The minimum often sits on the edge of the range: do not clip its marker.
+    ax.plot([best_weights[names[0]]], [best_weights[names[1]]], "r*", ms=16, mec="white",
+            clip_on=False, zorder=5,
             label=f"minimum J = {best_cost:.4g} at ({best_weights[names[0]]:.3f}, "
                   f"{best_weights[names[1]]:.3f})")
     ax.set_xlabel(f"weight {names[0]} (dimensionless)")
     ax.set_ylabel(f"weight {names[1]} (dimensionless)")
     ax.set_title(f"Cost surface over two weights: {len(v0):,} x {len(v1):,} grid")
-    ax.legend(loc="upper right", fontsize="small")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), fontsize="small")
     return _save(fig, directory, name)
 
 

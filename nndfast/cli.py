@@ -211,6 +211,7 @@ def build_parser():
         epilog="example: nndfast grid W1[0,0]=-5:5:1000 W2[1,0]=-5:5:1000")
     _add_common(grid, suppress=True)
     add_grid_arguments(grid)
+    grid.set_defaults(usage=grid)  # so grid errors print the grid usage
     return parser
 
 
@@ -606,7 +607,7 @@ def run_grid(args, parser):
     names = [a[0] for a in args.axes]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
-        parser.error(f"grid: weight {dup[0]} given more than once")
+        parser.error(f"weight {dup[0]} given more than once")
     axes = {name: np.linspace(start, stop, count) for name, start, stop, count in args.axes}
     seed = args.seed
     plots = _plotting(args, _err)
@@ -617,7 +618,7 @@ def run_grid(args, parser):
         res = search(NN, nndfast.X, nndfast.y, axes, full_output=full_output,
                      num_threads=args.threads, progress=not args.json)
     except (ValueError, MemoryError) as exc:
-        parser.error(f"grid: {exc}")
+        parser.error(str(exc))
     threads = resolve_num_threads(args.threads)
     record = {
         "seed": seed, "threads": threads,
@@ -663,7 +664,7 @@ def main(argv=None):
         if args.seed is None:
             args.seed = int(np.random.SeedSequence().entropy % 2 ** 32)
         if args.command == "grid":
-            return run_grid(args, parser)
+            return run_grid(args, args.usage)
         return run_demo(args)
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
