@@ -266,7 +266,11 @@ def _plotting(args, err):
         err(f'{PROG}: --plot needs matplotlib, which is not installed: '
             f'pip install "nndfast[plot]"')
         return None
-    os.makedirs(args.plot, exist_ok=True)
+    try:
+        os.makedirs(args.plot, exist_ok=True)
+    except OSError as exc:
+        err(f"{PROG}: --plot {args.plot}: cannot create the directory: {exc.strerror}")
+        return None
     return _plots
 
 
