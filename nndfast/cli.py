@@ -53,7 +53,7 @@ class _Sizes(object):
         self.ref_curse = 500 if quick else 3000    # step 5, per weight count
         self.fast_curse = 2 * 10 ** 5 if quick else 2 * 10 ** 7
         # Step 6: batch gradient descent.
-        self.gd_rate = 10.0
+        self.gd_rate = 8.0
         self.gd_iter = 2000 if quick else 10000
 
 
@@ -515,17 +515,21 @@ class Demo(object):
         gd_net.setParams(start)
         t0 = time.perf_counter()
         gd = nndfast.gradient_descent(gd_net, self.X, self.y, learning_rate=s.gd_rate,
-                                      max_iter=s.gd_iter, tol=0.0, method="batch")
+                                      max_iter=s.gd_iter, tol=0.0, method="batch",
+                                      num_threads=self.args.threads)
         gd_seconds = time.perf_counter() - t0
-        gd_costs = np.asarray(gd.costs, dtype=float).ravel()
+        # costs[k]: the cost after step k+1, summed over outputs.
+        gd_costs = np.asarray(gd.costs, dtype=float).reshape(len(gd.costs), -1).sum(axis=1)
         gd_final = float(gd_net.costFunction(self.X, self.y)[0])
         below = np.flatnonzero(gd_costs < grid_best)
-        gd_evals_per_iter = gd.evaluations / max(1, gd.iterations)
-        gd_beat = int(math.ceil((below[0] + 1) * gd_evals_per_iter)) if below.size else None
+        # Batch descent evaluates the cost and gradient once per step, plus
+        # once at the start: step k+1 has used k+1 + (evaluations - iterations).
+        gd_beat = (int(below[0] + 1 + gd.evaluations - gd.iterations)
+                   if below.size else None)
 
         bfgs_net = nndfast.Neural_Network()
         bfgs_net.setParams(start)
-        T = nndfast.trainer(bfgs_net)
+        T = nndfast.trainer(bfgs_net, num_threads=self.args.threads)
         t0 = time.perf_counter()
         with contextlib.redirect_stdout(io.StringIO()):  # the optimizer's disp output
             T.train(self.X, self.y)
