@@ -171,7 +171,7 @@ _COMMON_DEFAULTS = {"threads": None, "seed": None, "json": False, "plot": None}
 def _add_common(parser, suppress):
     d = (lambda key: argparse.SUPPRESS) if suppress else _COMMON_DEFAULTS.get
     parser.add_argument("--threads", type=_positive_int, metavar="N", default=d("threads"),
-                        help="threads for the grid searches (default: OMP_NUM_THREADS "
+                        help="threads for the grid searches and training (default: OMP_NUM_THREADS "
                              "or the usable cores)")
     parser.add_argument("--seed", type=_seed, metavar="K", default=d("seed"),
                         help="draw the weights as the tutorial does, after "
