@@ -18,5 +18,5 @@ def batch_descent(X: _F, y: _F, H: int, params: _F, grad: _F, J: _F, work: _F,
 def stochastic_descent(X: _F, y: _F, H: int, params: _F, grad: _F, J: _F, work: _F,
                        orders: npt.NDArray[np.intp], learning_rate: float, tol: float,
                        costs: _F, num_threads: int) -> tuple[int, int, int]: ...
-def bfgs(X: _F, y: _F, H: int, params: _F, grad: _F, J: _F, Hinv: _F, work: _F,
+def bfgs(X: _F, y: _F, H: int, params: _F, grad: _F, J: _F, Hinv: _F, state: _F, work: _F,
          gtol: float, costs: _F, num_threads: int) -> tuple[int, int, int]: ...

@@ -39,7 +39,7 @@ STATUS_LINE_SEARCH_FAILED = LINE_SEARCH_FAILED
 def work_size(Py_ssize_t n, Py_ssize_t I, Py_ssize_t H, Py_ssize_t O):
     """Doubles of scratch the drivers need for n examples of an I-H-O network."""
     cdef Py_ssize_t P = I * H + H * O
-    return n * (3 * H + 3 * O) + 8 * P + 2 * O
+    return n * (2 * H + 2 * O) + 8 * P + 2 * O
 
 
 cdef struct Work:
@@ -64,11 +64,9 @@ cdef void _setup(Work *w, const double *X, const double *y, Py_ssize_t n,
     w.net.nex, w.net.nin, w.net.nhid, w.net.nout = n, I, H, O
     w.net.z2 = work
     w.net.a2 = work + n * H
-    w.net.d2 = work + 2 * n * H
-    w.net.z3 = work + 3 * n * H
-    w.net.yhat = work + 3 * n * H + n * O
-    w.net.d3 = work + 3 * n * H + 2 * n * O
-    work = work + n * (3 * H + 3 * O)
+    w.net.z3 = work + 2 * n * H
+    w.net.yhat = work + 2 * n * H + n * O
+    work = work + n * (2 * H + 2 * O)
     w.prev = work
     w.ge = work + w.P
     w.v1 = work + 2 * w.P
@@ -380,19 +378,24 @@ def bfgs(const double[:, ::1] X,      # IN  (n, I), n >= 1
          const double[:, ::1] y,      # IN  (n, O)
          Py_ssize_t H,
          double[::1] params,          # INOUT (P,) start -> minimizer
-         double[::1] grad,            # OUT (P,) gradient at the result
-         double[::1] J,               # OUT (O,) cost at the result
-         double[:, ::1] Hinv,         # OUT (P, P) inverse-Hessian estimate
+         double[::1] grad,            # INOUT (P,) gradient at params
+         double[::1] J,               # INOUT (O,) cost at params
+         double[:, ::1] Hinv,         # INOUT (P, P) inverse-Hessian estimate
+         double[::1] state,           # INOUT (2,) [previous sum(J), resuming]
          double[::1] work,            # SCRATCH
          double gtol,
-         double[:, ::1] costs,        # OUT (maxiter, O): cost after each iteration
+         double[:, ::1] costs,        # OUT (n_iter, O): cost after each iteration
          int num_threads):
-    """Minimize sum(J) over the parameters with BFGS.
+    """Minimize sum(J) over the parameters with BFGS, up to costs.shape[0]
+    iterations per call.
 
     The method of scipy.optimize.minimize(method='BFGS'): inverse-Hessian
     update starting from the identity, strong Wolfe line search, stop when
-    max |gradient| <= gtol or after costs.shape[0] iterations.  Returns
-    (iterations, status, function-and-gradient evaluations).
+    max |gradient| <= gtol.  A first call with state[1] == 0 starts the run
+    (sets Hinv, evaluates grad and J); later calls with the arrays it left
+    continue it exactly, so a long run can return to Python in segments.
+    Returns (iterations, status, function-and-gradient evaluations); status
+    RAN_OUT means this call's iterations are used up.
     """
     cdef Work w
     cdef Py_ssize_t maxiter = costs.shape[0], nit = 0, nfev = 0, P, O, a, b
@@ -411,14 +414,18 @@ def bfgs(const double[:, ::1] X,      # IN  (n, I), n >= 1
     dirn, s, yk, Hy = w.v1, w.v2, w.v3, w.prev
     t.x, t.g, t.J = w.v4, w.v5, w.Je      # the line search's trial point
     with nogil:
-        for a in range(P):
-            for b in range(P):
-                Hm[a * P + b] = 1.0 if a == b else 0.0
-        nfev = 1
-        rc = _grad_at(&w, x, g, &J[0], num_threads)
-        f = _sum(&J[0], O)
+        if state[1] == 0.0:
+            for a in range(P):
+                for b in range(P):
+                    Hm[a * P + b] = 1.0 if a == b else 0.0
+            nfev = 1
+            rc = _grad_at(&w, x, g, &J[0], num_threads)
+            f = _sum(&J[0], O)
+            old_f = f + sqrt(_dot(g, g, P)) / 2.0
+        else:
+            f = _sum(&J[0], O)
+            old_f = state[0]
         gn = _max_abs(g, P)
-        old_f = f + sqrt(_dot(g, g, P)) / 2.0
         if rc == 0 and not (isfinite(f) and isfinite(gn)):
             status = DIVERGED
         while rc == 0 and status == RAN_OUT:
@@ -474,6 +481,8 @@ def bfgs(const double[:, ::1] X,      # IN  (n, I), n >= 1
                 for b in range(P):
                     Hm[a * P + b] = Hm[a * P + b] + coef * s[a] * s[b] \
                         - (Hy[a] * s[b] + s[a] * Hy[b]) / ys
+    state[0] = old_f
+    state[1] = 1.0
     if rc:
         raise MemoryError("nndfast: could not allocate the gradient's per-chunk sums")
     return nit, status, nfev

@@ -20,7 +20,6 @@ from nndfast._validate import F64, as_examples, as_weights
 
 __all__ = ["Neural_Network", "computeNumericalGradient"]
 
-_SMALL = _k.SMALL_WORK
 
 
 class _Cached(object):
@@ -128,43 +127,17 @@ class Neural_Network(object):
                 f"y has {y.shape[0]}")
         return X, y
 
-    def _buffers(self, n, small, grad=False):
-        """(z2, a2, z3, yhat[, d2, d3]) for n rows: reused scratch if small."""
+    def _large_buffers(self, n):
+        """Fresh (z2, a2, z3, yhat) for n rows."""
         H, O = self.hiddenLayerSize, self.outputLayerSize
-        if small:
-            s = self._scratch
-            if s is None or s[0].shape[0] != n:
-                s = self._scratch = (np.empty((n, H)), np.empty((n, H)), np.empty((n, O)),
-                                     np.empty((n, O)), np.empty((n, H)), np.empty((n, O)))
-            return s
-        bufs = (np.empty((n, H)), np.empty((n, H)), np.empty((n, O)), np.empty((n, O)))
-        if grad:
-            bufs += (np.empty((n, H)), np.empty((n, O)))
-        return bufs
+        return np.empty((n, H)), np.empty((n, H)), np.empty((n, O)), np.empty((n, O))
 
-    def _publish(self, bufs, small, with_yhat):
-        """Make z2/a2/z3 (and yHat) the values just computed into bufs."""
+    def _publish_large(self, bufs, with_yhat):
+        """Make z2/a2/z3 (and yHat) the freshly computed bufs."""
         d = self.__dict__
-        if small:
-            if with_yhat:
-                d.pop("yHat", None)
-                self._pending = bufs
-            else:
-                # forward leaves yHat alone: keep the previous cost call's value
-                if "yHat" not in d and self._pending is not None \
-                        and self._pending[3] is not None:
-                    d["yHat"] = self._pending[3].copy()
-                self._pending = (bufs[0], bufs[1], bufs[2], None)
-            d.pop("z2", None)
-            d.pop("a2", None)
-            d.pop("z3", None)
-        else:
-            d["z2"], d["a2"], d["z3"] = bufs[0], bufs[1], bufs[2]
-            if with_yhat:
-                d["yHat"] = bufs[3]
-
-    def _work(self, n):
-        return n * self.hiddenLayerSize * (self.inputLayerSize + self.outputLayerSize)
+        d["z2"], d["a2"], d["z3"] = bufs[0], bufs[1], bufs[2]
+        if with_yhat:
+            d["yHat"] = bufs[3]
 
     # -- the tutorial's methods -------------------------------------------
     def forward(self, X):
@@ -173,21 +146,20 @@ class Neural_Network(object):
         X : (n, inputLayerSize) array.  Returns yHat, a new
         (n, outputLayerSize) float64 array, and caches z2, a2, z3.
         """
+        yhat = _k.forward_tiny(self.__dict__, X)
+        if yhat is not None:
+            return yhat
         X, _ = self._check(X)
         W1, W2 = self._weights()
-        n = X.shape[0]
-        yhat = np.empty((n, self.outputLayerSize))
-        if n == 0:
-            self._publish(self._buffers(0, False), False, False)
+        yhat = _k.forward_tiny(self.__dict__, X)
+        if yhat is not None:
             return yhat
-        small = self._work(n) < _SMALL
-        bufs = self._buffers(n, small)
-        if small:
-            _k.forward_small(X, W1, W2, bufs[0], bufs[1], bufs[2], yhat)
-        else:
-            _k.forward(X, W1, W2, bufs[0], bufs[1], bufs[2], yhat, resolve_num_threads(None))
-        self._publish(bufs, small, False)
-        return yhat
+        n = X.shape[0]
+        b = self._large_buffers(n)
+        if n:
+            _k.forward(X, W1, W2, b[0], b[1], b[2], b[3], resolve_num_threads(None))
+        self._publish_large(b, False)
+        return b[3]
 
     def sigmoid(self, z):
         """Elementwise 1/(1+e^-z) for a scalar or array; stable at any |z|."""
@@ -204,47 +176,41 @@ class Neural_Network(object):
         X : (n, inputLayerSize), y : (n, outputLayerSize).  Returns a new
         float64 array of shape (outputLayerSize,); caches yHat, z2, a2, z3.
         """
+        J = _k.cost_tiny(self.__dict__, X, y)
+        if J is not None:
+            return J
         X, y = self._check(X, y)
         W1, W2 = self._weights()
-        n = X.shape[0]
-        J = np.empty(self.outputLayerSize)
-        if n == 0:
-            J[:] = 0.0
-            self._publish(self._buffers(0, False), False, True)
+        J = _k.cost_tiny(self.__dict__, X, y)
+        if J is not None:
             return J
-        small = self._work(n) < _SMALL
-        bufs = self._buffers(n, small)
-        if small:
-            _k.cost_small(X, y, W1, W2, bufs[0], bufs[1], bufs[2], bufs[3], J)
-        else:
-            _k.cost(X, y, W1, W2, bufs[0], bufs[1], bufs[2], bufs[3], J,
-                    resolve_num_threads(None))
-        self._publish(bufs, small, True)
+        n = X.shape[0]
+        b = self._large_buffers(n)
+        J = np.zeros(self.outputLayerSize)
+        if n:
+            _k.cost(X, y, W1, W2, b[0], b[1], b[2], b[3], J, resolve_num_threads(None))
+        self._publish_large(b, True)
         return J
 
     def _cost_and_gradient(self, X, y):
-        """(J (O,), dJdW1 (I, H), dJdW2 (H, O)) after validating X and y."""
+        """(J (O,), dJdW1 (I, H), dJdW2 (H, O)) for X (n, I), y (n, O)."""
+        r = _k.cost_and_gradient_tiny(self.__dict__, X, y)
+        if r is not None:
+            return r
         X, y = self._check(X, y)
         W1, W2 = self._weights()
+        r = _k.cost_and_gradient_tiny(self.__dict__, X, y)
+        if r is not None:
+            return r
         n = X.shape[0]
-        J = np.empty(self.outputLayerSize)
-        g1 = np.empty((self.inputLayerSize, self.hiddenLayerSize))
-        g2 = np.empty((self.hiddenLayerSize, self.outputLayerSize))
-        if n == 0:
-            J[:] = 0.0
-            g1[:] = 0.0
-            g2[:] = 0.0
-            self._publish(self._buffers(0, False), False, True)
-            return J, g1, g2
-        small = self._work(n) < _SMALL
-        b = self._buffers(n, small, grad=True)
-        if small:
-            _k.cost_and_gradient_small(X, y, W1, W2, b[0], b[1], b[2], b[3], b[4], b[5],
-                                       g1, g2, J)
-        else:
-            _k.cost_and_gradient(X, y, W1, W2, b[0], b[1], b[2], b[3], b[4], b[5],
+        b = self._large_buffers(n)
+        J = np.zeros(self.outputLayerSize)
+        g1 = np.zeros((self.inputLayerSize, self.hiddenLayerSize))
+        g2 = np.zeros((self.hiddenLayerSize, self.outputLayerSize))
+        if n:
+            _k.cost_and_gradient(X, y, W1, W2, b[0], b[1], b[2], b[3],
                                  g1, g2, J, resolve_num_threads(None))
-        self._publish(b, small, True)
+        self._publish_large(b, True)
         return J, g1, g2
 
     def costFunctionPrime(self, X, y):

@@ -137,15 +137,15 @@ def _params(NN, I, H, O):
     return p
 
 
-def _store(NN, p, I, H):
+def _store(NN, p, I, H, O):
     """Write p into NN's weights, in place when they are writable arrays
     (so arrays the user holds see the change), else through setParams."""
     W1, W2 = getattr(NN, "W1", None), getattr(NN, "W2", None)
     if (isinstance(W1, np.ndarray) and isinstance(W2, np.ndarray)
             and W1.flags.writeable and W2.flags.writeable
-            and W1.size + W2.size == p.size and W1.shape[-1:] == (H,)):
-        W1[...] = p[:I * H].reshape(W1.shape)
-        W2[...] = p[I * H:].reshape(W2.shape)
+            and W1.shape == (I, H) and W2.shape == (H, O)):
+        W1[...] = p[:I * H].reshape(I, H)
+        W2[...] = p[I * H:].reshape(H, O)
     else:
         NN.setParams(p.copy())
 
@@ -248,13 +248,13 @@ def gradient_descent(NN, X, y, learning_rate=1.0, max_iter=1000, tol=1e-6,
             evaluations += ev
             if (callback is not None and status == _k.STATUS_RAN_OUT
                     and done % callback_every == 0):
-                _store(NN, p, I, H)
+                _store(NN, p, I, H, O)
                 if callback(done, costs[it - 1].copy()) is True:
                     break
     finally:
         # Ctrl-C or an exception in the callback still leaves NN at the last
         # completed step.
-        _store(NN, p, I, H)
+        _store(NN, p, I, H, O)
 
     if status == _k.STATUS_DIVERGED:
         warnings.warn(
@@ -383,10 +383,19 @@ class trainer(object):
         g = np.empty(P)
         J = np.empty(O)
         Hinv = np.empty((P, P))
+        state = np.zeros(2)
         costs = np.empty((self.maxiter, O))
         work = np.empty(_k.work_size(X.shape[0], I, H, O))
-        nit, status, nfev = _k.bfgs(X, y, H, p, g, J, Hinv, work, self.gtol, costs,
-                                    self.num_threads)
+        # about 3 evaluations per iteration at most, in segments of ~0.1 s
+        seg = max(1, int(_SEGMENT_WORK // (3 * X.shape[0] * H * (I + O))))
+        nit = nfev = 0
+        status = _k.STATUS_RAN_OUT
+        while status == _k.STATUS_RAN_OUT and (nit < self.maxiter or nfev == 0):
+            k = min(seg, self.maxiter - nit)
+            it, status, ev = _k.bfgs(X, y, H, p, g, J, Hinv, state, work, self.gtol,
+                                     costs[nit:nit + k], self.num_threads)
+            nit += it
+            nfev += ev
         self.J = list(costs[:nit].copy())
         fun = float(np.sum(J))
         message = _MESSAGES[status]

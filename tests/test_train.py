@@ -368,3 +368,45 @@ def test_exports():
     for name in ("gradient_descent", "gradient_check", "trainer", "computeNumericalGradient"):
         assert name in nndfast.__all__
         assert hasattr(R, name)
+
+
+def test_builtin_trainer_in_segments_is_the_same_run(monkeypatch):
+    """Long runs return to Python between segments (Ctrl-C); that must not
+    change a single bit of the result."""
+    from nndfast import train as train_module
+    a, _ = pair(3)
+    T1 = nndfast.trainer(a, disp=False)
+    T1.train(X, y)
+    monkeypatch.setattr(train_module, "_SEGMENT_WORK", 1.0)    # one iteration per call
+    b, _ = pair(3)
+    T2 = nndfast.trainer(b, disp=False)
+    T2.train(X, y)
+    np.testing.assert_array_equal(np.array(T1.J), np.array(T2.J))
+    np.testing.assert_array_equal(a.getParams(), b.getParams())
+    r1, r2 = T1.optimizationResults, T2.optimizationResults
+    assert (r1.nit, r1.nfev, r1.status) == (r2.nit, r2.nfev, r2.status)
+    np.testing.assert_array_equal(r1.hess_inv, r2.hess_inv)
+
+
+def test_builtin_trainer_stops_at_maxiter():
+    a, _ = pair(0)
+    T = nndfast.trainer(a, maxiter=5, disp=False)
+    T.train(X, y)
+    res = T.optimizationResults
+    assert res.nit == 5 and not res.success and res.status == 1
+    assert "Maximum number of iterations" in res.message
+    assert len(T.J) == 5
+
+
+def test_callback_exception_leaves_last_completed_step():
+    a, _ = pair(8)
+    b, _ = pair(8)
+
+    def boom(i, cost):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        nndfast.gradient_descent(a, X, y, learning_rate=1.0, max_iter=1000, tol=0,
+                                 callback=boom, callback_every=40)
+    nndfast.gradient_descent(b, X, y, learning_rate=1.0, max_iter=40, tol=0)
+    np.testing.assert_array_equal(a.getParams(), b.getParams())
