@@ -11,6 +11,7 @@ way; it is what the kernels are tested and benchmarked against.
 """
 from nndfast._threads import openmp_enabled
 from nndfast.data import X, y
+from nndfast.grid import GridResult, grid_search
 from nndfast.network import Neural_Network, computeNumericalGradient
 from nndfast.train import gradient_check, gradient_descent, trainer
 
@@ -24,5 +25,7 @@ __all__ = [
     "gradient_descent",
     "gradient_check",
     "trainer",
+    "grid_search",
+    "GridResult",
     "openmp_enabled",
 ]
