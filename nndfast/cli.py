@@ -48,8 +48,8 @@ class _Sizes(object):
         self.two = 300 if quick else VALUES        # step 3: values per weight
         self.three = 100 if quick else VALUES      # step 4: values per weight
         # Reference subsample sizes, in evaluations (about 12 us each).
-        self.ref_two = 3000 if quick else 100000
-        self.ref_three = 2000 if quick else 40000
+        self.ref_two = 3000 if quick else 50000
+        self.ref_three = 2000 if quick else 30000
         self.ref_curse = 500 if quick else 3000    # step 5, per weight count
         self.fast_curse = 2 * 10 ** 5 if quick else 2 * 10 ** 7
         # Step 6: batch gradient descent.

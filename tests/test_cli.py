@@ -17,11 +17,6 @@ import nndfast
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
-# Until the grid-search and training issues land, only argument handling can run.
-needs_api = pytest.mark.skipif(
-    not all(hasattr(nndfast, n) for n in ("grid_search", "gradient_descent", "trainer")),
-    reason="nndfast.grid_search / gradient_descent / trainer not present yet")
-
 
 def run(*args, timeout=60, code=None):
     """Run ``python -m nndfast ARGS`` (or ``-c CODE``); return the CompletedProcess."""
@@ -45,7 +40,6 @@ def quick_json():
     return json.loads(ok(run("--quick", "--json", "--seed", "0")).stdout)
 
 
-@needs_api
 def test_default_quick_text_shows_every_step():
     out = ok(run("--quick", "--seed", "1")).stdout
     for heading in ("1. Before training", "2. One weight", "3. Two weights",
@@ -56,7 +50,6 @@ def test_default_quick_text_shows_every_step():
     assert "seed 1" in out
 
 
-@needs_api
 def test_default_quick_json_numbers(quick_json):
     r = quick_json
     assert r["seed"] == 0 and r["quick"] is True
@@ -90,7 +83,6 @@ def test_default_quick_json_numbers(quick_json):
     assert g["bfgs"]["evaluations"] >= 1
 
 
-@needs_api
 def test_grid_json_matches_in_process_search():
     proc = ok(run("grid", "W1[0,0]=-5:5:200", "W2[1,0]=-4:6:150", "--seed", "3", "--json"))
     r = json.loads(proc.stdout)
@@ -106,7 +98,6 @@ def test_grid_json_matches_in_process_search():
     assert r["seconds"] > 0
 
 
-@needs_api
 def test_grid_options_before_or_after_the_subcommand_and_threads():
     a = json.loads(ok(run("--seed", "5", "--threads", "1", "grid",
                           "W1[1,2]=-5:5:300", "--json")).stdout)
@@ -117,7 +108,6 @@ def test_grid_options_before_or_after_the_subcommand_and_threads():
     assert a["best_index"] == b["best_index"]
 
 
-@needs_api
 def test_grid_text_output():
     out = ok(run("grid", "W1[0,0]=-5:5:100", "--seed", "0")).stdout
     assert "best cost J =" in out and "W1[0,0] =" in out and "--seed 0" in out
@@ -157,7 +147,6 @@ def test_help_exits_0():
     assert "START:STOP:COUNT" in ok(run("grid", "--help")).stdout
 
 
-@needs_api
 def test_ctrl_c_exits_130_with_one_line():
     # 3000^3 points: far longer than the test waits, so SIGINT lands mid-search.
     proc = subprocess.Popen(
@@ -173,7 +162,6 @@ def test_ctrl_c_exits_130_with_one_line():
     assert err.strip().splitlines()[-1] == "nndfast: interrupted"
 
 
-@needs_api
 def test_plot_without_matplotlib_says_which_extra(tmp_path):
     # Hide matplotlib from the child, as if the plot extra were not installed.
     code = ("import sys; sys.modules['matplotlib'] = None\n"
@@ -197,7 +185,6 @@ def _check_png(path):
     assert np.ptp(img[..., :3]) > 0  # not a blank canvas
 
 
-@needs_api
 def test_default_quick_plots(tmp_path):
     pytest.importorskip("matplotlib")
     r = json.loads(ok(run("--quick", "--json", "--seed", "2", "--plot", str(tmp_path))).stdout)
@@ -207,7 +194,6 @@ def test_default_quick_plots(tmp_path):
         _check_png(p)
 
 
-@needs_api
 @pytest.mark.parametrize("axes", [["W2[2,0]=-5:5:80"],
                                   ["W1[0,0]=-5:5:60", "W2[0,0]=-3:3:40"]])
 def test_grid_plots(tmp_path, axes):
