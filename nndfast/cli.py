@@ -47,11 +47,14 @@ class _Sizes(object):
         self.one = VALUES                          # step 2: values of one weight
         self.two = 300 if quick else VALUES        # step 3: values per weight
         self.three = 100 if quick else VALUES      # step 4: values per weight
-        # Reference subsample sizes, in evaluations (about 12 us each).
-        self.ref_two = 3000 if quick else 50000
-        self.ref_three = 2000 if quick else 30000
-        self.ref_curse = 500 if quick else 3000    # step 5, per weight count
-        self.fast_curse = 2 * 10 ** 5 if quick else 2 * 10 ** 7
+        # Time budgets (seconds) for the measurements that are not full
+        # searches.  Each becomes an evaluation count through the rate that
+        # side measured earlier in the run, so a slow or busy machine takes
+        # smaller samples instead of a longer run.
+        self.ref_two = 0.04 if quick else 1.0      # step 3's reference subsample
+        self.ref_three = 0.03 if quick else 0.5    # step 4's reference subsample
+        self.ref_curse = 0.01 if quick else 0.05   # step 5, per weight count
+        self.fast_curse = 0.02 if quick else 0.15  # step 5, per weight count
         # Step 6: batch gradient descent.
         self.gd_rate = 8.0
         self.gd_iter = 2000 if quick else 10000
@@ -79,8 +82,10 @@ def human_time(seconds):
     if s < 2 * year:
         return f"{s / 86400:.3g} days"
     years = s / year
-    if years < 1e4:
+    if years < 1e3:
         return f"{years:.3g} years"
+    if years < 1e4:
+        return f"{years:,.0f} years"
     mantissa, exponent = f"{years:.1e}".split("e")
     return f"{mantissa}e{int(exponent)} years"
 
@@ -335,6 +340,12 @@ class Demo(object):
     def note_rate(self, who, k, res):
         self.rates[who][k] = (float(res.evaluations), float(res.seconds))
 
+    def budget(self, who, seconds, low, high):
+        """Evaluations that take about ``seconds`` at the best rate ``who``
+        has measured so far, kept within [low, high]."""
+        rate = max(e / t for e, t in self.rates[who].values() if t > 0)
+        return int(min(high, max(low, rate * seconds)))
+
     # -- the steps ------------------------------------------------------------
     def run(self):
         out = self.out
@@ -420,7 +431,8 @@ class Demo(object):
         names = ALL_WEIGHTS[:2]
         w = np.linspace(LOW, HIGH, n)
         fast = self.fast(_axes(names, [w, w]))
-        ref, idx = self.reference_on_subsample(names, [w, w], self.sizes.ref_two)
+        ref, idx = self.reference_on_subsample(
+            names, [w, w], self.budget("reference", self.sizes.ref_two, 1000, 200000))
         max_rel = self._max_rel(ref.costs, fast.costs[np.ix_(*idx)])
         self.note_rate("nndfast", 2, fast)
         self.note_rate("reference", 2, ref)
@@ -446,7 +458,8 @@ class Demo(object):
             f"evaluations (nndfast keeps only the minimum, not the surface)")
         fast = self.fast(_axes(names, [w, w, w]), full_output=False,
                          progress=not self.args.json)
-        ref, idx = self.reference_on_subsample(names, [w, w, w], self.sizes.ref_three)
+        ref, idx = self.reference_on_subsample(
+            names, [w, w, w], self.budget("reference", self.sizes.ref_three, 1000, 100000))
         check = self.fast(_axes(names, [w[i] for i in idx]))
         max_rel = self._max_rel(ref.costs, check.costs)
         self.note_rate("nndfast", 3, fast)
@@ -467,7 +480,10 @@ class Demo(object):
         """Fill in a missing (evaluations, seconds) for k weights with a small search."""
         if k in self.rates[who]:
             return
-        budget = self.sizes.ref_curse if who == "reference" else self.sizes.fast_curse
+        if who == "reference":
+            budget = self.budget(who, self.sizes.ref_curse, 200, 5000)
+        else:
+            budget = self.budget(who, self.sizes.fast_curse, 10 ** 5, 5 * 10 ** 7)
         n = max(2, int(round(budget ** (1.0 / k))))
         w = np.linspace(LOW, HIGH, n)
         axes = _axes(ALL_WEIGHTS[:k], [w] * k)
