@@ -88,22 +88,29 @@ class _Plan(object):
 
 
 def _inner_cost(grid, pos, N, I, H, O):
-    """Rough cost (vector-sigmoid units) of the search with axis pos innermost."""
+    """Rough cost (in exp-path sigmoids) of the search with axis pos innermost.
+
+    Mirrors the kernel's paths: the precomputed-exponential rows cost about
+    a third of a sigmoid per pair; they apply when the innermost axis's
+    exponentials do not move with an outer axis (W2[h,o] innermost: no outer
+    axis on W1's column h; W1[i,h] innermost: no outer axis on W2[h,:]).
+    """
     nk = len(grid[pos][4])
     outer = [a for a in range(len(grid)) if a != pos]
     layer, _, h = grid[pos][1:4]
-    touched = {g[3] for a, g in enumerate(grid) if a != pos and g[1] == "W1"}
+    touched = {grid[a][3] for a in outer if grid[a][1] == "W1"}
     n_outer = math.prod(len(grid[a][4]) for a in outer)
     per_prefix = 8 * N * len(touched) + 0.25 * N * H * (I + O) + 50
     if layer == "W2":
-        per_eval = N
+        per_eval = N if h in touched else 0.3 * N
         per_prefix += 8 * N * (O - 1)
     else:
-        per_eval = N * O
-        if h in touched:  # A refreshed each time an outer axis on column h moves
+        w2_moves = any(grid[a][1] == "W2" and grid[a][2] == h for a in outer)
+        per_eval = N * O if w2_moves else 0.3 * N * O
+        if h in touched:  # A (and E) refreshed each time an axis on column h moves
             steady = math.prod(len(grid[a][4]) for a in outer
                                if not (grid[a][1] == "W1" and grid[a][3] == h))
-            per_eval += N / steady
+            per_eval += (N if w2_moves else N + N * O) / steady
     return n_outer * (per_prefix + nk * (per_eval + 0.3))
 
 

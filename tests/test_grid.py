@@ -106,6 +106,21 @@ def test_both_layers_every_innermost_choice():
                      reference.grid_search(NN, X, y, axes))
 
 
+@pytest.mark.parametrize("axes", [
+    {"W2[1,0]": [-900.0, -300.0, -100.0, 0.0, 90.0, 400.0], "W1[0,1]": [-50.0, 0.5, 700.0]},
+    {"W1[0,1]": [-900.0, -150.0, 0.0, 2.0, 160.0, 800.0], "W2[0,0]": [-400.0, 1.0, 180.0]},
+    {"W1[1,2]": [-3.0, 1.0, 5.0], "W2[2,0]": [-200.0, 0.1, 250.0, 800.0]},
+])
+def test_extreme_weights_use_the_exact_path(axes):
+    # |z| beyond the precomputed-exponential range falls back to exp per point
+    NN = _net(seed=18)
+    fast = nndfast.grid_search(NN, nndfast.X, nndfast.y, axes)
+    with np.errstate(over="ignore"):
+        ref = reference.grid_search(NN, nndfast.X, nndfast.y, axes)
+    _assert_same(fast, ref)
+    assert np.isfinite(fast.costs).all()
+
+
 def test_reordered_plan_places_costs_in_user_order():
     NN = _net(seed=4)
     axes = {"W2[1,0]": np.linspace(-3, 3, 50), "W1[0,0]": np.array([0.5, -1.0, 2.0])}
