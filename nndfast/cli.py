@@ -267,7 +267,9 @@ def _plotting(args, err):
         return None
     try:
         from nndfast import _plots
-    except ImportError:
+    except ImportError as exc:
+        if exc.name is not None and exc.name.partition(".")[0] != "matplotlib":
+            raise
         err(f'{PROG}: --plot needs matplotlib, which is not installed: '
             f'pip install "nndfast[plot]"')
         return None

@@ -201,3 +201,21 @@ def test_grid_plots(tmp_path, axes):
     r = json.loads(ok(run("grid", *axes, "--json", "--plot", str(tmp_path))).stdout)
     assert [os.path.basename(p) for p in r["plots"]] == ["grid.png"]
     _check_png(r["plots"][0])
+
+
+def test_main_returns_the_exit_status_in_process(capsys):
+    from nndfast.cli import main
+    assert main(["--threads", "0"]) == 2
+    assert "must be a positive integer" in capsys.readouterr().err
+    assert main(["--help"]) == 0
+
+
+def test_console_script():
+    import shutil
+    exe = shutil.which("nndfast")
+    if exe is None:
+        pytest.skip("the nndfast console script is not installed (in-place build)")
+    proc = subprocess.run([exe, "grid", "W1[0,0]=-5:5:50", "--json"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["evaluations"] == 50
