@@ -292,6 +292,19 @@ class _Output(object):
             print(text, flush=True)
 
 
+def _print_json(record):
+    """Strict JSON: a non-finite number (a zero-time ratio) becomes null."""
+    def clean(v):
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        return v
+    print(json.dumps(clean(record), indent=2, allow_nan=False))
+
+
 def _err(text):
     print(text, file=sys.stderr, flush=True)
 
@@ -620,7 +633,7 @@ def run_demo(args):
             demo.out("Plots: " + ", ".join(files))
     record["seconds_total"] = time.perf_counter() - t0
     if args.json:
-        print(json.dumps(record, indent=2))
+        _print_json(record)
     return status
 
 
@@ -665,7 +678,7 @@ def run_grid(args, parser):
             record["plots"] = plots.grid_plot(args.plot, list(axes), list(axes.values()),
                                               res.costs, res.best_weights, res.best_cost)
     if args.json:
-        print(json.dumps(record, indent=2))
+        _print_json(record)
         return status
     print(f"Searched {len(axes)} weight{'s' if len(axes) > 1 else ''} over "
           f"{' x '.join(f'{c:,}' for c in record['shape'])} = "
