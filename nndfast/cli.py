@@ -355,11 +355,13 @@ class Demo(object):
     def note_rate(self, who, k, res):
         self.rates[who][k] = (float(res.evaluations), float(res.seconds))
 
-    def budget(self, who, seconds, low, high):
-        """Evaluations that take about ``seconds`` at the best rate ``who``
-        has measured so far, kept within [low, high]."""
-        rate = max(e / t for e, t in self.rates[who].values() if t > 0)
-        return int(min(high, max(low, rate * seconds)))
+    def budget(self, who, seconds, low, high, k=None):
+        """Evaluations that take about ``seconds`` at the rate ``who`` measured
+        for k weights (the best rate so far if k is None or not measured),
+        kept within [low, high]."""
+        e, t = self.rates[who].get(k) or max(self.rates[who].values(),
+                                             key=lambda et: et[0] / max(et[1], 1e-12))
+        return int(min(high, max(low, e / max(t, 1e-12) * seconds)))
 
     # -- the steps ------------------------------------------------------------
     def run(self):
@@ -495,10 +497,12 @@ class Demo(object):
         """Fill in a missing (evaluations, seconds) for k weights with a small search."""
         if k in self.rates[who]:
             return
+        # The rate falls as weights are added, so size each search from the
+        # rate measured with one weight fewer.
         if who == "reference":
-            budget = self.budget(who, self.sizes.ref_curse, 200, 5000)
+            budget = self.budget(who, self.sizes.ref_curse, 200, 5000, k - 1)
         else:
-            budget = self.budget(who, self.sizes.fast_curse, 10 ** 5, 5 * 10 ** 7)
+            budget = self.budget(who, self.sizes.fast_curse, 10 ** 5, 5 * 10 ** 7, k - 1)
         n = max(2, int(round(budget ** (1.0 / k))))
         w = np.linspace(LOW, HIGH, n)
         axes = _axes(ALL_WEIGHTS[:k], [w] * k)
