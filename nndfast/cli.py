@@ -661,7 +661,9 @@ def run_grid(args, parser):
         res = search(NN, nndfast.X, nndfast.y, axes, full_output=full_output,
                      num_threads=args.threads, progress=not args.json)
     except (ValueError, MemoryError) as exc:
-        parser.error(str(exc))
+        hint = ("; --plot needs the full surface: plot fewer values or drop --plot"
+                if full_output else "")
+        parser.error(f"{exc}{hint}")
     threads = resolve_num_threads(args.threads)
     record = {
         "seed": seed, "threads": threads,
