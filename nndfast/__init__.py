@@ -22,10 +22,10 @@ __all__ = [
     "y",
     "Neural_Network",
     "computeNumericalGradient",
+    "grid_search",
+    "GridResult",
     "gradient_descent",
     "gradient_check",
     "trainer",
-    "grid_search",
-    "GridResult",
     "openmp_enabled",
 ]

@@ -16,7 +16,14 @@ Separable evaluation, per outer prefix:
   the output layer: sigmoid(base3[e,o] + A[e,k]*W2[h,o]);
 - innermost axis W2[h,o]: the row needs one sigmoid per example,
   sigmoid(base3[e,o] + a2[e,h]*v[k]), plus the other outputs' constant cost.
-The row loops are the SIMD functions of _grid.h.
+- Precomputed exponentials: with z3 = base + s[k]*w (s = A[e,:] or the axis
+  values, w = W2[h,o] or a2[e,h]), exp(-z3) = exp(-base) * exp(-s[k]*w).
+  When s and w do not move with an outer axis, the table E = exp(-s*w) is
+  built once per chunk (and tile) and each row costs one multiply per pair
+  and a division per four pairs (K.row_e), no exp.  Otherwise, or when some
+  |z| could exceed NND_GRID_EMAX, the row uses the polynomial sigmoid (K.row).
+  The choice depends only on the plan and the prefix's own values.
+The row loops are the SIMD functions of _grid_impl.h, dispatched in _grid.h.
 
 Determinism: every cost is computed by the same instructions wherever it is
 evaluated, and the best point is the minimum of (cost, user flat index) in a
@@ -58,7 +65,7 @@ def simd_isa():
 
 cdef enum:
     # Below this many evaluations per call, a thread team costs more than it saves.
-    PARALLEL_MIN_EVALS = 32768
+    PARALLEL_MIN_EVALS = 262144
 
 
 cdef struct Grid:

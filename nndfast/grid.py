@@ -12,11 +12,11 @@ Internal API, for scaling out (e.g. a Dask task per range)::
     # combine: _combine over the (best_cost, best_flat) pairs, in any order;
     # place each costs slice with _place(plan, surface, start, stop, costs).
 
-Every cost is computed by the same instructions whichever range, chunk or
-thread evaluates it, and the best point is the minimum in a strict total
-order (first NaN, else lowest cost, ties to the lowest flat index: np.argmin),
-so any split of [0, n_rows) combined with _combine reproduces grid_search's
-result bit for bit.
+On one machine (one SIMD build), every cost is computed by the same
+instructions whichever range, chunk or thread evaluates it, and the best
+point is the minimum in a strict total order (first NaN, else lowest cost,
+ties to the lowest flat index: np.argmin), so any split of [0, n_rows)
+combined with _combine reproduces grid_search's result bit for bit.
 """
 import math
 import os
@@ -34,13 +34,22 @@ from nndfast.reference import GridResult
 __all__ = ["grid_search", "GridResult"]
 
 #: Innermost-axis values per kernel row; longer axes are split in tiles so
-#: scratch stays small and Ctrl-C stays prompt.
+#: scratch stays small and Ctrl-C stays prompt...
 _TILE = 4096
-#: Evaluations per chunk (the unit of parallel work), roughly.
-_CHUNK_EVALS = 16384
+#: ...and a chunk's tables (about N*(O+1) doubles per tile value) stay
+#: around this many doubles for data sets with many rows.
+_TABLE_DOUBLES = 2**20
+#: Evaluations per chunk (the unit of parallel work), at most; a chunk
+#: recomputes its innermost-axis tables once, so chunks are large...
+_CHUNK_EVALS = 2**17
+#: ...but a grid is cut into at least this many chunks when it has the rows.
+_MIN_CHUNKS = 16
 #: Wall-clock seconds per block between checks for Ctrl-C and progress.
 _BLOCK_SECONDS = 0.05
 _INT64_MAX = np.iinfo(np.int64).max
+#: Surfaces up to this size skip the available-memory check (reading
+#: /proc/meminfo costs more than a small search).
+_SMALL_SURFACE_BYTES = 2**26
 
 
 class _Plan(object):
@@ -71,10 +80,11 @@ class _Plan(object):
         self.pstride = np.array([math.prod(pshape[a + 1:]) for a in range(len(pshape))],
                                 dtype=np.int64)
         nk = pshape[-1]
-        self.tile = min(nk, _TILE)
+        per_value = X.shape[0] * (y.shape[1] + 1)
+        self.tile = min(nk, _TILE, max(64, _TABLE_DOUBLES // max(1, per_value)))
         self.ntiles = -(-nk // self.tile)
         self.n_rows = (self.evaluations // nk) * self.ntiles
-        self.chunk = max(1, -(-_CHUNK_EVALS // self.tile))
+        self.chunk = max(1, min(-(-_CHUNK_EVALS // self.tile), -(-self.n_rows // _MIN_CHUNKS)))
         self.identity = self.order == tuple(range(len(order)))
 
     def row_start(self, r):
@@ -97,7 +107,8 @@ def _inner_cost(grid, pos, N, I, H, O):
     """
     nk = len(grid[pos][4])
     outer = [a for a in range(len(grid)) if a != pos]
-    layer, _, h = grid[pos][1:4]
+    layer, i, j = grid[pos][1:4]
+    h = j if layer == "W1" else i           # the hidden unit the axis touches
     touched = {grid[a][3] for a in outer if grid[a][1] == "W1"}
     n_outer = math.prod(len(grid[a][4]) for a in outer)
     per_prefix = 8 * N * len(touched) + 0.25 * N * H * (I + O) + 50
@@ -222,6 +233,8 @@ def _available_memory():
 
 def _check_surface_fits(plan):
     need = plan.evaluations * F64.itemsize
+    if need <= _SMALL_SURFACE_BYTES:
+        return
     avail = _available_memory()
     if avail is not None and need > avail:
         raise MemoryError(
@@ -275,8 +288,13 @@ def grid_search(NN, X, y, axes, full_output=True, num_threads=None, progress=Fal
         surface = np.empty(plan.shape)
     best = None
     evals_per_row = plan.evaluations / plan.n_rows
-    # first block: about 2**20 evaluations, then sized to _BLOCK_SECONDS
-    block = max(plan.chunk, int(2**20 / evals_per_row) // plan.chunk * plan.chunk)
+    # First block: about 2**20 evaluations; then _BLOCK_SECONDS at the best
+    # rate seen so far (not the last one: on a loaded machine a block that
+    # waited for a descheduled thread would otherwise shrink the next ones,
+    # and every block pays such a wait).  At least one chunk per thread.
+    min_block = plan.chunk * nt
+    block = max(min_block, int(2**20 / evals_per_row) // plan.chunk * plan.chunk)
+    rate = 0.0
     start = 0
     try:
         while start < plan.n_rows:
@@ -285,10 +303,12 @@ def grid_search(NN, X, y, axes, full_output=True, num_threads=None, progress=Fal
             bc, bu, _ = _run_range(plan, start, stop, full_output, nt, out=surface)
             dt = time.perf_counter() - tb
             best = _combine([best, (bc, bu)] if best else [(bc, bu)])
+            if dt > 0:
+                rate = max(rate, (stop - start) / dt)
             start = stop
             report.update(min(plan.evaluations, round(start * evals_per_row)))
-            rows = 8 * block if dt <= 0 else block * _BLOCK_SECONDS / dt
-            block = max(plan.chunk, min(8 * block, int(rows) // plan.chunk * plan.chunk))
+            target = rate * _BLOCK_SECONDS if rate > 0 else 8 * block
+            block = max(min_block, min(8 * block, int(target) // plan.chunk * plan.chunk))
     finally:
         report.close()
     best_cost, best_flat = best

@@ -410,3 +410,30 @@ def test_callback_exception_leaves_last_completed_step():
                                  callback=boom, callback_every=40)
     nndfast.gradient_descent(b, X, y, learning_rate=1.0, max_iter=40, tol=0)
     np.testing.assert_array_equal(a.getParams(), b.getParams())
+
+
+def _layouts(A):
+    ro = A.copy()
+    ro.flags.writeable = False
+    wide = np.zeros((A.shape[0], 2 * A.shape[1]))
+    wide[:, ::2] = A
+    return {"C": A, "F": np.asfortranarray(A), "strided": wide[:, ::2],
+            "read-only": ro, "list": A.tolist()}
+
+
+@pytest.mark.parametrize("layout", ["C", "F", "strided", "read-only", "list"])
+def test_any_input_layout_gives_the_same_run(layout):
+    Xs, ys = data(30, 3, 2, seed=2)
+    a, _ = pair(0, (3, 4, 2))
+    base = nndfast.gradient_descent(a, Xs, ys, learning_rate=0.2, max_iter=50, tol=0)
+    b, _ = pair(0, (3, 4, 2))
+    res = nndfast.gradient_descent(b, _layouts(Xs)[layout], _layouts(ys)[layout],
+                                   learning_rate=0.2, max_iter=50, tol=0)
+    np.testing.assert_array_equal(base.costs, res.costs)
+    np.testing.assert_array_equal(a.getParams(), b.getParams())
+    c, _ = pair(0, (3, 4, 2))
+    nndfast.trainer(c, disp=False, maxiter=20).train(_layouts(Xs)[layout],
+                                                     _layouts(ys)[layout])
+    d, _ = pair(0, (3, 4, 2))
+    nndfast.trainer(d, disp=False, maxiter=20).train(Xs, ys)
+    np.testing.assert_array_equal(c.getParams(), d.getParams())
