@@ -213,7 +213,8 @@ def build_parser():
         "grid", help="brute-force chosen weights over chosen ranges",
         description="Brute-force chosen weights of the tutorial network over chosen ranges "
                     "with nndfast.grid_search; the other weights keep their drawn values.",
-        epilog="example: nndfast grid W1[0,0]=-5:5:1000 W2[1,0]=-5:5:1000")
+        epilog="example: nndfast grid 'W1[0,0]=-5:5:1000' 'W2[1,0]=-5:5:1000'  "
+               "(quoted, because some shells, zsh for one, treat [ ] as a pattern)")
     _add_common(grid, suppress=True)
     add_grid_arguments(grid)
     grid.set_defaults(usage=grid)  # so grid errors print the grid usage
