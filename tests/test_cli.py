@@ -5,6 +5,7 @@ the command, never asserted here.
 """
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -147,16 +148,25 @@ def test_help_exits_0():
     assert "START:STOP:COUNT" in ok(run("grid", "--help")).stdout
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_ctrl_c_exits_130_with_one_line():
     # 3000^3 points: far longer than the test waits, so SIGINT lands mid-search.
     proc = subprocess.Popen(
         [sys.executable, "-m", "nndfast", "grid", "W1[0,0]=-5:5:3000",
-         "W1[0,1]=-5:5:3000", "W1[0,2]=-5:5:3000", "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(1.5)
-    assert proc.poll() is None, proc.communicate()
+         "W1[0,1]=-5:5:3000", "W1[0,2]=-5:5:3000"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # Wait for the progress bar (or at most 10 s), so the signal arrives
+    # during the search rather than while Python starts.
+    err = b""
+    deadline = time.monotonic() + 10
+    while not err and time.monotonic() < deadline and proc.poll() is None:
+        if select.select([proc.stderr], [], [], 0.1)[0]:
+            err += os.read(proc.stderr.fileno(), 4096)
+    time.sleep(0.3)
+    assert proc.poll() is None, err
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=15)
+    out, rest = proc.communicate(timeout=15)
+    err = (err + rest).decode()
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1] == "nndfast: interrupted"
