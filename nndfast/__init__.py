@@ -10,6 +10,7 @@ way; it is what the kernels are tested and benchmarked against.
 """
 from nndfast._threads import openmp_enabled
 from nndfast.data import X, y
+from nndfast.grid import GridResult, grid_search
 from nndfast.network import Neural_Network, computeNumericalGradient
 
 __version__ = "0.1.0"
@@ -19,5 +20,7 @@ __all__ = [
     "y",
     "Neural_Network",
     "computeNumericalGradient",
+    "grid_search",
+    "GridResult",
     "openmp_enabled",
 ]
