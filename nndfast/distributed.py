@@ -20,6 +20,7 @@ import uuid
 
 import numpy as np
 
+from nndfast._progress import Progress
 from nndfast._threads import resolve_num_threads
 
 __all__ = ["connect", "run_grid_search", "EXTRA_HINT"]
@@ -87,32 +88,15 @@ def _run_chunk(plan, start, stop, full_output, num_threads):
         return _grid()._run_range(plan, start, stop, full_output, num_threads)
 
 
-def _ranges(n_outer, inner, total_threads):
-    """Split outer units [0, n_outer) into contiguous ranges; independent of timing."""
+def _ranges(plan, total_threads):
+    """Split rows [0, plan.n_rows) into contiguous ranges aligned to the kernel's
+    chunk; a function of the plan and the thread count only, never of timing."""
+    units = -(-plan.n_rows // plan.chunk)
     n = max(1, total_threads) * _CHUNKS_PER_THREAD
-    n = min(n, n_outer, max(1, (n_outer * inner) // _MIN_CHUNK_EVALS))
-    n = max(1, n)
-    bounds = [(i * n_outer) // n for i in range(n + 1)]
+    n = max(1, min(n, units, int(plan.evaluations // _MIN_CHUNK_EVALS)))
+    bounds = [min(plan.n_rows, ((i * units) // n) * plan.chunk) for i in range(n)]
+    bounds.append(plan.n_rows)
     return [(bounds[i], bounds[i + 1]) for i in range(n) if bounds[i + 1] > bounds[i]]
-
-
-def _combine(parts):
-    """Best over chunk results in index order; ties (and NaN) as np.argmin.
-
-    ``parts`` is a list of (best_cost, best_flat_index) in chunk order.
-    np.argmin over the whole surface returns the first NaN if there is one,
-    else the first minimum; scanning chunks in order with a strict
-    comparison gives the same index.
-    """
-    best_cost, best_flat = None, None
-    for cost, flat in parts:
-        if best_cost is None:
-            best_cost, best_flat = cost, flat
-        elif np.isnan(best_cost):
-            break
-        elif np.isnan(cost) or cost < best_cost:
-            best_cost, best_flat = cost, flat
-    return best_cost, best_flat
 
 
 def run_grid_search(client, NN, X, y, axes, full_output=True, num_threads=None,
@@ -130,23 +114,24 @@ def run_grid_search(client, NN, X, y, axes, full_output=True, num_threads=None,
         num_threads = resolve_num_threads(num_threads)
     grid = _grid()
     t0 = time.perf_counter()
-    plan = _make_plan(grid, NN, X, y, axes, full_output)
-    n_outer, inner, shape = _geometry(plan)
-    total = n_outer * inner
-    costs = np.empty(total, dtype=np.float64) if full_output else None
-    report = _progress(grid, progress, total)
+    plan = grid._make_plan(NN, X, y, axes)
+    report = Progress(progress, plan.evaluations)
+    surface = None
+    if full_output:
+        grid._check_surface_fits(plan)
+        surface = np.empty(plan.shape)
 
     workers = client.nthreads()
     total_threads = sum(workers.values()) if workers else 1
     if num_threads is not None and workers:
         total_threads = len(workers) * num_threads
-    ranges = _ranges(n_outer, inner, total_threads)
+    ranges = _ranges(plan, total_threads)
 
     token = uuid.uuid4().hex
     futures = []
     plan_future = None
     try:
-        # Once, to every worker: tasks then find the plan locally, and it
+        # Once, to every worker: tasks find the plan locally, and it
         # survives the loss of any one worker.
         [plan_future] = client.scatter([plan], broadcast=True, hash=False)
         for i, (start, stop) in enumerate(ranges):
@@ -158,52 +143,25 @@ def run_grid_search(client, NN, X, y, axes, full_output=True, num_threads=None,
         done = 0
         for fut in distributed.as_completed(futures):
             i = index_of[fut.key]
-            best_cost, best_flat, chunk_costs = fut.result()
+            best_cost, best_flat, costs = fut.result()
             fut.release()
             start, stop = ranges[i]
             parts[i] = (best_cost, best_flat)
-            if costs is not None:
-                costs[start * inner:stop * inner] = np.asarray(chunk_costs).ravel()
-            done += (stop - start) * inner
-            if report is not None:
-                report(done)
+            if surface is not None:
+                grid._place(plan, surface, start, stop, costs)
+            done += plan.row_start(stop) - plan.row_start(start)
+            report.update(done)
     except BaseException:
         # Ctrl-C or an error: stop the cluster's work, then re-raise.
         client.cancel(futures + ([plan_future] if plan_future is not None else []))
         raise
     finally:
-        if report is not None and hasattr(report, "close"):
-            report.close()
+        report.close()
     client.cancel([plan_future])
-    best_cost, best_flat = _combine(parts)
-    seconds = time.perf_counter() - t0
-    return _result(grid, plan, costs, best_cost, best_flat, shape, seconds)
-
-
-# ---------------------------------------------------------------------------
-# Adapters to nndfast.grid's internals (kept in one place).
-# ---------------------------------------------------------------------------
-
-def _make_plan(grid, NN, X, y, axes, full_output):
-    return grid._make_plan(NN, X, y, axes)
-
-
-def _geometry(plan):
-    return plan.n_outer, plan.inner, plan.shape
-
-
-def _progress(grid, progress, total):
-    if not progress:
-        return None
-    if callable(progress):
-        return lambda done: progress(done, total)
-    return None
-
-
-def _result(grid, plan, costs, best_cost, best_flat, shape, seconds):
-    idx = tuple(int(j) for j in np.unravel_index(best_flat, shape))
-    return grid.GridResult(
-        costs=None if costs is None else costs.reshape(shape),
-        best_cost=best_cost, best_index=idx,
-        best_weights={n: float(v[j]) for n, v, j in zip(plan.names, plan.values, idx)},
-        evaluations=int(np.prod(shape)), seconds=seconds)
+    # In index order, as the local call: same pairs, same strict order.
+    best_cost, best_flat = grid._combine(parts)
+    best_index = plan.index(best_flat)
+    best_weights = {name: float(v[i])
+                    for name, v, i in zip(plan.names, plan.axis_values, best_index)}
+    return grid.GridResult(surface, float(best_cost), best_index, best_weights,
+                           plan.evaluations, time.perf_counter() - t0)
