@@ -30,7 +30,7 @@ EXTRA_HINT = 'pip install "nndfast[dask]"'
 # Chunking: about this many ranges per worker thread, so that a slow or lost
 # worker costs little at the tail; but never ranges below _MIN_CHUNK_EVALS
 # evaluations, so per-task scheduling (a few ms) stays well under 1% of a task.
-_CHUNKS_PER_THREAD = 4
+_CHUNKS_PER_THREAD = 8
 _MIN_CHUNK_EVALS = 5_000_000
 # Exception retries per task (worker deaths are rescheduled by Dask itself,
 # up to distributed.scheduler.allowed-failures times).
