@@ -187,3 +187,64 @@ def test_bad_client_and_threads(client):
         nndfast.grid_search(NN, nndfast.X, nndfast.y, axes, client=client, num_threads=0)
     with pytest.raises(TypeError):
         nndfast.grid_search(NN, nndfast.X, nndfast.y, axes, client=client, num_threads=1.5)
+
+
+SIGINT_CHILD = r"""
+import sys, time
+import numpy as np
+import nndfast
+from distributed import Client, LocalCluster
+
+if __name__ == "__main__":
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None, silence_logs=50) as lc, Client(lc) as client:
+        np.random.seed(5)
+        NN = nndfast.Neural_Network()
+        W1, W2 = NN.W1.copy(), NN.W2.copy()
+        axes = {"W1[0,0]": np.linspace(-3, 3, 1000), "W1[0,1]": np.linspace(-3, 3, 1000),
+                "W2[0,0]": np.linspace(-3, 3, 1000)}
+        def started(done, total):
+            if not getattr(started, "said", False):
+                started.said = True
+                print("started", flush=True)
+        try:
+            nndfast.grid_search(NN, nndfast.X, nndfast.y, axes, full_output=False,
+                                client=client, progress=started)
+        except KeyboardInterrupt:
+            t = time.monotonic()
+            unchanged = np.array_equal(NN.W1, W1) and np.array_equal(NN.W2, W2)
+            left = [k for ks in client.processing().values() for k in ks]
+            deadline = time.monotonic() + 5
+            while left and time.monotonic() < deadline:
+                time.sleep(0.05)
+                left = [k for ks in client.processing().values() for k in ks]
+            print(f"interrupted {t:.6f} unchanged={unchanged} left={len(left)}", flush=True)
+            sys.exit(0)
+        print("finished without interrupt", flush=True)
+"""
+
+
+def test_ctrl_c_cancels_the_cluster_work(tmp_path):
+    """A real SIGINT during a cluster search: KeyboardInterrupt promptly, NN
+    unchanged, the outstanding futures cancelled."""
+    import subprocess
+    script = tmp_path / "child.py"
+    script.write_text(SIGINT_CHILD)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [os.path.dirname(os.path.dirname(os.path.abspath(nndfast.__file__)))]
+        + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    p = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, text=True, env=env)
+    try:
+        assert p.stdout.readline().strip() == "started"
+        sent = time.monotonic()
+        p.send_signal(signal.SIGINT)
+        out, _ = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert out.startswith("interrupted"), out
+    t = float(out.split()[1])
+    assert t - sent < 1.0, f"KeyboardInterrupt took {t - sent:.3f} s"
+    assert "unchanged=True" in out and "left=0" in out, out
