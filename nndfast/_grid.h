@@ -54,16 +54,14 @@
 typedef struct {
     void (*hidden)(int64_t, int64_t, const double *, const double *, const double *,
                    double *);
-    void (*row_w1)(int64_t, int64_t, int64_t, const double *, const double *,
-                   const double *, const double *, double *);
-    void (*row_w2)(int64_t, int64_t, const double *, const double *, const double *,
-                   const double *, double, double *);
+    void (*row)(int64_t, int64_t, const double *const *, const double *, const double *,
+                const double *, double, double *);
     double (*row_min)(const double *, int64_t, int *);
     const char *isa;
 } nnd_grid_kernels;
 
 #define NND_GRID_TABLE(S) \
-    { nnd_grid_hidden##S, nnd_grid_row_w1##S, nnd_grid_row_w2##S, nnd_grid_row_min##S, #S + 1 }
+    { nnd_grid_hidden##S, nnd_grid_row##S, nnd_grid_row_min##S, #S + 1 }
 
 /* The loops for this CPU: AVX-512, else AVX2+FMA, else baseline. */
 static nnd_grid_kernels nnd_grid_select(void) {

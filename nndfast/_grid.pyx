@@ -35,11 +35,8 @@ cdef extern from "_grid.h" nogil:
     ctypedef struct nnd_grid_kernels:
         void (*hidden)(int64_t N, int64_t nk, const double *zb, const double *x,
                        const double *v, double *A) noexcept nogil
-        void (*row_w1)(int64_t N, int64_t O, int64_t nk, const double *A,
-                       const double *base3, const double *w, const double *y,
-                       double *row) noexcept nogil
-        void (*row_w2)(int64_t N, int64_t nk, const double *a, const double *b,
-                       const double *t, const double *v, double c, double *row) noexcept nogil
+        void (*row)(int64_t npairs, int64_t nk, const double **src, const double *b,
+                    const double *w, const double *t, double c, double *row) noexcept nogil
         double (*row_min)(const double *row, int64_t n, int *has_nan) noexcept nogil
         const char *isa
     nnd_grid_kernels nnd_grid_select() noexcept
@@ -119,15 +116,17 @@ cdef int _chunk(const Grid *g, int64_t p0, int64_t p1,
         ih = win % H
         io = -1
 
-    # scratch: W | a2 (N,H) | base3 (N,O) | zb, zbc, xcol, acol, bcol, ycol (N) | wv (O)
-    #          | row (nk) | A (N*nk, W1 inner only)
+    # scratch: W | a2 (N,H) | base3 (N,O) | zb, zbc, xcol, acol, bcol, ycol (N)
+    #          | wv (N*O) | row (nk) | A (N*nk, W1 inner only); src (N*O pointers)
     cdef Py_ssize_t nA = 0 if inner_w2 else N * tile
     cdef double *buf = <double *> malloc(
-        (P + N * H + N * O + 6 * N + O + nk + nA + 1) * sizeof(double))
+        (P + N * H + 2 * N * O + 6 * N + nk + nA + 1) * sizeof(double))
     cdef unsigned char *touched = <unsigned char *> malloc(H + 1)
-    if buf == NULL or touched == NULL:
+    cdef const double **src = <const double **> malloc((N * O + 1) * sizeof(double *))
+    if buf == NULL or touched == NULL or src == NULL:
         free(buf)
         free(touched)
+        free(src)
         return -1
     cdef double *W = buf
     cdef double *W2 = W + I * H
@@ -140,7 +139,7 @@ cdef int _chunk(const Grid *g, int64_t p0, int64_t p1,
     cdef double *bcol = acol + N
     cdef double *ycol = bcol + N
     cdef double *wv = ycol + N
-    cdef double *row = wv + O
+    cdef double *row = wv + N * O
     cdef double *A = row + nk
 
     memcpy(W, g.W, P * sizeof(double))
@@ -196,7 +195,9 @@ cdef int _chunk(const Grid *g, int64_t p0, int64_t p1,
                     else:
                         d = g.y[e * O + o] - nnd_sigmoid(s)
                         c = c + 0.5 * d * d
-            K.row_w2(N, nk, acol, bcol, ycol, vin, c, row)
+            for e in range(N):
+                src[e] = vin
+            K.row(N, nk, src, bcol, acol, ycol, c, row)
         else:
             # -- innermost W1[ii, ih]: refresh A when its z2 part changed --
             if first or touched[ih] or t != last_t:
@@ -220,9 +221,9 @@ cdef int _chunk(const Grid *g, int64_t p0, int64_t p1,
                         if h != ih:
                             s = s + a2[e * H + h] * W2[h * O + o]
                     base3[e * O + o] = s
-            for o in range(O):
-                wv[o] = W2[ih * O + o]
-            K.row_w1(N, O, nk, A, base3, wv, g.y, row)
+                    src[e * O + o] = A + e * nk
+                    wv[e * O + o] = W2[ih * O + o]
+            K.row(N * O, nk, src, base3, wv, g.y, 0.0, row)
         first = False
 
         # -- best of the row, then the surface ---------------------------
@@ -249,6 +250,7 @@ cdef int _chunk(const Grid *g, int64_t p0, int64_t p1,
 
     free(buf)
     free(touched)
+    free(src)
     best_c[0] = bc
     best_u[0] = bu
     return 0
@@ -314,7 +316,7 @@ def search(const double[:, ::1] X,        # IN  (N, I)
                 hi = min(p1, lo + chunk)
                 prc[c] = _chunk(&g, lo, hi, &pc[c], &pu[c])
         else:
-            for c in prange(nchunks, num_threads=nt, schedule='static'):
+            for c in prange(nchunks, num_threads=nt, schedule='dynamic', chunksize=1):
                 lo = p0 + c * chunk
                 hi = min(p1, lo + chunk)
                 prc[c] = _chunk(&g, lo, hi, &pc[c], &pu[c])

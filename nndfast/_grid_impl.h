@@ -18,44 +18,90 @@ static void NND_GRID_FN(nnd_grid_hidden)(int64_t N, int64_t nk, const double *zb
     }
 }
 
-/* Costs of one row when the innermost axis is W1[i,h]:
- *   row[k] = sum_e sum_o 0.5 * (y[e,o] - sigmoid(base3[e,o] + A[e,k] * w[o]))^2
- * base3[e,o] is z3[e,o] without hidden unit h; w[o] = W2[h,o]. */
+/* Costs of one row:
+ *   row[k] = c + sum_j 0.5 * (t[j] - sigmoid(b[j] + src[j][k] * w[j]))^2,  j < np
+ * A "pair" j is one (example, output) whose z3 moves with the innermost axis:
+ * - innermost W1[i,h]: every (e,o); src = A[e,:] (hidden unit h's
+ *   activations), b = z3[e,o] without unit h, w = W2[h,o], t = y[e,o];
+ * - innermost W2[h,o]: every e at output o; src = the axis values,
+ *   b = z3[e,o] without unit h, w = a2[e,h], t = y[e,o]; c is the other
+ *   outputs' cost.
+ * Pairs are summed in order j = 0, 1, ...  The division is the bottleneck
+ * (vdivpd), so pairs go in groups of up to four sharing one division:
+ * 1/d_j = (prod_{i != j} d_i) / prod_i d_i, with every d_i = 1 + e^-|z| in
+ * [1, 2], so the products neither overflow nor lose more than a few ulp. */
 NND_GRID_ATTR
-static void NND_GRID_FN(nnd_grid_row_w1)(int64_t N, int64_t O, int64_t nk, const double *A,
-                            const double *base3, const double *w, const double *y,
-                            double *row) {
-    int64_t e, o, k;
-    for (k = 0; k < nk; k++) row[k] = 0.0;
-    for (e = 0; e < N; e++) {
-        const double *Ae = A + e * nk;
-        for (o = 0; o < O; o++) {
-            const double b = base3[e * O + o], wo = w[o], t = y[e * O + o];
+static inline __attribute__((always_inline)) void NND_GRID_FN(nnd_grid_group)(
+        const int G, int64_t nk, const double *const *src, const double *b,
+        const double *w, const double *t, double *row) {
+    int64_t k;
+    const double *s0 = src[0], *s1 = src[G > 1 ? 1 : 0];
+    const double *s2 = src[G > 2 ? 2 : 0], *s3 = src[G > 3 ? 3 : 0];
+    const double b0 = b[0], b1 = G > 1 ? b[1] : 0.0, b2 = G > 2 ? b[2] : 0.0,
+                 b3 = G > 3 ? b[3] : 0.0;
+    const double w0 = w[0], w1 = G > 1 ? w[1] : 0.0, w2 = G > 2 ? w[2] : 0.0,
+                 w3 = G > 3 ? w[3] : 0.0;
+    const double t0 = t[0], t1 = G > 1 ? t[1] : 0.0, t2 = G > 2 ? t[2] : 0.0,
+                 t3 = G > 3 ? t[3] : 0.0;
 #pragma omp simd
-            for (k = 0; k < nk; k++) {
-                double d = t - nnd_sigmoid(b + Ae[k] * wo);
-                row[k] += 0.5 * d * d;
-            }
+    for (k = 0; k < nk; k++) {
+        double z0 = b0 + s0[k] * w0;
+        double e0 = nnd_exp_neg(z0 < 0.0 ? z0 : -z0), d0 = 1.0 + e0;
+        double z1 = 0.0, e1 = 0.0, d1 = 1.0, z2 = 0.0, e2 = 0.0, d2 = 1.0;
+        double z3 = 0.0, e3 = 0.0, d3 = 1.0;
+        if (G > 1) {
+            z1 = b1 + s1[k] * w1;
+            e1 = nnd_exp_neg(z1 < 0.0 ? z1 : -z1);
+            d1 = 1.0 + e1;
         }
+        if (G > 2) {
+            z2 = b2 + s2[k] * w2;
+            e2 = nnd_exp_neg(z2 < 0.0 ? z2 : -z2);
+            d2 = 1.0 + e2;
+        }
+        if (G > 3) {
+            z3 = b3 + s3[k] * w3;
+            e3 = nnd_exp_neg(z3 < 0.0 ? z3 : -z3);
+            d3 = 1.0 + e3;
+        }
+        double p01 = d0 * d1, p23 = d2 * d3;
+        double R = 1.0 / (p01 * p23);
+        double q = row[k], r, dd;
+        r = G > 1 ? R * (d1 * p23) : R;
+        dd = t0 - (z0 >= 0.0 ? r : e0 * r);
+        q += 0.5 * dd * dd;
+        if (G > 1) {
+            r = R * (d0 * p23);
+            dd = t1 - (z1 >= 0.0 ? r : e1 * r);
+            q += 0.5 * dd * dd;
+        }
+        if (G > 2) {
+            r = R * (p01 * d3);
+            dd = t2 - (z2 >= 0.0 ? r : e2 * r);
+            q += 0.5 * dd * dd;
+        }
+        if (G > 3) {
+            r = R * (p01 * d2);
+            dd = t3 - (z3 >= 0.0 ? r : e3 * r);
+            q += 0.5 * dd * dd;
+        }
+        row[k] = q;
     }
 }
 
-/* Costs of one row when the innermost axis is W2[h,o]:
- *   row[k] = c + sum_e 0.5 * (t[e] - sigmoid(b[e] + a[e] * v[k]))^2
- * b[e] is z3[e,o] without hidden unit h, a[e] = a2[e,h], t[e] = y[e,o], and
- * c is the (constant) cost of the other outputs. */
 NND_GRID_ATTR
-static void NND_GRID_FN(nnd_grid_row_w2)(int64_t N, int64_t nk, const double *a, const double *b,
-                            const double *t, const double *v, double c, double *row) {
-    int64_t e, k;
+static void NND_GRID_FN(nnd_grid_row)(int64_t np, int64_t nk, const double *const *src,
+                                      const double *b, const double *w, const double *t,
+                                      double c, double *row) {
+    int64_t j, k;
     for (k = 0; k < nk; k++) row[k] = c;
-    for (e = 0; e < N; e++) {
-        const double be = b[e], ae = a[e], te = t[e];
-#pragma omp simd
-        for (k = 0; k < nk; k++) {
-            double d = te - nnd_sigmoid(be + ae * v[k]);
-            row[k] += 0.5 * d * d;
-        }
+    for (j = 0; j + 4 <= np; j += 4)
+        NND_GRID_FN(nnd_grid_group)(4, nk, src + j, b + j, w + j, t + j, row);
+    switch (np - j) {
+        case 3: NND_GRID_FN(nnd_grid_group)(3, nk, src + j, b + j, w + j, t + j, row); break;
+        case 2: NND_GRID_FN(nnd_grid_group)(2, nk, src + j, b + j, w + j, t + j, row); break;
+        case 1: NND_GRID_FN(nnd_grid_group)(1, nk, src + j, b + j, w + j, t + j, row); break;
+        default: break;
     }
 }
 
