@@ -1,7 +1,7 @@
 """grid_search on a Dask cluster: ``nndfast.grid_search(..., client=client)``.
 
-The grid is cut into contiguous ranges of its outer prefix (the chunk API of
-nndfast.grid: ``_make_plan`` and ``_run_range``).  The plan is scattered to
+The grid is cut into contiguous row ranges (the chunk API of nndfast.grid:
+``_make_plan``, ``_run_range``, ``_place`` and ``_combine``).  The plan is scattered to
 every worker once; each task runs one range with the compiled kernel on that
 worker's threads and returns ``(best_cost, best_flat_index, costs_slice)``.
 The client combines the ranges in index order, exactly as the local call
@@ -68,7 +68,7 @@ def _grid():
 
 
 def _run_chunk(plan, start, stop, full_output, num_threads):
-    """Task body (runs on a worker): evaluate outer range [start, stop).
+    """Task body (runs on a worker): evaluate plan rows [start, stop).
 
     Pure: the result depends only on the arguments, so Dask may rerun it
     anywhere after a worker is lost.  ``num_threads=None`` means the
@@ -153,7 +153,10 @@ def run_grid_search(client, NN, X, y, axes, full_output=True, num_threads=None,
             report.update(done)
     except BaseException:
         # Ctrl-C or an error: stop the cluster's work, then re-raise.
-        client.cancel(futures + ([plan_future] if plan_future is not None else []))
+        try:
+            client.cancel(futures + ([plan_future] if plan_future is not None else []))
+        except Exception:  # a closed client must not hide the original error
+            pass
         raise
     finally:
         report.close()
