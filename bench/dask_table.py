@@ -80,6 +80,8 @@ def main():
     NN, axes = problem(args.n)
     lc, client = start_cluster()
     try:
+        tiny = problem(4)
+        [(t_tiny, _)], _ = best_of_interleaved([lambda: cluster(*tiny, client)], 5)
         pids = list(client.run(os.getpid).values())
         ((t_local, c_local), (t_dask, c_dask)), (r_local, r_dask) = best_of_interleaved(
             [lambda: local(NN, axes), lambda: cluster(NN, axes, client)], args.repeat, pids)
@@ -96,6 +98,8 @@ def main():
         print(f"{name:<34} {t:8.3f} {evals / t:10.3g} {c:7.2f} {evals / c:12.3g}")
     print(f"cluster overhead, wall clock: {100 * (t_dask / t_local - 1):+.1f}%  (limit +10%)")
     print(f"cluster overhead, CPU time:   {100 * (c_dask / c_local - 1):+.1f}%")
+    print(f"fixed cost of a cluster search (4^3 grid, best of 5): {1000 * t_tiny:.1f} ms "
+          f"= {100 * t_tiny / t_local:.2f}% of the local run")
     print(f"load average now: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
 
