@@ -28,9 +28,9 @@ def problem(n):
     return NN, axes
 
 
-def local(NN, axes):
+def local(NN, axes, num_threads=2):
     return nndfast.grid_search(NN, nndfast.X, nndfast.y, axes, full_output=False,
-                               num_threads=2)
+                               num_threads=num_threads)
 
 
 def cluster(NN, axes, client):
@@ -88,6 +88,10 @@ def main():
     finally:
         client.close()
         lc.close()
+    # per-core rate: one thread, CPU seconds (robust to other load on the machine)
+    sub = dict(axes)
+    sub[AXES_NAMES[0]] = axes[AXES_NAMES[0]][: max(1, args.n // 5)]
+    [(t_one, c_one)], [r_one] = best_of_interleaved([lambda: local(NN, sub, 1)], 2)
     assert (r_local.best_cost, r_local.best_index) == (r_dask.best_cost, r_dask.best_index)
     evals = r_local.evaluations
     print(f"grid_search, {args.n}^3 best-only ({evals:.3g} evaluations), "
@@ -98,6 +102,9 @@ def main():
         print(f"{name:<34} {t:8.3f} {evals / t:10.3g} {c:7.2f} {evals / c:12.3g}")
     print(f"cluster overhead, wall clock: {100 * (t_dask / t_local - 1):+.1f}%  (limit +10%)")
     print(f"cluster overhead, CPU time:   {100 * (c_dask / c_local - 1):+.1f}%")
+    print(f"per-core rate: {r_one.evaluations / max(c_one, 1e-9):.3g} evaluations per CPU-second "
+          f"(local, num_threads=1, {r_one.evaluations:.3g} evaluations in {c_one:.2f} CPU s, "
+          f"{t_one:.2f} s wall)")
     print(f"fixed cost of a cluster search (4^3 grid, best of 5): {1000 * t_tiny:.1f} ms "
           f"= {100 * t_tiny / t_local:.2f}% of the local run")
     print(f"load average now: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
