@@ -1,8 +1,9 @@
 """nndfast: the "Neural Networks Demystified" network at hardware speed.
 
 ``from nndfast import *`` replaces the tutorial's ``from partTwo import *``
-(and ``partFive``): it gives X, y, Neural_Network and
-computeNumericalGradient, with the tutorial's names, shapes and in-place
+(and ``partFive``, ``partSix``): it gives X, y, Neural_Network,
+computeNumericalGradient and trainer, plus gradient_descent and
+gradient_check, with the tutorial's names, shapes and in-place
 behaviour, computed by compiled Cython/OpenMP kernels.
 
 nndfast.reference has the same API in plain numpy, written the tutorial's
@@ -12,6 +13,7 @@ from nndfast._threads import openmp_enabled
 from nndfast.data import X, y
 from nndfast.grid import GridResult, grid_search
 from nndfast.network import Neural_Network, computeNumericalGradient
+from nndfast.train import gradient_check, gradient_descent, trainer
 
 __version__ = "0.1.0"
 
@@ -22,5 +24,8 @@ __all__ = [
     "computeNumericalGradient",
     "grid_search",
     "GridResult",
+    "gradient_descent",
+    "gradient_check",
+    "trainer",
     "openmp_enabled",
 ]

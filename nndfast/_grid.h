@@ -25,6 +25,9 @@
 
 #include "_fastmath.h"
 
+/* Largest |z| the precomputed-exponential path (nnd_grid_row_e) accepts. */
+#define NND_GRID_EMAX 170.0
+
 #define NND_GRID_CAT2(a, b) a##b
 #define NND_GRID_CAT(a, b) NND_GRID_CAT2(a, b)
 
@@ -56,12 +59,16 @@ typedef struct {
                    double *);
     void (*row)(int64_t, int64_t, const double *const *, const double *, const double *,
                 const double *, double, double *);
+    void (*exp_table)(int64_t, int64_t, const double *const *, const double *, double *);
+    void (*row_e)(int64_t, int64_t, const double *const *, const double *, const double *,
+                  double, double *);
     double (*row_min)(const double *, int64_t, int *);
     const char *isa;
 } nnd_grid_kernels;
 
 #define NND_GRID_TABLE(S) \
-    { nnd_grid_hidden##S, nnd_grid_row##S, nnd_grid_row_min##S, #S + 1 }
+    { nnd_grid_hidden##S, nnd_grid_row##S, nnd_grid_exp_table##S, nnd_grid_row_e##S, \
+      nnd_grid_row_min##S, #S + 1 }
 
 /* The loops for this CPU: AVX-512, else AVX2+FMA, else baseline. */
 static nnd_grid_kernels nnd_grid_select(void) {

@@ -16,7 +16,14 @@ Separable evaluation, per outer prefix:
   the output layer: sigmoid(base3[e,o] + A[e,k]*W2[h,o]);
 - innermost axis W2[h,o]: the row needs one sigmoid per example,
   sigmoid(base3[e,o] + a2[e,h]*v[k]), plus the other outputs' constant cost.
-The row loops are the SIMD functions of _grid.h.
+- Precomputed exponentials: with z3 = base + s[k]*w (s = A[e,:] or the axis
+  values, w = W2[h,o] or a2[e,h]), exp(-z3) = exp(-base) * exp(-s[k]*w).
+  When s and w do not move with an outer axis, the table E = exp(-s*w) is
+  built once per chunk (and tile) and each row costs one multiply per pair
+  and a division per four pairs (K.row_e), no exp.  Otherwise, or when some
+  |z| could exceed NND_GRID_EMAX, the row uses the polynomial sigmoid (K.row).
+  The choice depends only on the plan and the prefix's own values.
+The row loops are the SIMD functions of _grid_impl.h, dispatched in _grid.h.
 
 Determinism: every cost is computed by the same instructions wherever it is
 evaluated, and the best point is the minimum of (cost, user flat index) in a
@@ -27,6 +34,7 @@ fixed size (set by the plan) and partial results are combined in index order.
 from cython.parallel cimport prange
 from libc.stdint cimport int64_t
 from libc.stdlib cimport malloc, free
+from libc.math cimport exp, fabs
 from libc.string cimport memcpy
 
 from nndfast._fastmath cimport nnd_sigmoid
@@ -37,9 +45,14 @@ cdef extern from "_grid.h" nogil:
                        const double *v, double *A) noexcept nogil
         void (*row)(int64_t npairs, int64_t nk, const double **src, const double *b,
                     const double *w, const double *t, double c, double *row) noexcept nogil
+        void (*exp_table)(int64_t npairs, int64_t nk, const double **src, const double *w,
+                          double *E) noexcept nogil
+        void (*row_e)(int64_t npairs, int64_t nk, const double **E, const double *B,
+                      const double *t, double c, double *row) noexcept nogil
         double (*row_min)(const double *row, int64_t n, int *has_nan) noexcept nogil
         const char *isa
     nnd_grid_kernels nnd_grid_select() noexcept
+    double NND_GRID_EMAX
 
 # The SIMD loops for this CPU, chosen once at import (see _grid.h).
 cdef nnd_grid_kernels K = nnd_grid_select()
@@ -52,7 +65,7 @@ def simd_isa():
 
 cdef enum:
     # Below this many evaluations per call, a thread team costs more than it saves.
-    PARALLEL_MIN_EVALS = 32768
+    PARALLEL_MIN_EVALS = 262144
 
 
 cdef struct Grid:
@@ -106,6 +119,12 @@ cdef int _chunk(const Grid *g, int64_t p0, int64_t p1,
     cdef int has_nan
     cdef bint first = True, fresh
     cdef double *dst
+    # Precomputed-exponential path (K.row_e): usable when the exponentials'
+    # inputs stay fixed across prefixes (use_e), they are in range (e_ok) and
+    # the prefix's own z3 parts are too (checked per prefix).
+    cdef bint use_e = True, e_ok = False
+    cdef double emax = 0.0, bmax, vmax
+    cdef int64_t wa
 
     if inner_w2:
         ih = (win - I * H) // O
@@ -116,13 +135,22 @@ cdef int _chunk(const Grid *g, int64_t p0, int64_t p1,
         ih = win % H
         io = -1
 
+    for a in range(m - 1):
+        wa = g.which[a]
+        if inner_w2 and wa < I * H and wa % H == ih:
+            use_e = False        # a2[:, ih] moves with an outer axis
+        if not inner_w2 and I * H + ih * O <= wa < I * H + ih * O + O:
+            use_e = False        # W2[ih, :] moves with an outer axis
+
     # scratch: W | a2 (N,H) | base3 (N,O) | zb, zbc, xcol, acol, bcol, ycol (N)
-    #          | wv (N*O) | row (nk) | A (N*nk, W1 inner only); src (N*O pointers)
+    #          | wv (N*O) | B (N*O) | row (nk) | A (N*nk, W1 inner only)
+    #          | E (N*O*nk or N*nk, if use_e); src, esrc (N*O pointers each)
     cdef Py_ssize_t nA = 0 if inner_w2 else N * tile
+    cdef Py_ssize_t nE = 0 if not use_e else (N * tile if inner_w2 else N * O * tile)
     cdef double *buf = <double *> malloc(
-        (P + N * H + 2 * N * O + 6 * N + nk + nA + 1) * sizeof(double))
+        (P + N * H + 3 * N * O + 6 * N + nk + nA + nE + 1) * sizeof(double))
     cdef unsigned char *touched = <unsigned char *> malloc(H + 1)
-    cdef const double **src = <const double **> malloc((N * O + 1) * sizeof(double *))
+    cdef const double **src = <const double **> malloc((2 * N * O + 1) * sizeof(double *))
     if buf == NULL or touched == NULL or src == NULL:
         free(buf)
         free(touched)
@@ -139,8 +167,11 @@ cdef int _chunk(const Grid *g, int64_t p0, int64_t p1,
     cdef double *bcol = acol + N
     cdef double *ycol = bcol + N
     cdef double *wv = ycol + N
-    cdef double *row = wv + N * O
+    cdef double *Bv = wv + N * O
+    cdef double *row = Bv + N * O
     cdef double *A = row + nk
+    cdef double *E = A + nA
+    cdef const double **esrc = src + N * O
 
     memcpy(W, g.W, P * sizeof(double))
     for h in range(H):
@@ -197,9 +228,35 @@ cdef int _chunk(const Grid *g, int64_t p0, int64_t p1,
                         c = c + 0.5 * d * d
             for e in range(N):
                 src[e] = vin
-            K.row(N, nk, src, bcol, acol, ycol, c, row)
+            if use_e and t != last_t:
+                # E[e, k] = exp(-a2[e, ih] * v[k]): fixed while the tile is
+                last_t = t
+                vmax = 0.0
+                for k in range(nk):
+                    vmax = max(vmax, fabs(vin[k]))
+                emax = 0.0
+                for e in range(N):
+                    emax = max(emax, fabs(acol[e]) * vmax)
+                e_ok = emax <= NND_GRID_EMAX
+                if e_ok:
+                    K.exp_table(N, nk, src, acol, E)
+            bmax = 0.0
+            if use_e and e_ok:
+                for e in range(N):
+                    bmax = max(bmax, fabs(bcol[e]))
+            if use_e and e_ok and bmax + emax <= NND_GRID_EMAX:
+                for e in range(N):
+                    Bv[e] = exp(-bcol[e])
+                    esrc[e] = E + e * nk
+                K.row_e(N, nk, esrc, Bv, ycol, c, row)
+            else:
+                K.row(N, nk, src, bcol, acol, ycol, c, row)
         else:
             # -- innermost W1[ii, ih]: refresh A when its z2 part changed --
+            for e in range(N):
+                for o in range(O):
+                    src[e * O + o] = A + e * nk
+                    wv[e * O + o] = W2[ih * O + o]
             if first or touched[ih] or t != last_t:
                 fresh = first or t != last_t
                 last_t = t
@@ -214,6 +271,15 @@ cdef int _chunk(const Grid *g, int64_t p0, int64_t p1,
                 if fresh:
                     K.hidden(N, nk, zb, xcol, vin, A)
                     memcpy(zbc, zb, N * sizeof(double))
+                    if use_e:
+                        # E[(e,o), k] = exp(-A[e, k] * W2[ih, o]), 0 < A < 1
+                        emax = 0.0
+                        for o in range(O):
+                            emax = max(emax, fabs(W2[ih * O + o]))
+                        e_ok = emax <= NND_GRID_EMAX
+                        if e_ok:
+                            K.exp_table(N * O, nk, src, wv, E)
+            bmax = 0.0
             for e in range(N):
                 for o in range(O):
                     s = 0.0
@@ -221,9 +287,14 @@ cdef int _chunk(const Grid *g, int64_t p0, int64_t p1,
                         if h != ih:
                             s = s + a2[e * H + h] * W2[h * O + o]
                     base3[e * O + o] = s
-                    src[e * O + o] = A + e * nk
-                    wv[e * O + o] = W2[ih * O + o]
-            K.row(N * O, nk, src, base3, wv, g.y, 0.0, row)
+                    bmax = max(bmax, fabs(s))
+            if use_e and e_ok and bmax + emax <= NND_GRID_EMAX:
+                for e in range(N * O):
+                    Bv[e] = exp(-base3[e])
+                    esrc[e] = E + e * nk
+                K.row_e(N * O, nk, esrc, Bv, g.y, 0.0, row)
+            else:
+                K.row(N * O, nk, src, base3, wv, g.y, 0.0, row)
         first = False
 
         # -- best of the row, then the surface ---------------------------

@@ -105,6 +105,84 @@ static void NND_GRID_FN(nnd_grid_row)(int64_t np, int64_t nk, const double *cons
     }
 }
 
+/* E[j*nk + k] = exp(-src[j][k] * w[j]) for j < np, every |src*w| <= NND_GRID_EMAX. */
+NND_GRID_ATTR
+static void NND_GRID_FN(nnd_grid_exp_table)(int64_t np, int64_t nk, const double *const *src,
+                                            const double *w, double *E) {
+    int64_t j, k;
+    for (j = 0; j < np; j++) {
+        const double *s = src[j];
+        const double wj = w[j];
+        double *Ej = E + j * nk;
+#pragma omp simd
+        for (k = 0; k < nk; k++) {
+            double x = -(s[k] * wj);
+            double t = nnd_exp_neg(x < 0.0 ? x : -x);
+            Ej[k] = x <= 0.0 ? t : 1.0 / t;
+        }
+    }
+}
+
+/* The same costs as nnd_grid_row, from precomputed exponentials:
+ *   row[k] = c + sum_j 0.5 * (t[j] - 1 / (1 + B[j] * E[j][k]))^2
+ * with B[j] = exp(-b[j]) and E[j][k] = exp(-src[j][k] * w[j]), so that
+ * B[j] * E[j][k] = exp(-z).  No exp in the loop: one multiply per pair, and
+ * one division per four pairs.  The caller guarantees |z| <= NND_GRID_EMAX,
+ * so every 1 + B*E lies in [1, 1 + e^170] and a product of four is finite. */
+NND_GRID_ATTR
+static inline __attribute__((always_inline)) void NND_GRID_FN(nnd_grid_group_e)(
+        const int G, int64_t nk, const double *const *E, const double *B, const double *t,
+        double *row) {
+    int64_t k;
+    const double *E0 = E[0], *E1 = E[G > 1 ? 1 : 0];
+    const double *E2 = E[G > 2 ? 2 : 0], *E3 = E[G > 3 ? 3 : 0];
+    const double B0 = B[0], B1 = G > 1 ? B[1] : 0.0, B2 = G > 2 ? B[2] : 0.0,
+                 B3 = G > 3 ? B[3] : 0.0;
+    const double t0 = t[0], t1 = G > 1 ? t[1] : 0.0, t2 = G > 2 ? t[2] : 0.0,
+                 t3 = G > 3 ? t[3] : 0.0;
+#pragma omp simd
+    for (k = 0; k < nk; k++) {
+        double d0 = 1.0 + B0 * E0[k];
+        double d1 = G > 1 ? 1.0 + B1 * E1[k] : 1.0;
+        double d2 = G > 2 ? 1.0 + B2 * E2[k] : 1.0;
+        double d3 = G > 3 ? 1.0 + B3 * E3[k] : 1.0;
+        double p01 = d0 * d1, p23 = d2 * d3;
+        double R = 1.0 / (p01 * p23);
+        double q = row[k], dd;
+        dd = t0 - (G > 1 ? R * (d1 * p23) : R);
+        q += 0.5 * dd * dd;
+        if (G > 1) {
+            dd = t1 - R * (d0 * p23);
+            q += 0.5 * dd * dd;
+        }
+        if (G > 2) {
+            dd = t2 - R * (p01 * d3);
+            q += 0.5 * dd * dd;
+        }
+        if (G > 3) {
+            dd = t3 - R * (p01 * d2);
+            q += 0.5 * dd * dd;
+        }
+        row[k] = q;
+    }
+}
+
+NND_GRID_ATTR
+static void NND_GRID_FN(nnd_grid_row_e)(int64_t np, int64_t nk, const double *const *E,
+                                        const double *B, const double *t, double c,
+                                        double *row) {
+    int64_t j, k;
+    for (k = 0; k < nk; k++) row[k] = c;
+    for (j = 0; j + 4 <= np; j += 4)
+        NND_GRID_FN(nnd_grid_group_e)(4, nk, E + j, B + j, t + j, row);
+    switch (np - j) {
+        case 3: NND_GRID_FN(nnd_grid_group_e)(3, nk, E + j, B + j, t + j, row); break;
+        case 2: NND_GRID_FN(nnd_grid_group_e)(2, nk, E + j, B + j, t + j, row); break;
+        case 1: NND_GRID_FN(nnd_grid_group_e)(1, nk, E + j, B + j, t + j, row); break;
+        default: break;
+    }
+}
+
 /* Minimum of row[0..n) ignoring NaN (+inf if none); *has_nan set if any NaN. */
 NND_GRID_ATTR
 static double NND_GRID_FN(nnd_grid_row_min)(const double *row, int64_t n, int *has_nan) {

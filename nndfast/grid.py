@@ -12,11 +12,11 @@ Internal API, for scaling out (e.g. a Dask task per range)::
     # combine: _combine over the (best_cost, best_flat) pairs, in any order;
     # place each costs slice with _place(plan, surface, start, stop, costs).
 
-Every cost is computed by the same instructions whichever range, chunk or
-thread evaluates it, and the best point is the minimum in a strict total
-order (first NaN, else lowest cost, ties to the lowest flat index: np.argmin),
-so any split of [0, n_rows) combined with _combine reproduces grid_search's
-result bit for bit.
+On one machine (one SIMD build), every cost is computed by the same
+instructions whichever range, chunk or thread evaluates it, and the best
+point is the minimum in a strict total order (first NaN, else lowest cost,
+ties to the lowest flat index: np.argmin), so any split of [0, n_rows)
+combined with _combine reproduces grid_search's result bit for bit.
 """
 import math
 import os
@@ -34,10 +34,16 @@ from nndfast.reference import GridResult
 __all__ = ["grid_search", "GridResult"]
 
 #: Innermost-axis values per kernel row; longer axes are split in tiles so
-#: scratch stays small and Ctrl-C stays prompt.
+#: scratch stays small and Ctrl-C stays prompt...
 _TILE = 4096
-#: Evaluations per chunk (the unit of parallel work), roughly.
-_CHUNK_EVALS = 16384
+#: ...and a chunk's tables (about N*(O+1) doubles per tile value) stay
+#: around this many doubles for data sets with many rows.
+_TABLE_DOUBLES = 2**20
+#: Evaluations per chunk (the unit of parallel work), at most; a chunk
+#: recomputes its innermost-axis tables once, so chunks are large...
+_CHUNK_EVALS = 2**17
+#: ...but a grid is cut into at least this many chunks when it has the rows.
+_MIN_CHUNKS = 16
 #: Wall-clock seconds per block between checks for Ctrl-C and progress.
 _BLOCK_SECONDS = 0.05
 _INT64_MAX = np.iinfo(np.int64).max
@@ -71,10 +77,11 @@ class _Plan(object):
         self.pstride = np.array([math.prod(pshape[a + 1:]) for a in range(len(pshape))],
                                 dtype=np.int64)
         nk = pshape[-1]
-        self.tile = min(nk, _TILE)
+        per_value = X.shape[0] * (y.shape[1] + 1)
+        self.tile = min(nk, _TILE, max(64, _TABLE_DOUBLES // max(1, per_value)))
         self.ntiles = -(-nk // self.tile)
         self.n_rows = (self.evaluations // nk) * self.ntiles
-        self.chunk = max(1, -(-_CHUNK_EVALS // self.tile))
+        self.chunk = max(1, min(-(-_CHUNK_EVALS // self.tile), -(-self.n_rows // _MIN_CHUNKS)))
         self.identity = self.order == tuple(range(len(order)))
 
     def row_start(self, r):
@@ -88,22 +95,30 @@ class _Plan(object):
 
 
 def _inner_cost(grid, pos, N, I, H, O):
-    """Rough cost (vector-sigmoid units) of the search with axis pos innermost."""
+    """Rough cost (in exp-path sigmoids) of the search with axis pos innermost.
+
+    Mirrors the kernel's paths: the precomputed-exponential rows cost about
+    a third of a sigmoid per pair; they apply when the innermost axis's
+    exponentials do not move with an outer axis (W2[h,o] innermost: no outer
+    axis on W1's column h; W1[i,h] innermost: no outer axis on W2[h,:]).
+    """
     nk = len(grid[pos][4])
     outer = [a for a in range(len(grid)) if a != pos]
-    layer, _, h = grid[pos][1:4]
-    touched = {g[3] for a, g in enumerate(grid) if a != pos and g[1] == "W1"}
+    layer, i, j = grid[pos][1:4]
+    h = j if layer == "W1" else i           # the hidden unit the axis touches
+    touched = {grid[a][3] for a in outer if grid[a][1] == "W1"}
     n_outer = math.prod(len(grid[a][4]) for a in outer)
     per_prefix = 8 * N * len(touched) + 0.25 * N * H * (I + O) + 50
     if layer == "W2":
-        per_eval = N
+        per_eval = N if h in touched else 0.3 * N
         per_prefix += 8 * N * (O - 1)
     else:
-        per_eval = N * O
-        if h in touched:  # A refreshed each time an outer axis on column h moves
+        w2_moves = any(grid[a][1] == "W2" and grid[a][2] == h for a in outer)
+        per_eval = N * O if w2_moves else 0.3 * N * O
+        if h in touched:  # A (and E) refreshed each time an axis on column h moves
             steady = math.prod(len(grid[a][4]) for a in outer
                                if not (grid[a][1] == "W1" and grid[a][3] == h))
-            per_eval += N / steady
+            per_eval += (N if w2_moves else N + N * O) / steady
     return n_outer * (per_prefix + nk * (per_eval + 0.3))
 
 
@@ -276,8 +291,13 @@ def grid_search(NN, X, y, axes, full_output=True, num_threads=None, progress=Fal
         surface = np.empty(plan.shape)
     best = None
     evals_per_row = plan.evaluations / plan.n_rows
-    # first block: about 2**20 evaluations, then sized to _BLOCK_SECONDS
-    block = max(plan.chunk, int(2**20 / evals_per_row) // plan.chunk * plan.chunk)
+    # First block: about 2**20 evaluations; then _BLOCK_SECONDS at the best
+    # rate seen so far (not the last one: on a loaded machine a block that
+    # waited for a descheduled thread would otherwise shrink the next ones,
+    # and every block pays such a wait).  At least one chunk per thread.
+    min_block = plan.chunk * nt
+    block = max(min_block, int(2**20 / evals_per_row) // plan.chunk * plan.chunk)
+    rate = 0.0
     start = 0
     try:
         while start < plan.n_rows:
@@ -286,10 +306,12 @@ def grid_search(NN, X, y, axes, full_output=True, num_threads=None, progress=Fal
             bc, bu, _ = _run_range(plan, start, stop, full_output, nt, out=surface)
             dt = time.perf_counter() - tb
             best = _combine([best, (bc, bu)] if best else [(bc, bu)])
+            if dt > 0:
+                rate = max(rate, (stop - start) / dt)
             start = stop
             report.update(min(plan.evaluations, round(start * evals_per_row)))
-            rows = 8 * block if dt <= 0 else block * _BLOCK_SECONDS / dt
-            block = max(plan.chunk, min(8 * block, int(rows) // plan.chunk * plan.chunk))
+            target = rate * _BLOCK_SECONDS if rate > 0 else 8 * block
+            block = max(min_block, min(8 * block, int(target) // plan.chunk * plan.chunk))
     finally:
         report.close()
     best_cost, best_flat = best

@@ -1,5 +1,6 @@
 """nndfast.grid_search against nndfast.reference.grid_search, and its contract."""
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -88,6 +89,26 @@ def test_random_networks_match_reference(I, H, O, m):
         assert lean.best_cost == fast.best_cost
 
 
+def test_every_weight_at_once():
+    NN = _net(seed=20)
+    rng = np.random.default_rng(20)
+    axes = {name: rng.normal(scale=2.0, size=2) for name in _names(2, 3, 1)}  # 512 points
+    fast = nndfast.grid_search(NN, nndfast.X, nndfast.y, axes)
+    assert fast.costs.shape == (2,) * 9
+    _assert_same(fast, reference.grid_search(NN, nndfast.X, nndfast.y, axes))
+
+
+def test_non_finite_data_gives_nan_first_like_argmin():
+    NN = _net(seed=21)
+    X = nndfast.X.copy()
+    X[1, 0] = np.nan
+    axes = {"W1[0,0]": [0.0, 1.0, 2.0], "W2[1,0]": [1.0, 2.0]}
+    fast = nndfast.grid_search(NN, X, nndfast.y, axes)
+    ref = reference.grid_search(NN, X, nndfast.y, axes)
+    assert np.isnan(fast.costs).all() and np.isnan(fast.best_cost)
+    assert fast.best_index == ref.best_index == (0, 0)
+
+
 def test_both_layers_every_innermost_choice():
     # W2 innermost, W1 innermost on a column other axes touch, and reordering
     NN = _net(2, 3, 2, seed=3)
@@ -100,10 +121,26 @@ def test_both_layers_every_innermost_choice():
          "W2[0,0]": rng.normal(size=2)},
         {"W1[1,2]": rng.normal(size=30), "W1[0,2]": rng.normal(size=4),
          "W2[2,1]": rng.normal(size=3)},
+        {"W1[0,1]": rng.normal(size=3), "W2[1,1]": rng.normal(size=40)},
     ]
     for axes in cases:
         _assert_same(nndfast.grid_search(NN, X, y, axes),
                      reference.grid_search(NN, X, y, axes))
+
+
+@pytest.mark.parametrize("axes", [
+    {"W2[1,0]": [-900.0, -300.0, -100.0, 0.0, 90.0, 400.0], "W1[0,1]": [-50.0, 0.5, 700.0]},
+    {"W1[0,1]": [-900.0, -150.0, 0.0, 2.0, 160.0, 800.0], "W2[0,0]": [-400.0, 1.0, 180.0]},
+    {"W1[1,2]": [-3.0, 1.0, 5.0], "W2[2,0]": [-200.0, 0.1, 250.0, 800.0]},
+])
+def test_extreme_weights_use_the_exact_path(axes):
+    # |z| beyond the precomputed-exponential range falls back to exp per point
+    NN = _net(seed=18)
+    fast = nndfast.grid_search(NN, nndfast.X, nndfast.y, axes)
+    with np.errstate(over="ignore"):
+        ref = reference.grid_search(NN, nndfast.X, nndfast.y, axes)
+    _assert_same(fast, ref)
+    assert np.isfinite(fast.costs).all()
 
 
 def test_reordered_plan_places_costs_in_user_order():
@@ -128,6 +165,16 @@ def test_long_innermost_axis_is_tiled(monkeypatch):
     assert plan.ntiles > 1
     _assert_same(nndfast.grid_search(NN, nndfast.X, nndfast.y, axes),
                  reference.grid_search(NN, nndfast.X, nndfast.y, axes))
+
+
+def test_many_examples_shrink_the_tile(monkeypatch):
+    monkeypatch.setattr(G, "_TABLE_DOUBLES", 1000)
+    rng = np.random.default_rng(19)
+    NN = _net(seed=19)
+    X, y = rng.uniform(size=(300, 2)), rng.uniform(size=(300, 1))
+    axes = {"W2[0,0]": np.linspace(-2, 2, 3), "W1[1,1]": np.linspace(-3, 3, 150)}
+    assert G._make_plan(NN, X, y, axes).ntiles > 1
+    _assert_same(nndfast.grid_search(NN, X, y, axes), reference.grid_search(NN, X, y, axes))
 
 
 def test_ties_go_to_lowest_flat_index():
@@ -181,10 +228,11 @@ def test_bitwise_identical_across_thread_counts():
     NN = _net(3, 4, 2, seed=10)
     rng = np.random.default_rng(10)
     X, y = rng.normal(size=(5, 3)), rng.uniform(size=(5, 2))
-    for axes in [{"W1[0,0]": rng.normal(size=40), "W1[2,1]": rng.normal(size=30),
-                  "W1[1,3]": rng.normal(size=50)},
-                 {"W2[1,0]": rng.normal(size=60), "W1[1,0]": rng.normal(size=25),
-                  "W2[3,1]": rng.normal(size=40)}]:
+    # each grid is above the kernel's parallel threshold (2**18 evaluations)
+    for axes in [{"W1[0,0]": rng.normal(size=80), "W1[2,1]": rng.normal(size=60),
+                  "W1[1,3]": rng.normal(size=70)},
+                 {"W2[1,0]": rng.normal(size=100), "W1[1,0]": rng.normal(size=50),
+                  "W2[3,1]": rng.normal(size=60)}]:
         runs = [nndfast.grid_search(NN, X, y, axes, num_threads=t) for t in (1, 2, 3)]
         lean = [nndfast.grid_search(NN, X, y, axes, full_output=False, num_threads=t)
                 for t in (1, 2, 3)]
@@ -209,6 +257,8 @@ def test_run_range_splits_combine_bitwise():
         G._place(plan, surface, a, b, rows)
         parts.append((bc, bu))
     bc, bu = G._combine(parts[::-1])
+    clone = pickle.loads(pickle.dumps(plan))
+    assert G._run_range(clone, 0, clone.n_rows, False, 1)[:2] == (bc, bu)
     assert _bits(surface) == _bits(whole.costs)
     assert plan.index(bu) == whole.best_index and bc == whole.best_cost
 
@@ -305,7 +355,7 @@ def test_point_count_overflowing_int64_is_refused():
     NN = _net(seed=15)
     big = np.zeros(100_000)
     axes = {f"W1[{i},{j}]": big for i in range(2) for j in range(2)}  # 10^20 points
-    for search in SEARCHES[:1]:
+    for search in SEARCHES:
         with pytest.raises(ValueError, match="int64"):
             search(NN, nndfast.X, nndfast.y, axes, full_output=False)
 
