@@ -137,7 +137,7 @@ def test_progress_callable_and_ctrl_c(client, many_chunks):
     assert not keys and not busy
 
 
-def test_worker_killed_mid_search(client):
+def test_worker_killed_mid_search(client, many_chunks):
     """Kill one worker process while it runs a range: the answer must not change."""
     NN = _network(11)
     n = 1000 if os.environ.get("NNDFAST_LONG_DASK_TEST") else 400
