@@ -82,7 +82,7 @@ def main(argv):
 
     fast_rate = ev2 / min(fast.values())
     fast_cpu = CPU[fast[1]] / ev2
-    print(f"# nndfast grid search, {platform.processor() or platform.machine()}, "
+    print(f"nndfast grid search: {platform.processor() or platform.machine()}, "
           f"SIMD loops: {_grid.simd_isa()}, OpenMP: {nndfast.openmp_enabled()}, "
           f"default threads: {nndfast._threads.resolve_num_threads(None)}, "
           f"load average before: {os.getloadavg()[0]:.1f}")

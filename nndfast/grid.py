@@ -47,6 +47,9 @@ _MIN_CHUNKS = 16
 #: Wall-clock seconds per block between checks for Ctrl-C and progress.
 _BLOCK_SECONDS = 0.05
 _INT64_MAX = np.iinfo(np.int64).max
+#: Surfaces up to this size skip the available-memory check (reading
+#: /proc/meminfo costs more than a small search).
+_SMALL_SURFACE_BYTES = 2**26
 
 
 class _Plan(object):
@@ -230,6 +233,8 @@ def _available_memory():
 
 def _check_surface_fits(plan):
     need = plan.evaluations * F64.itemsize
+    if need <= _SMALL_SURFACE_BYTES:
+        return
     avail = _available_memory()
     if avail is not None and need > avail:
         raise MemoryError(
