@@ -2,8 +2,8 @@
 
 The grid is cut into contiguous row ranges (the chunk API of nndfast.grid:
 ``_make_plan``, ``_run_range``, ``_place`` and ``_combine``).  The plan is scattered to
-every worker once; each task runs one range with the compiled kernel on that
-worker's threads and returns ``(best_cost, best_flat_index, costs_slice)``.
+every worker once; each task runs one range with the compiled kernel, one
+task per worker thread, and returns ``(best_cost, best_flat_index, costs)``.
 The client combines the ranges in index order, exactly as the local call
 combines its chunks, so the answer is bitwise identical to the local call
 whatever the cluster's size, speed or failures.
