@@ -249,7 +249,8 @@ def _check_surface_fits(plan):
             f"pass full_output=False to get just the best point (no surface)")
 
 
-def grid_search(NN, X, y, axes, full_output=True, num_threads=None, progress=False):
+def grid_search(NN, X, y, axes, full_output=True, num_threads=None, progress=False,
+                client=None):
     """Brute force: the tutorial's cost at every point of a grid of weights.
 
     Parameters
@@ -272,6 +273,10 @@ def grid_search(NN, X, y, axes, full_output=True, num_threads=None, progress=Fal
     progress : bool or callable
         True draws a bar on stderr with the rate and an ETA; a callable is
         called with (done, total) evaluations after every block.
+    client : None or dask.distributed.Client
+        Run the search on that Dask cluster (nndfast.distributed; needs the
+        extra: pip install "nndfast[dask]").  Same result, bit for bit;
+        num_threads then means threads per worker (None: each worker's own).
 
     Returns
     -------
@@ -284,6 +289,9 @@ def grid_search(NN, X, y, axes, full_output=True, num_threads=None, progress=Fal
     Ctrl-C raises KeyboardInterrupt within about 0.1 s: the work runs in
     blocks of about 50 ms, with signals checked between them.
     """
+    if client is not None:
+        from nndfast.distributed import run_grid_search
+        return run_grid_search(client, NN, X, y, axes, full_output, num_threads, progress)
     t0 = time.perf_counter()
     nt = resolve_num_threads(num_threads)
     plan = _make_plan(NN, X, y, axes)

@@ -159,7 +159,8 @@ class GridResult(object):
                 f"seconds={self.seconds:.3g})")
 
 
-def grid_search(NN, X, y, axes, full_output=True, num_threads=None, progress=False):
+def grid_search(NN, X, y, axes, full_output=True, num_threads=None, progress=False,
+                client=None):
     """Brute force: the cost at every point of a grid of weight values.
 
     The tutorial's loop: set the weights in place, call costFunction, store
@@ -167,9 +168,14 @@ def grid_search(NN, X, y, axes, full_output=True, num_threads=None, progress=Fal
     ("W1", i, j)) to 1-D values; weights without an axis keep NN's values,
     and NN's weights are restored afterwards, whatever happens.
     num_threads is checked but ignored (this loop is serial).  progress:
-    True for a bar on stderr, or a callable(done, total).  Returns a
-    GridResult.
+    True for a bar on stderr, or a callable(done, total).  client is
+    accepted for signature compatibility with nndfast.grid_search; the
+    reference runs locally only, so anything but None raises ValueError.
+    Returns a GridResult.
     """
+    if client is not None:
+        raise ValueError("nndfast.reference.grid_search runs locally only; pass client=None "
+                         "(nndfast.grid_search runs on a Dask client)")
     from nndfast._progress import Progress
     from nndfast._threads import resolve_num_threads
     from nndfast._validate import parse_axes
