@@ -14,6 +14,7 @@ output.  The numerics live in grid_search, gradient_descent and trainer.
 """
 import argparse
 import contextlib
+import functools
 import io
 import json
 import math
@@ -196,6 +197,10 @@ def add_grid_arguments(parser):
     parser.add_argument("axes", nargs="+", type=parse_axis, metavar="NAME=START:STOP:COUNT",
                         help="a weight and its values, e.g. W1[0,0]=-5:5:1000 "
                              "(COUNT evenly spaced values from START to STOP)")
+    parser.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                        help="run the search on the Dask cluster whose scheduler is at "
+                             "ADDRESS, e.g. tcp://10.0.0.5:8786 "
+                             '(needs: pip install "nndfast[dask]")')
 
 
 def build_parser():
@@ -247,14 +252,23 @@ def make_networks(seed):
     return NN, ref
 
 
+#: Seconds to wait for a Dask scheduler given with --scheduler.
+_CONNECT_TIMEOUT = 10
+
+
 def grid_backend(args):
     """The grid_search to run for these arguments.
 
-    This is the hook for other backends: a later ``--scheduler ADDRESS``
-    option returns a distributed grid_search with the same signature here.
+    ``--scheduler ADDRESS`` gives grid_search bound to a Dask client
+    connected to that scheduler; otherwise the local grid_search.
     """
     import nndfast
-    return nndfast.grid_search
+    address = getattr(args, "scheduler", None)
+    if address is None:
+        return nndfast.grid_search
+    from nndfast.distributed import connect
+    client = connect(address, timeout=_CONNECT_TIMEOUT)
+    return functools.partial(nndfast.grid_search, client=client)
 
 
 def _axes(names, values):
@@ -657,7 +671,12 @@ def run_grid(args, parser):
     plots = _plotting(args, _err)
     full_output = plots is not None and len(axes) <= 2
     NN, _ = make_networks(seed)
-    search = grid_backend(args)
+    try:
+        search = grid_backend(args)
+    except ImportError as exc:
+        parser.error(str(exc))
+    except (OSError, TimeoutError) as exc:
+        parser.error(f"could not reach the Dask scheduler at {args.scheduler}: {exc}")
     try:
         res = search(NN, nndfast.X, nndfast.y, axes, full_output=full_output,
                      num_threads=args.threads, progress=not args.json)

@@ -4,8 +4,10 @@ A LocalCluster of 2 worker processes with 1 thread each is started here,
 once per module.  Every cluster answer is compared bit for bit with the
 local call.  Skipped when the 'dask' extra is not installed.
 """
+import json
 import os
 import signal
+import subprocess
 import sys
 import time
 
@@ -249,3 +251,25 @@ def test_ctrl_c_cancels_the_cluster_work(tmp_path):
     t = float(out.split()[1])
     assert t - sent < 1.0, f"KeyboardInterrupt took {t - sent:.3f} s"
     assert "unchanged=True" in out and "left=0" in out, out
+
+
+def test_cli_grid_on_a_scheduler(client):
+    """`nndfast grid --scheduler ADDRESS --json` gives the local answer."""
+    address = client.scheduler.address
+    args = ["grid", "W1[0,0]=-5:5:40", "W2[1,0]=-5:5:30", "--seed", "3", "--json"]
+    out = {}
+    for extra in ([], ["--scheduler", address]):
+        proc = subprocess.run([sys.executable, "-m", "nndfast", *args, *extra],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        out[bool(extra)] = json.loads(proc.stdout)
+    assert out[True]["best_cost"] == out[False]["best_cost"]
+    assert out[True]["best_weights"] == out[False]["best_weights"]
+
+
+def test_cli_unreachable_scheduler_is_a_usage_error():
+    proc = subprocess.run([sys.executable, "-m", "nndfast", "grid", "W1[0,0]=-5:5:10",
+                           "--scheduler", "tcp://127.0.0.1:9"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "Dask scheduler" in proc.stderr and "Traceback" not in proc.stderr
