@@ -1,8 +1,9 @@
 """nndfast: the "Neural Networks Demystified" network at hardware speed.
 
 ``from nndfast import *`` replaces the tutorial's ``from partTwo import *``
-(and ``partFive``): it gives X, y, Neural_Network and
-computeNumericalGradient, with the tutorial's names, shapes and in-place
+(and ``partFive``, ``partSix``): it gives X, y, Neural_Network,
+computeNumericalGradient and trainer, plus gradient_descent and
+gradient_check, with the tutorial's names, shapes and in-place
 behaviour, computed by compiled Cython/OpenMP kernels.
 
 nndfast.reference has the same API in plain numpy, written the tutorial's
@@ -11,6 +12,7 @@ way; it is what the kernels are tested and benchmarked against.
 from nndfast._threads import openmp_enabled
 from nndfast.data import X, y
 from nndfast.network import Neural_Network, computeNumericalGradient
+from nndfast.train import gradient_check, gradient_descent, trainer
 
 __version__ = "0.1.0"
 
@@ -19,5 +21,8 @@ __all__ = [
     "y",
     "Neural_Network",
     "computeNumericalGradient",
+    "gradient_descent",
+    "gradient_check",
+    "trainer",
     "openmp_enabled",
 ]

@@ -23,7 +23,7 @@
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
     defined(__linux__) && !defined(NNDFAST_NO_DISPATCH)
 #define NND_TARGET_CLONES \
-    __attribute__((target_clones("default", "arch=haswell", "arch=skylake-avx512")))
+    __attribute__((target_clones("default", "arch=x86-64-v3", "arch=x86-64-v4")))
 #else
 #define NND_TARGET_CLONES
 #endif
@@ -54,8 +54,7 @@ NND_INLINE uint64_t nnd_double_to_bits(double d) {
 NND_INLINE double nnd_exp_neg(double x) {
     /* below -745.14 the result rounds to zero; clamping keeps k in range */
     x = x < -746.0 ? -746.0 : x;
-    double kd = x * 1.4426950408889634074 + NND_SHIFTER;
-    double k = kd - NND_SHIFTER;
+    double k = (x * 1.4426950408889634074 + NND_SHIFTER) - NND_SHIFTER;
     /* Cody-Waite: ln2 split in two so r is exact to ~1e-20 */
     double r = x - k * 6.93147180369123816490e-01;
     r = r - k * 1.90821492927058770002e-10;
@@ -77,11 +76,16 @@ NND_INLINE double nnd_exp_neg(double x) {
     /* 2^k as two normal factors, because k reaches -1076 and 2^k alone would
      * be subnormal; the final product then underflows gradually and exactly
      * like libm does. */
-    int64_t ki = (int64_t)(nnd_double_to_bits(kd) - nnd_double_to_bits(NND_SHIFTER));
-    int64_t k1 = ki / 2;
-    int64_t k2 = ki - k1;
-    double s1 = nnd_bits_to_double((uint64_t)(k1 + 1023) << 52);
-    double s2 = nnd_bits_to_double((uint64_t)(k2 + 1023) << 52);
+    /* k1 = round(k/2) and k2 = k - k1 stay in doubles, and their bits come
+     * from the shifter again: only 64-bit add, subtract and shift, which
+     * every SIMD level has (an int64 divide or arithmetic shift is not in
+     * SSE2/AVX2 and would make the loop scalar). */
+    double k1 = (k * 0.5 + NND_SHIFTER) - NND_SHIFTER;
+    double k2 = k - k1;
+    uint64_t b1 = nnd_double_to_bits(k1 + NND_SHIFTER) - nnd_double_to_bits(NND_SHIFTER);
+    uint64_t b2 = nnd_double_to_bits(k2 + NND_SHIFTER) - nnd_double_to_bits(NND_SHIFTER);
+    double s1 = nnd_bits_to_double((b1 + 1023u) << 52);
+    double s2 = nnd_bits_to_double((b2 + 1023u) << 52);
     return (p * s1) * s2;
 }
 

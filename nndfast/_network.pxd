@@ -10,8 +10,6 @@ cdef struct Net:
     double *a2           # (N, H)
     double *z3           # (N, O)
     double *yhat         # (N, O)
-    double *d2           # (N, H) scratch for delta2
-    double *d3           # (N, O) scratch for delta3
     Py_ssize_t nex, nin, nhid, nout   # N, I, H, O
 
 # Fill z2, a2, z3, yhat for all rows.

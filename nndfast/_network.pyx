@@ -17,7 +17,8 @@ Design (shared by every kernel module in nndfast):
     and would make the drop-in slower than numpy; these skip it.
 """
 cimport numpy as cnp
-from cython.parallel cimport prange
+from cython.parallel cimport parallel, prange
+from libc.stdint cimport int64_t
 from libc.stdlib cimport malloc, free
 from libc.string cimport memset
 
@@ -38,106 +39,104 @@ SMALL_WORK = PARALLEL_MIN_WORK
 # struct Net (pointers and sizes of one call) is declared in _network.pxd.
 
 
-cdef void _forward_rows(const Net *n, Py_ssize_t e0, Py_ssize_t e1) noexcept nogil:
+cdef extern from "_network.h" nogil:
+    Py_ssize_t NND_FORWARD_SCRATCH(Py_ssize_t n, Py_ssize_t H, Py_ssize_t O)
+    Py_ssize_t NND_GRAD_SCRATCH(Py_ssize_t n, Py_ssize_t H, Py_ssize_t O)
+    void nnd_forward_chunk(const double *X, const double *W1, const double *W2,
+                           double *z2, double *a2, double *z3, double *yhat,
+                           int64_t n, int64_t I, int64_t H, int64_t O,
+                           double *t) noexcept
+    void nnd_cost_chunk(const double *y, const double *yt, int64_t n, int64_t O,
+                        double *J) noexcept
+    void nnd_grad_chunk(const double *X, const double *y, const double *W2,
+                        int64_t n, int64_t I, int64_t H, int64_t O, double *t,
+                        double *g1, double *g2, double *J) noexcept
+
+cdef enum:
+    FORWARD = 0
+    COST = 1
+    GRAD = 2
+
+
+cdef inline Py_ssize_t _scratch_len(const Net *n, int op) noexcept nogil:
+    cdef Py_ssize_t rows = min(n.nex, <Py_ssize_t> CHUNK)
+    if op == GRAD:
+        return NND_GRAD_SCRATCH(rows, n.nhid, n.nout)
+    return NND_FORWARD_SCRATCH(rows, n.nhid, n.nout)
+
+
+cdef inline Py_ssize_t _partial_len(const Net *n, int op) noexcept nogil:
+    # doubles of per-chunk sums: J (O,) for COST; g1, g2, J for GRAD
+    if op == GRAD:
+        return n.nin * n.nhid + n.nhid * n.nout + n.nout
+    if op == COST:
+        return n.nout
+    return 0
+
+
+cdef void _chunk(const Net *n, int op, Py_ssize_t c, double *t,
+                 double *partial) noexcept nogil:
+    """Work of chunk c (rows c*CHUNK ...) for op, with scratch t."""
+    cdef Py_ssize_t e0 = c * CHUNK
+    cdef Py_ssize_t rows = min(n.nex - e0, <Py_ssize_t> CHUNK)
     cdef Py_ssize_t I = n.nin, H = n.nhid, O = n.nout
-    cdef Py_ssize_t e, i, h, o
-    cdef double x, a
-    cdef double *z2
-    cdef double *z3
-    for e in range(e0, e1):
-        z2 = n.z2 + e * H
-        for h in range(H):
-            z2[h] = 0.0
-        for i in range(I):
-            x = n.X[e * I + i]
-            for h in range(H):
-                z2[h] += x * n.W1[i * H + h]
-    nnd_sigmoid_vec(n.z2 + e0 * H, n.a2 + e0 * H, (e1 - e0) * H)
-    for e in range(e0, e1):
-        z3 = n.z3 + e * O
-        for o in range(O):
-            z3[o] = 0.0
-        for h in range(H):
-            a = n.a2[e * H + h]
-            for o in range(O):
-                z3[o] += a * n.W2[h * O + o]
-    nnd_sigmoid_vec(n.z3 + e0 * O, n.yhat + e0 * O, (e1 - e0) * O)
+    nnd_forward_chunk(n.X + e0 * I, n.W1, n.W2, n.z2 + e0 * H, n.a2 + e0 * H,
+                      n.z3 + e0 * O, n.yhat + e0 * O, rows, I, H, O, t)
+    if op == COST:
+        nnd_cost_chunk(n.y + e0 * O, t + 2 * H * rows + O * rows, rows, O,
+                       partial + c * O)
+    elif op == GRAD:
+        nnd_grad_chunk(n.X + e0 * I, n.y + e0 * O, n.W2, rows, I, H, O, t,
+                       partial + c * _partial_len(n, GRAD),
+                       partial + c * _partial_len(n, GRAD) + I * H,
+                       partial + c * _partial_len(n, GRAD) + I * H + H * O)
 
 
-cdef void _cost_rows(const Net *n, double *partial, Py_ssize_t e0,
-                     Py_ssize_t e1) noexcept nogil:
-    # partial (O,): this chunk's sums of 0.5*(y-yhat)^2
-    cdef Py_ssize_t O = n.nout
-    cdef Py_ssize_t e, o
-    cdef double d
-    _forward_rows(n, e0, e1)
-    for o in range(O):
-        partial[o] = 0.0
-    for e in range(e0, e1):
-        for o in range(O):
-            d = n.y[e * O + o] - n.yhat[e * O + o]
-            partial[o] += 0.5 * d * d
-
-
-cdef void _grad_rows(const Net *n, double *partial, Py_ssize_t e0,
-                     Py_ssize_t e1) noexcept nogil:
-    # partial layout: [dJdW1 (I*H) | dJdW2 (H*O) | J (O)], this chunk's sums.
-    # d2/d3 receive f'(z2)/f'(z3) and become delta2/delta3 in place; keeping
-    # them apart from z2/z3 leaves the forward cache as the tutorial leaves it.
-    cdef Py_ssize_t I = n.nin, H = n.nhid, O = n.nout
-    cdef Py_ssize_t e, i, h, o
-    cdef double *g1 = partial
-    cdef double *g2 = partial + I * H
-    cdef double *Jp = partial + I * H + H * O
-    cdef double *d2
-    cdef double *d3
-    cdef double d, s, x
-    _forward_rows(n, e0, e1)
-    memset(partial, 0, (I * H + H * O + O) * sizeof(double))
-    nnd_sigmoid_prime_vec(n.z3 + e0 * O, n.d3 + e0 * O, (e1 - e0) * O)
-    nnd_sigmoid_prime_vec(n.z2 + e0 * H, n.d2 + e0 * H, (e1 - e0) * H)
-    for e in range(e0, e1):
-        d3 = n.d3 + e * O
-        d2 = n.d2 + e * H
-        for o in range(O):
-            d = n.y[e * O + o] - n.yhat[e * O + o]
-            Jp[o] += 0.5 * d * d
-            d3[o] = -d * d3[o]                      # delta3 = -(y-yhat) f'(z3)
-        for h in range(H):
-            s = 0.0
-            for o in range(O):
-                g2[h * O + o] += n.a2[e * H + h] * d3[o]
-                s = s + d3[o] * n.W2[h * O + o]
-            d2[h] = s * d2[h]                       # delta2 = delta3 W2^T f'(z2)
-        for i in range(I):
-            x = n.X[e * I + i]
-            for h in range(H):
-                g1[i * H + h] += x * d2[h]
-
-
-cdef inline int _threads_for(const Net *n, Py_ssize_t per_row, int num_threads) noexcept nogil:
-    if num_threads <= 1 or n.nex <= CHUNK or n.nex * per_row < PARALLEL_MIN_WORK:
+cdef inline int _threads_for(const Net *n, int num_threads) noexcept nogil:
+    if num_threads <= 1 or n.nex <= CHUNK or \
+            n.nex * n.nhid * (n.nin + n.nout) < PARALLEL_MIN_WORK:
         return 1
     return num_threads
 
 
-cdef void _run_forward(const Net *n, int num_threads) noexcept nogil:
+cdef int _run(const Net *n, int op, double *partial, int num_threads) noexcept nogil:
+    """Run op over all chunks; per-chunk sums go to partial.  -1 on no memory."""
     cdef Py_ssize_t nchunks = (n.nex + CHUNK - 1) // CHUNK
-    cdef Py_ssize_t c
-    cdef int nt = _threads_for(n, n.nhid * (n.nin + n.nout), num_threads)
+    cdef Py_ssize_t c, m = _scratch_len(n, op)
+    cdef int nt = _threads_for(n, num_threads)
+    cdef int no_memory = 0
+    cdef int *failed = &no_memory     # written through a pointer: shared, not thread-private
+    cdef double stack_t[512]
+    cdef double *t
     if nt == 1:
+        t = &stack_t[0] if m <= 512 else <double *> malloc(m * sizeof(double))
+        if t == NULL:
+            return -1
         for c in range(nchunks):
-            _forward_rows(n, c * CHUNK, min(n.nex, (c + 1) * CHUNK))
-    else:
-        for c in prange(nchunks, num_threads=nt, schedule='static'):
-            _forward_rows(n, c * CHUNK, min(n.nex, (c + 1) * CHUNK))
+            _chunk(n, op, c, t, partial)
+        if t != &stack_t[0]:
+            free(t)
+        return 0
+    # one scratch per thread, allocated inside the team (sklearn's pattern)
+    with parallel(num_threads=nt):
+        t = <double *> malloc(m * sizeof(double))
+        if t == NULL:
+            failed[0] = 1
+        else:
+            for c in prange(nchunks, schedule='static'):
+                _chunk(n, op, c, t, partial)
+            free(t)
+    return -1 if no_memory else 0
+
+
+cdef void _run_forward(const Net *n, int num_threads) noexcept nogil:
+    _run(n, FORWARD, NULL, num_threads)
 
 
 cdef int _run_cost(const Net *n, double *J, int num_threads) noexcept nogil:
-    # Returns -1 if scratch could not be allocated.
     cdef Py_ssize_t nchunks = (n.nex + CHUNK - 1) // CHUNK
     cdef Py_ssize_t c, o, O = n.nout
-    cdef int nt = _threads_for(n, n.nhid * (n.nin + n.nout), num_threads)
+    cdef int rc
     cdef double stack_partial[64]
     cdef double *partial = stack_partial
     for o in range(O):
@@ -148,28 +147,23 @@ cdef int _run_cost(const Net *n, double *J, int num_threads) noexcept nogil:
         partial = <double *> malloc(nchunks * O * sizeof(double))
         if partial == NULL:
             return -1
-    if nt == 1:
+    rc = _run(n, COST, partial, num_threads)
+    if rc == 0:
         for c in range(nchunks):
-            _cost_rows(n, partial + c * O, c * CHUNK, min(n.nex, (c + 1) * CHUNK))
-    else:
-        for c in prange(nchunks, num_threads=nt, schedule='static'):
-            _cost_rows(n, partial + c * O, c * CHUNK, min(n.nex, (c + 1) * CHUNK))
-    for c in range(nchunks):
-        for o in range(O):
-            J[o] += partial[c * O + o]
+            for o in range(O):
+                J[o] += partial[c * O + o]
     if partial != stack_partial:
         free(partial)
-    return 0
+    return rc
 
 
 cdef int _run_grad(const Net *n, double *g1, double *g2, double *J,
                    int num_threads) noexcept nogil:
-    # g1 (I, H), g2 (H, O), J (O,).  Returns -1 if scratch could not be allocated.
     cdef Py_ssize_t nchunks = (n.nex + CHUNK - 1) // CHUNK
     cdef Py_ssize_t I = n.nin, H = n.nhid, O = n.nout
-    cdef Py_ssize_t P = I * H + H * O + O
+    cdef Py_ssize_t P = _partial_len(n, GRAD)
     cdef Py_ssize_t c, k, m
-    cdef int nt = _threads_for(n, n.nhid * (2 * n.nin + 3 * n.nout), num_threads)
+    cdef int rc
     cdef double stack_partial[256]
     cdef double *partial = stack_partial
     memset(g1, 0, I * H * sizeof(double))
@@ -181,25 +175,22 @@ cdef int _run_grad(const Net *n, double *g1, double *g2, double *J,
         partial = <double *> malloc(nchunks * P * sizeof(double))
         if partial == NULL:
             return -1
-    if nt == 1:
+    rc = _run(n, GRAD, partial, num_threads)
+    if rc == 0:
+        # chunk sums added in chunk order: the same for any thread count
         for c in range(nchunks):
-            _grad_rows(n, partial + c * P, c * CHUNK, min(n.nex, (c + 1) * CHUNK))
-    else:
-        for c in prange(nchunks, num_threads=nt, schedule='static'):
-            _grad_rows(n, partial + c * P, c * CHUNK, min(n.nex, (c + 1) * CHUNK))
-    for c in range(nchunks):
-        k = c * P
-        for m in range(I * H):
-            g1[m] += partial[k + m]
-        k = k + I * H
-        for m in range(H * O):
-            g2[m] += partial[k + m]
-        k = k + H * O
-        for m in range(O):
-            J[m] += partial[k + m]
+            k = c * P
+            for m in range(I * H):
+                g1[m] += partial[k + m]
+            k = k + I * H
+            for m in range(H * O):
+                g2[m] += partial[k + m]
+            k = k + H * O
+            for m in range(O):
+                J[m] += partial[k + m]
     if partial != stack_partial:
         free(partial)
-    return 0
+    return rc
 
 
 # ---------------------------------------------------------------------------
@@ -253,8 +244,6 @@ def cost_and_gradient(const double[:, ::1] X,   # IN  (N, I), N >= 1
                       double[:, ::1] a2,        # OUT (N, H)
                       double[:, ::1] z3,        # OUT (N, O)
                       double[:, ::1] yhat,      # OUT (N, O)
-                      double[:, ::1] d2,        # SCRATCH (N, H)
-                      double[:, ::1] d3,        # SCRATCH (N, O)
                       double[:, ::1] dJdW1,     # OUT (I, H)
                       double[:, ::1] dJdW2,     # OUT (H, O)
                       double[::1] J,            # OUT (O,)
@@ -265,7 +254,6 @@ def cost_and_gradient(const double[:, ::1] X,   # IN  (N, I), N >= 1
     n.nex, n.nin, n.nhid, n.nout = X.shape[0], X.shape[1], W1.shape[1], W2.shape[1]
     n.X, n.y, n.W1, n.W2 = &X[0, 0], &y[0, 0], &W1[0, 0], &W2[0, 0]
     n.z2, n.a2, n.z3, n.yhat = &z2[0, 0], &a2[0, 0], &z3[0, 0], &yhat[0, 0]
-    n.d2, n.d3 = &d2[0, 0], &d3[0, 0]
     with nogil:
         rc = _run_grad(&n, &dJdW1[0, 0], &dJdW2[0, 0], &J[0], num_threads)
     if rc:
@@ -336,15 +324,13 @@ cdef tuple _tiny_setup(dict d, object X, object y, Net *n):
         return None
     s = d.get("_scratch")
     if s is None or cnp.PyArray_DIM(<cnp.ndarray> s[0], 0) != N:
-        s = (_empty2(N, H), _empty2(N, H), _empty2(N, O), _empty2(N, O),
-             _empty2(N, H), _empty2(N, O))
+        s = (_empty2(N, H), _empty2(N, H), _empty2(N, O), _empty2(N, O))
         d["_scratch"] = s
     n.nex, n.nin, n.nhid, n.nout = N, I, H, O
     n.X, n.W1, n.W2 = _p(X), _p(W1), _p(W2)
     if y is not None:
         n.y = _p(y)
     n.z2, n.a2, n.z3, n.yhat = _p(s[0]), _p(s[1]), _p(s[2]), _p(s[3])
-    n.d2, n.d3 = _p(s[4]), _p(s[5])
     return s
 
 

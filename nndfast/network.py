@@ -127,13 +127,10 @@ class Neural_Network(object):
                 f"y has {y.shape[0]}")
         return X, y
 
-    def _large_buffers(self, n, grad=False):
-        """Fresh (z2, a2, z3, yhat[, d2, d3]) for n rows."""
+    def _large_buffers(self, n):
+        """Fresh (z2, a2, z3, yhat) for n rows."""
         H, O = self.hiddenLayerSize, self.outputLayerSize
-        bufs = (np.empty((n, H)), np.empty((n, H)), np.empty((n, O)), np.empty((n, O)))
-        if grad:
-            bufs += (np.empty((n, H)), np.empty((n, O)))
-        return bufs
+        return np.empty((n, H)), np.empty((n, H)), np.empty((n, O)), np.empty((n, O))
 
     def _publish_large(self, bufs, with_yhat):
         """Make z2/a2/z3 (and yHat) the freshly computed bufs."""
@@ -206,12 +203,12 @@ class Neural_Network(object):
         if r is not None:
             return r
         n = X.shape[0]
-        b = self._large_buffers(n, grad=True)
+        b = self._large_buffers(n)
         J = np.zeros(self.outputLayerSize)
         g1 = np.zeros((self.inputLayerSize, self.hiddenLayerSize))
         g2 = np.zeros((self.hiddenLayerSize, self.outputLayerSize))
         if n:
-            _k.cost_and_gradient(X, y, W1, W2, b[0], b[1], b[2], b[3], b[4], b[5],
+            _k.cost_and_gradient(X, y, W1, W2, b[0], b[1], b[2], b[3],
                                  g1, g2, J, resolve_num_threads(None))
         self._publish_large(b, True)
         return J, g1, g2

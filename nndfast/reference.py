@@ -19,7 +19,8 @@ import numpy as np
 
 from nndfast.data import X, y
 
-__all__ = ["Neural_Network", "computeNumericalGradient", "X", "y"]
+__all__ = ["Neural_Network", "computeNumericalGradient", "gradient_descent", "gradient_check",
+           "trainer", "X", "y"]
 
 
 class Neural_Network(object):
@@ -126,3 +127,146 @@ def computeNumericalGradient(N, X, y):
 # Sections below are added by the grid-search and training work; each keeps
 # the tutorial's style (Python loops over forward/costFunction).
 # ---------------------------------------------------------------------------
+
+
+# ---------------------------------------------------------------------------
+# Training (Parts 3, 5 and 6): gradient descent, the gradient check and the
+# tutorial's BFGS trainer.  Same names and arguments as nndfast.train.
+# ---------------------------------------------------------------------------
+
+class DescentResult(object):
+    """What gradient_descent returns: costs, iterations, converged, evaluations."""
+
+    def __init__(self, costs, iterations, converged, evaluations):
+        self.costs = costs
+        self.iterations = iterations
+        self.converged = converged
+        self.evaluations = evaluations
+
+
+def gradient_descent(NN, X, y, learning_rate=1.0, max_iter=1000, tol=1e-6,
+                     method="batch", seed=None, callback=None, num_threads=None,
+                     callback_every=100):
+    """Plain gradient descent on NN's weights, the way Part 3 describes it.
+
+    batch: each iteration is W -= learning_rate * dJ/dW over all examples.
+    stochastic: each epoch visits the examples one at a time, in the order
+    np.argsort(rng.random(n), kind="stable") with rng = default_rng(seed),
+    stepping on each example's own gradient.
+
+    costs[k] is the cost (shape (outputLayerSize,)) after step/epoch k + 1.
+    The run stops early, converged, once every |dJ/dW| <= tol.  A step that
+    makes the cost or a weight inf/NaN is undone and the run stops (not
+    converged).  num_threads is accepted for symmetry with nndfast and ignored.
+    callback(iteration, cost) runs every callback_every iterations; returning
+    True stops the run.
+    """
+    rng = np.random.default_rng(seed)
+    n = X.shape[0]
+    costs = []
+    evaluations = 0
+    converged = False
+    diverged = False
+
+    dJdW1, dJdW2 = NN.costFunctionPrime(X, y)
+    evaluations += 1
+    grad = np.concatenate((dJdW1.ravel(), dJdW2.ravel()))
+    if np.max(np.abs(grad)) <= tol:
+        converged = True
+
+    i = 0
+    while i < max_iter and not converged:
+        W1_old, W2_old = NN.W1.copy(), NN.W2.copy()
+        if method == "batch":
+            NN.W1 = NN.W1 - learning_rate * dJdW1
+            NN.W2 = NN.W2 - learning_rate * dJdW2
+        else:
+            order = np.argsort(rng.random(n), kind="stable")
+            for e in order:
+                W1_ex, W2_ex = NN.W1.copy(), NN.W2.copy()
+                dJdW1, dJdW2 = NN.costFunctionPrime(X[e:e + 1], y[e:e + 1])
+                evaluations += 1
+                NN.W1 = NN.W1 - learning_rate * dJdW1
+                NN.W2 = NN.W2 - learning_rate * dJdW2
+                if not (np.all(np.isfinite(NN.W1)) and np.all(np.isfinite(NN.W2))):
+                    NN.W1, NN.W2 = W1_ex, W2_ex
+                    diverged = True
+                    break
+            if diverged:
+                break
+        J = NN.costFunction(X, y)
+        if not (np.all(np.isfinite(J)) and np.all(np.isfinite(NN.W1))
+                and np.all(np.isfinite(NN.W2))):
+            NN.W1, NN.W2 = W1_old, W2_old
+            diverged = True
+            break
+        costs.append(J)
+        i += 1
+        dJdW1, dJdW2 = NN.costFunctionPrime(X, y)
+        evaluations += 1
+        grad = np.concatenate((dJdW1.ravel(), dJdW2.ravel()))
+        if np.max(np.abs(grad)) <= tol:
+            converged = True
+        if callback is not None and i % callback_every == 0 and not converged:
+            if callback(i, J) is True:
+                break
+
+    costs = np.array(costs).reshape(len(costs), NN.outputLayerSize)
+    return DescentResult(costs, i, converged, evaluations)
+
+
+def gradient_check(NN, X, y):
+    """norm(grad - numgrad) / norm(grad + numgrad): backprop against Part 5's
+    central differences.  Around 1e-10 or smaller when backprop is right."""
+    numgrad = computeNumericalGradient(NN, X, y)
+    grad = NN.computeGradients(X, y)
+    return np.linalg.norm(grad - numgrad) / np.linalg.norm(grad + numgrad)
+
+
+class trainer(object):
+    """The tutorial's Part 6 trainer: scipy's BFGS on the unrolled weights.
+
+    The tutorial's options are maxiter 200 and disp True, with gtol left at
+    scipy's 1e-5; that stops seed 6 at a cost of 3.5e-9, so gtol defaults to
+    1e-6 here, which takes seeds 0-9 below 1e-10.
+    """
+
+    def __init__(self, N, gtol=1e-6, maxiter=200, disp=True):
+        # Make local reference to network:
+        self.N = N
+        self.gtol = gtol
+        self.maxiter = maxiter
+        self.disp = disp
+
+    def callbackF(self, params):
+        self.N.setParams(params)
+        self.J.append(self.N.costFunction(self.X, self.y))
+
+    def costFunctionWrapper(self, params, X, y):
+        self.N.setParams(params)
+        cost = self.N.costFunction(X, y)
+        grad = self.N.computeGradients(X, y)
+        return np.sum(cost), grad
+
+    def train(self, X, y):
+        try:
+            from scipy import optimize
+        except ImportError:
+            raise ImportError(
+                'trainer needs scipy: pip install "nndfast[train]"') from None
+
+        # Make an internal variable for the callback function:
+        self.X = X
+        self.y = y
+
+        # Make empty list to store costs:
+        self.J = []
+
+        params0 = self.N.getParams()
+
+        options = {'maxiter': self.maxiter, 'disp': self.disp, 'gtol': self.gtol}
+        _res = optimize.minimize(self.costFunctionWrapper, params0, jac=True, method='BFGS',
+                                 args=(X, y), options=options, callback=self.callbackF)
+
+        self.N.setParams(_res.x)
+        self.optimizationResults = _res
