@@ -11,6 +11,7 @@ way; it is what the kernels are tested and benchmarked against.
 """
 from nndfast._threads import openmp_enabled
 from nndfast.data import X, y
+from nndfast.grid import GridResult, grid_search
 from nndfast.network import Neural_Network, computeNumericalGradient
 from nndfast.train import gradient_check, gradient_descent, trainer
 
@@ -21,6 +22,8 @@ __all__ = [
     "y",
     "Neural_Network",
     "computeNumericalGradient",
+    "grid_search",
+    "GridResult",
     "gradient_descent",
     "gradient_check",
     "trainer",

@@ -1,7 +1,11 @@
 """Input checks for the Python layer.  Kernels trust what passes these."""
+import numbers
+import re
+from collections.abc import Mapping
+
 import numpy as np
 
-__all__ = ["as_examples", "as_weights", "check_finite", "F64"]
+__all__ = ["as_examples", "as_weights", "check_finite", "parse_axes", "F64"]
 
 F64 = np.dtype(np.float64)
 _NUMERIC_KINDS = "biuf"
@@ -59,3 +63,59 @@ def check_finite(A, name):
     """Raise ValueError if A holds NaN or inf."""
     if not np.isfinite(A).all():
         raise ValueError(f"{name} contains NaN or inf")
+
+
+_WEIGHT_NAME = re.compile(r"^\s*(W[12])\s*\[\s*(\d+)\s*,\s*(\d+)\s*\]\s*$")
+
+
+def _weight_key(key):
+    """("W1" or "W2", i, j) from "W1[i,j]" (spaces allowed) or ("W1", i, j); else None."""
+    if isinstance(key, str):
+        m = _WEIGHT_NAME.match(key)
+        return None if m is None else (m.group(1), int(m.group(2)), int(m.group(3)))
+    if isinstance(key, tuple) and len(key) == 3 and key[0] in ("W1", "W2") and all(
+            isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in key[1:]):
+        return (key[0], int(key[1]), int(key[2]))
+    return None
+
+
+def parse_axes(axes, shapes):
+    """Check a grid's axes; return [(name, layer, i, j, values)] in the given order.
+
+    axes : mapping from a weight, "W1[i,j]" / "W2[i,j]" or ("W1", i, j), to
+    a 1-D array of finite values.  shapes : {"W1": (I, H), "W2": (H, O)}.
+    name is the canonical "W1[i,j]"; values is a new float64 1-D array.
+    Raises TypeError for a non-mapping or non-numeric values, ValueError for
+    anything else that is wrong.
+    """
+    if not isinstance(axes, Mapping):
+        raise TypeError(
+            f"axes must be a mapping (e.g. a dict) from weight name to 1-D values, "
+            f"got {type(axes).__name__}")
+    if len(axes) == 0:
+        raise ValueError("axes must name at least one weight, e.g. {'W1[0,0]': values}")
+    out, seen = [], {}
+    for key, vals in axes.items():
+        wk = _weight_key(key)
+        if wk is None:
+            raise ValueError(
+                f"axes: unknown weight {key!r}; use 'W1[i,j]', 'W2[i,j]' or ('W1', i, j)")
+        layer, i, j = wk
+        name = f"{layer}[{i},{j}]"
+        if not (0 <= i < shapes[layer][0] and 0 <= j < shapes[layer][1]):
+            raise ValueError(
+                f"axes: weight {key!r} is out of range: {layer} has shape {shapes[layer]}")
+        if wk in seen:
+            raise ValueError(
+                f"axes: weight {name} appears twice (as {seen[wk]!r} and {key!r})")
+        seen[wk] = key
+        arr = _numeric(vals, f"axes[{key!r}]")
+        if arr.ndim != 1:
+            raise ValueError(
+                f"axes[{key!r}] must be a 1-D array of values; got shape {arr.shape}")
+        if arr.shape[0] == 0:
+            raise ValueError(f"axes[{key!r}] is empty; give at least one value")
+        arr = np.array(arr, dtype=F64)
+        check_finite(arr, f"axes[{key!r}]")
+        out.append((name, layer, i, j, arr))
+    return out

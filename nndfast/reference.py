@@ -19,8 +19,8 @@ import numpy as np
 
 from nndfast.data import X, y
 
-__all__ = ["Neural_Network", "computeNumericalGradient", "gradient_descent", "gradient_check",
-           "trainer", "X", "y"]
+__all__ = ["Neural_Network", "computeNumericalGradient", "grid_search", "GridResult",
+           "gradient_descent", "gradient_check", "trainer", "X", "y"]
 
 
 class Neural_Network(object):
@@ -127,6 +127,90 @@ def computeNumericalGradient(N, X, y):
 # Sections below are added by the grid-search and training work; each keeps
 # the tutorial's style (Python loops over forward/costFunction).
 # ---------------------------------------------------------------------------
+
+
+# -- Grid search (Part 3's brute force) ---------------------------------------
+
+class GridResult(object):
+    """What grid_search found (the same class for nndfast and the reference).
+
+    costs : ndarray of shape (len(axis0), len(axis1), ...), or None
+        costs[i, j, ...] = sum over outputs of J with those weights; None
+        when full_output=False.
+    best_cost : float, the smallest cost (np.argmin's choice: ties go to the
+        lowest flat index).
+    best_index : tuple of int, its index in the grid.
+    best_weights : dict, canonical weight name ("W1[0,0]") -> best value.
+    evaluations : int, the number of grid points evaluated.
+    seconds : float, wall-clock time of the search.
+    """
+
+    def __init__(self, costs, best_cost, best_index, best_weights, evaluations, seconds):
+        self.costs = costs
+        self.best_cost = best_cost
+        self.best_index = best_index
+        self.best_weights = best_weights
+        self.evaluations = evaluations
+        self.seconds = seconds
+
+    def __repr__(self):
+        return (f"GridResult(best_cost={self.best_cost!r}, best_index={self.best_index!r}, "
+                f"best_weights={self.best_weights!r}, evaluations={self.evaluations}, "
+                f"seconds={self.seconds:.3g})")
+
+
+def grid_search(NN, X, y, axes, full_output=True, num_threads=None, progress=False):
+    """Brute force: the cost at every point of a grid of weight values.
+
+    The tutorial's loop: set the weights in place, call costFunction, store
+    sum(J).  axes is an ordered mapping from "W1[i,j]" / "W2[i,j]" (or
+    ("W1", i, j)) to 1-D values; weights without an axis keep NN's values,
+    and NN's weights are restored afterwards, whatever happens.
+    num_threads is checked but ignored (this loop is serial).  progress:
+    True for a bar on stderr, or a callable(done, total).  Returns a
+    GridResult.
+    """
+    from nndfast._progress import Progress
+    from nndfast._threads import resolve_num_threads
+    from nndfast._validate import parse_axes
+
+    resolve_num_threads(num_threads)
+    shapes = {"W1": np.shape(NN.W1), "W2": np.shape(NN.W2)}
+    grid = parse_axes(axes, shapes)
+    X = np.asarray(X, dtype=float)
+    y = np.asarray(y, dtype=float)
+    shape = tuple(len(values) for _, _, _, _, values in grid)
+    total = 1
+    for n in shape:
+        total *= n
+    if total > np.iinfo(np.int64).max:
+        raise ValueError(f"grid_search: the grid has {total} points, more than int64 can count")
+    report = Progress(progress, total)
+    costs = np.zeros(shape) if full_output else None
+    best_cost, best_index = None, None
+    W1_saved, W2_saved = NN.W1.copy(), NN.W2.copy()
+    t0 = time.perf_counter()
+    try:
+        for n, index in enumerate(np.ndindex(*shape)):
+            for a, (_, layer, i, j, values) in enumerate(grid):
+                getattr(NN, layer)[i, j] = values[index[a]]
+            cost = float(np.sum(NN.costFunction(X, y)))
+            if full_output:
+                costs[index] = cost
+            if best_index is None or cost < best_cost or (cost != cost and best_cost == best_cost):
+                best_cost, best_index = cost, index
+            if n % 1000 == 999:
+                report.update(n + 1)
+        report.update(total)
+    finally:
+        NN.W1[...] = W1_saved
+        NN.W2[...] = W2_saved
+        report.close()
+    seconds = time.perf_counter() - t0
+    best_weights = {name: float(values[best_index[a]])
+                    for a, (name, _, _, _, values) in enumerate(grid)}
+    return GridResult(costs if full_output else None, best_cost, tuple(best_index),
+                      best_weights, total, seconds)
 
 
 # ---------------------------------------------------------------------------

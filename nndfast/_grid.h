@@ -1,0 +1,89 @@
+/*
+ * SIMD inner loops of the grid search (_grid.pyx).
+ *
+ * Each loop runs over the values of the innermost grid axis, k = 0..nk-1,
+ * with k innermost and contiguous so that `#pragma omp simd` turns it into
+ * vector code; nnd_sigmoid (_fastmath.h) is branch-free, so it vectorizes too.
+ *
+ * Runtime dispatch: the bodies in _grid_impl.h are compiled three times,
+ * baseline x86-64 / AVX2+FMA / AVX-512, and nnd_grid_select() picks one with
+ * __builtin_cpu_supports.  This is explicit rather than NND_TARGET_CLONES
+ * because GCC 12's target_clones resolver chose the baseline clone on this
+ * project's (virtualized) Sapphire Rapids machine, where cpuid reports a
+ * generic model, even though the CPU has AVX-512; a checked pointer table
+ * cannot silently fall back like that.  Never -march=native.
+ *
+ * Every value row[k] is computed by the same instructions whatever chunk or
+ * thread it lands in (a row is always the same tile of the innermost axis),
+ * so the search is bitwise reproducible for any thread count.
+ */
+#ifndef NNDFAST_GRID_H
+#define NNDFAST_GRID_H
+
+#include <math.h>
+#include <stdint.h>
+
+#include "_fastmath.h"
+
+/* Largest |z| the precomputed-exponential path (nnd_grid_row_e) accepts. */
+#define NND_GRID_EMAX 170.0
+
+#define NND_GRID_CAT2(a, b) a##b
+#define NND_GRID_CAT(a, b) NND_GRID_CAT2(a, b)
+
+#define NND_GRID_ISA _base
+#define NND_GRID_FN(name) NND_GRID_CAT(name, NND_GRID_ISA)
+#define NND_GRID_ATTR
+#include "_grid_impl.h"
+#undef NND_GRID_ATTR
+#undef NND_GRID_ISA
+
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(NNDFAST_NO_DISPATCH)
+#define NND_GRID_X86 1
+#define NND_GRID_ISA _avx2
+#define NND_GRID_ATTR __attribute__((target("avx2,fma")))
+#include "_grid_impl.h"
+#undef NND_GRID_ATTR
+#undef NND_GRID_ISA
+#define NND_GRID_ISA _avx512
+#define NND_GRID_ATTR __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma")))
+#include "_grid_impl.h"
+#undef NND_GRID_ATTR
+#undef NND_GRID_ISA
+#else
+#define NND_GRID_X86 0
+#endif
+
+typedef struct {
+    void (*hidden)(int64_t, int64_t, const double *, const double *, const double *,
+                   double *);
+    void (*row)(int64_t, int64_t, const double *const *, const double *, const double *,
+                const double *, double, double *);
+    void (*exp_table)(int64_t, int64_t, const double *const *, const double *, double *);
+    void (*row_e)(int64_t, int64_t, const double *const *, const double *, const double *,
+                  double, double *);
+    double (*row_min)(const double *, int64_t, int *);
+    const char *isa;
+} nnd_grid_kernels;
+
+#define NND_GRID_TABLE(S) \
+    { nnd_grid_hidden##S, nnd_grid_row##S, nnd_grid_exp_table##S, nnd_grid_row_e##S, \
+      nnd_grid_row_min##S, #S + 1 }
+
+/* The loops for this CPU: AVX-512, else AVX2+FMA, else baseline. */
+static nnd_grid_kernels nnd_grid_select(void) {
+    static const nnd_grid_kernels base = NND_GRID_TABLE(_base);
+#if NND_GRID_X86
+    static const nnd_grid_kernels avx2 = NND_GRID_TABLE(_avx2);
+    static const nnd_grid_kernels avx512 = NND_GRID_TABLE(_avx512);
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("avx512vl"))
+        return avx512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return avx2;
+#endif
+    return base;
+}
+
+#endif /* NNDFAST_GRID_H */

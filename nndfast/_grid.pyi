@@ -1,0 +1,24 @@
+import numpy as np
+from numpy.typing import NDArray
+
+def simd_isa() -> str: ...
+
+def search(
+    X: NDArray[np.float64],
+    y: NDArray[np.float64],
+    W: NDArray[np.float64],
+    H: int,
+    values: NDArray[np.float64],
+    vstart: NDArray[np.int64],
+    vlen: NDArray[np.int64],
+    which: NDArray[np.int64],
+    ustride: NDArray[np.int64],
+    ostride: NDArray[np.int64],
+    out: NDArray[np.float64],
+    out_offset: int,
+    tile: int,
+    p0: int,
+    p1: int,
+    chunk: int,
+    num_threads: int,
+) -> tuple[float, int]: ...

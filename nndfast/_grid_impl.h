@@ -1,0 +1,201 @@
+/*
+ * Bodies of the grid search's SIMD loops; _grid.h includes this file once per
+ * instruction set, with NND_GRID_FN (name suffix) and NND_GRID_ATTR (target
+ * attribute) defined.  Do not include it directly.
+ */
+/* Hidden activations when the innermost axis is W1[i,h]:
+ *   A[e*nk + k] = sigmoid(zb[e] + x[e] * v[k])
+ * zb[e] is row e's z2[e,h] without the i-term, x[e] = X[e,i]. */
+NND_GRID_ATTR
+static void NND_GRID_FN(nnd_grid_hidden)(int64_t N, int64_t nk, const double *zb, const double *x,
+                            const double *v, double *A) {
+    int64_t e, k;
+    for (e = 0; e < N; e++) {
+        const double b = zb[e], xe = x[e];
+        double *Ae = A + e * nk;
+#pragma omp simd
+        for (k = 0; k < nk; k++) Ae[k] = nnd_sigmoid(b + xe * v[k]);
+    }
+}
+
+/* Costs of one row:
+ *   row[k] = c + sum_j 0.5 * (t[j] - sigmoid(b[j] + src[j][k] * w[j]))^2,  j < np
+ * A "pair" j is one (example, output) whose z3 moves with the innermost axis:
+ * - innermost W1[i,h]: every (e,o); src = A[e,:] (hidden unit h's
+ *   activations), b = z3[e,o] without unit h, w = W2[h,o], t = y[e,o];
+ * - innermost W2[h,o]: every e at output o; src = the axis values,
+ *   b = z3[e,o] without unit h, w = a2[e,h], t = y[e,o]; c is the other
+ *   outputs' cost.
+ * Pairs are summed in order j = 0, 1, ...  The division is the bottleneck
+ * (vdivpd), so pairs go in groups of up to four sharing one division:
+ * 1/d_j = (prod_{i != j} d_i) / prod_i d_i, with every d_i = 1 + e^-|z| in
+ * [1, 2], so the products neither overflow nor lose more than a few ulp. */
+NND_GRID_ATTR
+static inline __attribute__((always_inline)) void NND_GRID_FN(nnd_grid_group)(
+        const int G, int64_t nk, const double *const *src, const double *b,
+        const double *w, const double *t, double *row) {
+    int64_t k;
+    const double *s0 = src[0], *s1 = src[G > 1 ? 1 : 0];
+    const double *s2 = src[G > 2 ? 2 : 0], *s3 = src[G > 3 ? 3 : 0];
+    const double b0 = b[0], b1 = G > 1 ? b[1] : 0.0, b2 = G > 2 ? b[2] : 0.0,
+                 b3 = G > 3 ? b[3] : 0.0;
+    const double w0 = w[0], w1 = G > 1 ? w[1] : 0.0, w2 = G > 2 ? w[2] : 0.0,
+                 w3 = G > 3 ? w[3] : 0.0;
+    const double t0 = t[0], t1 = G > 1 ? t[1] : 0.0, t2 = G > 2 ? t[2] : 0.0,
+                 t3 = G > 3 ? t[3] : 0.0;
+#pragma omp simd
+    for (k = 0; k < nk; k++) {
+        double z0 = b0 + s0[k] * w0;
+        double e0 = nnd_exp_neg(z0 < 0.0 ? z0 : -z0), d0 = 1.0 + e0;
+        double z1 = 0.0, e1 = 0.0, d1 = 1.0, z2 = 0.0, e2 = 0.0, d2 = 1.0;
+        double z3 = 0.0, e3 = 0.0, d3 = 1.0;
+        if (G > 1) {
+            z1 = b1 + s1[k] * w1;
+            e1 = nnd_exp_neg(z1 < 0.0 ? z1 : -z1);
+            d1 = 1.0 + e1;
+        }
+        if (G > 2) {
+            z2 = b2 + s2[k] * w2;
+            e2 = nnd_exp_neg(z2 < 0.0 ? z2 : -z2);
+            d2 = 1.0 + e2;
+        }
+        if (G > 3) {
+            z3 = b3 + s3[k] * w3;
+            e3 = nnd_exp_neg(z3 < 0.0 ? z3 : -z3);
+            d3 = 1.0 + e3;
+        }
+        double p01 = d0 * d1, p23 = d2 * d3;
+        double R = 1.0 / (p01 * p23);
+        double q = row[k], r, dd;
+        r = G > 1 ? R * (d1 * p23) : R;
+        dd = t0 - (z0 >= 0.0 ? r : e0 * r);
+        q += 0.5 * dd * dd;
+        if (G > 1) {
+            r = R * (d0 * p23);
+            dd = t1 - (z1 >= 0.0 ? r : e1 * r);
+            q += 0.5 * dd * dd;
+        }
+        if (G > 2) {
+            r = R * (p01 * d3);
+            dd = t2 - (z2 >= 0.0 ? r : e2 * r);
+            q += 0.5 * dd * dd;
+        }
+        if (G > 3) {
+            r = R * (p01 * d2);
+            dd = t3 - (z3 >= 0.0 ? r : e3 * r);
+            q += 0.5 * dd * dd;
+        }
+        row[k] = q;
+    }
+}
+
+NND_GRID_ATTR
+static void NND_GRID_FN(nnd_grid_row)(int64_t np, int64_t nk, const double *const *src,
+                                      const double *b, const double *w, const double *t,
+                                      double c, double *row) {
+    int64_t j, k;
+    for (k = 0; k < nk; k++) row[k] = c;
+    for (j = 0; j + 4 <= np; j += 4)
+        NND_GRID_FN(nnd_grid_group)(4, nk, src + j, b + j, w + j, t + j, row);
+    switch (np - j) {
+        case 3: NND_GRID_FN(nnd_grid_group)(3, nk, src + j, b + j, w + j, t + j, row); break;
+        case 2: NND_GRID_FN(nnd_grid_group)(2, nk, src + j, b + j, w + j, t + j, row); break;
+        case 1: NND_GRID_FN(nnd_grid_group)(1, nk, src + j, b + j, w + j, t + j, row); break;
+        default: break;
+    }
+}
+
+/* E[j*nk + k] = exp(-src[j][k] * w[j]) for j < np, every |src*w| <= NND_GRID_EMAX. */
+NND_GRID_ATTR
+static void NND_GRID_FN(nnd_grid_exp_table)(int64_t np, int64_t nk, const double *const *src,
+                                            const double *w, double *E) {
+    int64_t j, k;
+    for (j = 0; j < np; j++) {
+        const double *s = src[j];
+        const double wj = w[j];
+        double *Ej = E + j * nk;
+#pragma omp simd
+        for (k = 0; k < nk; k++) {
+            double x = -(s[k] * wj);
+            double t = nnd_exp_neg(x < 0.0 ? x : -x);
+            Ej[k] = x <= 0.0 ? t : 1.0 / t;
+        }
+    }
+}
+
+/* The same costs as nnd_grid_row, from precomputed exponentials:
+ *   row[k] = c + sum_j 0.5 * (t[j] - 1 / (1 + B[j] * E[j][k]))^2
+ * with B[j] = exp(-b[j]) and E[j][k] = exp(-src[j][k] * w[j]), so that
+ * B[j] * E[j][k] = exp(-z).  No exp in the loop: one multiply per pair, and
+ * one division per four pairs.  The caller guarantees |z| <= NND_GRID_EMAX,
+ * so every 1 + B*E lies in [1, 1 + e^170] and a product of four is finite. */
+NND_GRID_ATTR
+static inline __attribute__((always_inline)) void NND_GRID_FN(nnd_grid_group_e)(
+        const int G, int64_t nk, const double *const *E, const double *B, const double *t,
+        double *row) {
+    int64_t k;
+    const double *E0 = E[0], *E1 = E[G > 1 ? 1 : 0];
+    const double *E2 = E[G > 2 ? 2 : 0], *E3 = E[G > 3 ? 3 : 0];
+    const double B0 = B[0], B1 = G > 1 ? B[1] : 0.0, B2 = G > 2 ? B[2] : 0.0,
+                 B3 = G > 3 ? B[3] : 0.0;
+    const double t0 = t[0], t1 = G > 1 ? t[1] : 0.0, t2 = G > 2 ? t[2] : 0.0,
+                 t3 = G > 3 ? t[3] : 0.0;
+#pragma omp simd
+    for (k = 0; k < nk; k++) {
+        double d0 = 1.0 + B0 * E0[k];
+        double d1 = G > 1 ? 1.0 + B1 * E1[k] : 1.0;
+        double d2 = G > 2 ? 1.0 + B2 * E2[k] : 1.0;
+        double d3 = G > 3 ? 1.0 + B3 * E3[k] : 1.0;
+        double p01 = d0 * d1, p23 = d2 * d3;
+        double R = 1.0 / (p01 * p23);
+        double q = row[k], dd;
+        dd = t0 - (G > 1 ? R * (d1 * p23) : R);
+        q += 0.5 * dd * dd;
+        if (G > 1) {
+            dd = t1 - R * (d0 * p23);
+            q += 0.5 * dd * dd;
+        }
+        if (G > 2) {
+            dd = t2 - R * (p01 * d3);
+            q += 0.5 * dd * dd;
+        }
+        if (G > 3) {
+            dd = t3 - R * (p01 * d2);
+            q += 0.5 * dd * dd;
+        }
+        row[k] = q;
+    }
+}
+
+NND_GRID_ATTR
+static void NND_GRID_FN(nnd_grid_row_e)(int64_t np, int64_t nk, const double *const *E,
+                                        const double *B, const double *t, double c,
+                                        double *row) {
+    int64_t j, k;
+    for (k = 0; k < nk; k++) row[k] = c;
+    for (j = 0; j + 4 <= np; j += 4)
+        NND_GRID_FN(nnd_grid_group_e)(4, nk, E + j, B + j, t + j, row);
+    switch (np - j) {
+        case 3: NND_GRID_FN(nnd_grid_group_e)(3, nk, E + j, B + j, t + j, row); break;
+        case 2: NND_GRID_FN(nnd_grid_group_e)(2, nk, E + j, B + j, t + j, row); break;
+        case 1: NND_GRID_FN(nnd_grid_group_e)(1, nk, E + j, B + j, t + j, row); break;
+        default: break;
+    }
+}
+
+/* Minimum of row[0..n) ignoring NaN (+inf if none); *has_nan set if any NaN. */
+NND_GRID_ATTR
+static double NND_GRID_FN(nnd_grid_row_min)(const double *row, int64_t n, int *has_nan) {
+    double m = INFINITY;
+    int nan = 0;
+    int64_t k;
+#pragma omp simd reduction(min:m) reduction(|:nan)
+    for (k = 0; k < n; k++) {
+        double c = row[k];
+        m = c < m ? c : m;
+        nan |= (c != c);
+    }
+    *has_nan = nan;
+    return m;
+}
+

@@ -1,0 +1,431 @@
+"""nndfast.grid_search against nndfast.reference.grid_search, and its contract."""
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+import nndfast
+from nndfast import grid as G
+from nndfast import reference
+
+RTOL, ATOL = 1e-12, 1e-15
+SEARCHES = [nndfast.grid_search, reference.grid_search]
+
+
+def _names(I, H, O):
+    return ([f"W1[{i},{j}]" for i in range(I) for j in range(H)]
+            + [f"W2[{i},{j}]" for i in range(H) for j in range(O)])
+
+
+def _net(I=2, H=3, O=1, seed=0):
+    np.random.seed(seed)
+    return nndfast.Neural_Network(I, H, O)
+
+
+def _weights(NN):
+    return NN.W1.copy(), NN.W2.copy()
+
+
+def _assert_same(fast, ref):
+    np.testing.assert_allclose(fast.costs, ref.costs, rtol=RTOL, atol=ATOL)
+    assert fast.best_index == ref.best_index
+    assert fast.best_weights == ref.best_weights
+    np.testing.assert_allclose(fast.best_cost, ref.best_cost, rtol=RTOL, atol=ATOL)
+    assert fast.evaluations == ref.evaluations == ref.costs.size
+
+
+# -- cross-checks against the reference ----------------------------------------
+
+def test_tutorial_two_weights_matches_reference():
+    NN = _net()
+    w = np.linspace(-5, 5, 30)
+    axes = {"W1[0,0]": w, "W1[0,1]": w}
+    W1, W2 = _weights(NN)
+    fast = nndfast.grid_search(NN, nndfast.X, nndfast.y, axes)
+    ref = reference.grid_search(NN, nndfast.X, nndfast.y, axes)
+    _assert_same(fast, ref)
+    assert fast.costs.shape == (30, 30)
+    assert fast.best_index == np.unravel_index(np.argmin(ref.costs), ref.costs.shape)
+    # the tutorial's own loop, one point
+    i, j = 7, 19
+    NN.W1[0, 0], NN.W1[0, 1] = w[i], w[j]
+    expected = np.sum(NN.costFunction(nndfast.X, nndfast.y))
+    NN.W1[...], NN.W2[...] = W1, W2
+    np.testing.assert_allclose(fast.costs[i, j], expected, rtol=RTOL)
+    np.testing.assert_array_equal(NN.W1, W1)
+    np.testing.assert_array_equal(NN.W2, W2)
+
+
+@pytest.mark.parametrize("I,H,O", [(2, 3, 1), (3, 4, 2), (1, 1, 1), (2, 5, 3)])
+@pytest.mark.parametrize("m", [1, 2, 3, 4])
+def test_random_networks_match_reference(I, H, O, m):
+    rng = np.random.default_rng(100 * I + 10 * H + O + m)
+    NN = _net(I, H, O, seed=m)
+    names = _names(I, H, O)
+    if m > len(names):
+        pytest.skip("fewer weights than axes")
+    n = int(rng.integers(2, 9))
+    X = rng.normal(scale=2.0, size=(n, I))
+    y = rng.uniform(size=(n, O))
+    for trial in range(3):
+        sel = rng.choice(len(names), m, replace=False)
+        # non-uniform, unsorted values of various lengths (including 1)
+        axes = {names[s]: rng.normal(scale=3.0, size=int(rng.integers(1, 8))) for s in sel}
+        before = _weights(NN)
+        fast = nndfast.grid_search(NN, X, y, axes)
+        ref = reference.grid_search(NN, X, y, axes)
+        _assert_same(fast, ref)
+        np.testing.assert_array_equal(NN.W1, before[0])
+        np.testing.assert_array_equal(NN.W2, before[1])
+        lean = nndfast.grid_search(NN, X, y, axes, full_output=False)
+        assert lean.costs is None
+        assert lean.best_index == fast.best_index
+        assert lean.best_cost == fast.best_cost
+
+
+def test_every_weight_at_once():
+    NN = _net(seed=20)
+    rng = np.random.default_rng(20)
+    axes = {name: rng.normal(scale=2.0, size=2) for name in _names(2, 3, 1)}  # 512 points
+    fast = nndfast.grid_search(NN, nndfast.X, nndfast.y, axes)
+    assert fast.costs.shape == (2,) * 9
+    _assert_same(fast, reference.grid_search(NN, nndfast.X, nndfast.y, axes))
+
+
+def test_non_finite_data_gives_nan_first_like_argmin():
+    NN = _net(seed=21)
+    X = nndfast.X.copy()
+    X[1, 0] = np.nan
+    axes = {"W1[0,0]": [0.0, 1.0, 2.0], "W2[1,0]": [1.0, 2.0]}
+    fast = nndfast.grid_search(NN, X, nndfast.y, axes)
+    ref = reference.grid_search(NN, X, nndfast.y, axes)
+    assert np.isnan(fast.costs).all() and np.isnan(fast.best_cost)
+    assert fast.best_index == ref.best_index == (0, 0)
+
+
+def test_both_layers_every_innermost_choice():
+    # W2 innermost, W1 innermost on a column other axes touch, and reordering
+    NN = _net(2, 3, 2, seed=3)
+    rng = np.random.default_rng(5)
+    X, y = rng.normal(size=(4, 2)), rng.uniform(size=(4, 2))
+    cases = [
+        {"W1[0,0]": rng.normal(size=3), "W2[1,1]": rng.normal(size=40)},
+        {"W2[1,1]": rng.normal(size=40), "W1[0,0]": rng.normal(size=3)},
+        {"W1[0,1]": rng.normal(size=5), "W1[1,1]": rng.normal(size=30),
+         "W2[0,0]": rng.normal(size=2)},
+        {"W1[1,2]": rng.normal(size=30), "W1[0,2]": rng.normal(size=4),
+         "W2[2,1]": rng.normal(size=3)},
+        {"W1[0,1]": rng.normal(size=3), "W2[1,1]": rng.normal(size=40)},
+    ]
+    for axes in cases:
+        _assert_same(nndfast.grid_search(NN, X, y, axes),
+                     reference.grid_search(NN, X, y, axes))
+
+
+@pytest.mark.parametrize("axes", [
+    {"W2[1,0]": [-900.0, -300.0, -100.0, 0.0, 90.0, 400.0], "W1[0,1]": [-50.0, 0.5, 700.0]},
+    {"W1[0,1]": [-900.0, -150.0, 0.0, 2.0, 160.0, 800.0], "W2[0,0]": [-400.0, 1.0, 180.0]},
+    {"W1[1,2]": [-3.0, 1.0, 5.0], "W2[2,0]": [-200.0, 0.1, 250.0, 800.0]},
+])
+def test_extreme_weights_use_the_exact_path(axes):
+    # |z| beyond the precomputed-exponential range falls back to exp per point
+    NN = _net(seed=18)
+    fast = nndfast.grid_search(NN, nndfast.X, nndfast.y, axes)
+    with np.errstate(over="ignore"):
+        ref = reference.grid_search(NN, nndfast.X, nndfast.y, axes)
+    _assert_same(fast, ref)
+    assert np.isfinite(fast.costs).all()
+
+
+def test_reordered_plan_places_costs_in_user_order():
+    NN = _net(seed=4)
+    axes = {"W2[1,0]": np.linspace(-3, 3, 50), "W1[0,0]": np.array([0.5, -1.0, 2.0])}
+    plan = G._make_plan(NN, nndfast.X, nndfast.y, axes)
+    assert not plan.identity  # the long W2 axis runs innermost
+    ref = reference.grid_search(NN, nndfast.X, nndfast.y, axes)
+    _assert_same(nndfast.grid_search(NN, nndfast.X, nndfast.y, axes), ref)
+    surface = np.full(plan.shape, np.nan)
+    for start in range(plan.n_rows):
+        _, _, rows = G._run_range(plan, start, start + 1, True, 1)
+        G._place(plan, surface, start, start + 1, rows)
+    np.testing.assert_allclose(surface, ref.costs, rtol=RTOL, atol=ATOL)
+
+
+def test_long_innermost_axis_is_tiled(monkeypatch):
+    monkeypatch.setattr(G, "_TILE", 7)
+    NN = _net(seed=6)
+    axes = {"W1[1,1]": np.linspace(-4, 4, 30), "W1[0,1]": np.linspace(-2, 2, 9)}
+    plan = G._make_plan(NN, nndfast.X, nndfast.y, axes)
+    assert plan.ntiles > 1
+    _assert_same(nndfast.grid_search(NN, nndfast.X, nndfast.y, axes),
+                 reference.grid_search(NN, nndfast.X, nndfast.y, axes))
+
+
+def test_many_examples_shrink_the_tile(monkeypatch):
+    monkeypatch.setattr(G, "_TABLE_DOUBLES", 1000)
+    rng = np.random.default_rng(19)
+    NN = _net(seed=19)
+    X, y = rng.uniform(size=(300, 2)), rng.uniform(size=(300, 1))
+    axes = {"W2[0,0]": np.linspace(-2, 2, 3), "W1[1,1]": np.linspace(-3, 3, 150)}
+    assert G._make_plan(NN, X, y, axes).ntiles > 1
+    _assert_same(nndfast.grid_search(NN, X, y, axes), reference.grid_search(NN, X, y, axes))
+
+
+def test_ties_go_to_lowest_flat_index():
+    NN = _net(seed=7)
+    for axes in [{"W1[0,0]": [1.0, 1.0, 1.0], "W1[1,2]": [2.0, 2.0]},
+                 {"W2[0,0]": np.ones(60), "W1[0,0]": [0.3, 0.3]},
+                 {"W1[0,0]": [3.0, -1.0, -1.0], "W2[2,0]": np.r_[np.ones(40), 2.0, 2.0]}]:
+        fast = nndfast.grid_search(NN, nndfast.X, nndfast.y, axes)
+        ref = reference.grid_search(NN, nndfast.X, nndfast.y, axes)
+        flat = int(np.argmin(fast.costs))
+        assert fast.best_index == ref.best_index == np.unravel_index(flat, fast.costs.shape)
+        assert nndfast.grid_search(NN, nndfast.X, nndfast.y, axes,
+                                   full_output=False).best_index == fast.best_index
+
+
+def test_input_forms():
+    NN = _net(seed=8)
+    w = [0.0, 1.5, -2.0]
+    a = nndfast.grid_search(NN, nndfast.X.tolist(), nndfast.y.tolist(),
+                            {("W1", 0, 1): w, " W2 [ 2 , 0 ] ": np.array(w, dtype=np.float32)})
+    b = nndfast.grid_search(NN, np.asfortranarray(nndfast.X), nndfast.y.astype(np.float32),
+                            {"W1[0,1]": np.array(w), "W2[2,0]": np.float32(w)})
+    c = nndfast.grid_search(NN, nndfast.X, nndfast.y.astype(np.float32),
+                            {"W1[0,1]": w, "W2[2,0]": np.float32(w)})
+    np.testing.assert_array_equal(b.costs, c.costs)
+    assert set(a.best_weights) == {"W1[0,1]", "W2[2,0]"}
+    np.testing.assert_allclose(a.costs, reference.grid_search(
+        NN, nndfast.X, nndfast.y, {"W1[0,1]": w, "W2[2,0]": np.float32(w)}).costs, rtol=RTOL)
+    # X and y with no rows: every cost is zero
+    e = nndfast.grid_search(NN, np.zeros((0, 2)), np.zeros((0, 1)), {"W1[0,0]": w})
+    np.testing.assert_array_equal(e.costs, 0.0)
+    assert e.seconds >= 0 and e.evaluations == 3
+
+
+def test_reference_network_accepted():
+    np.random.seed(9)
+    ref_nn = reference.Neural_Network()
+    axes = {"W1[0,0]": np.linspace(-1, 1, 5)}
+    np.testing.assert_allclose(nndfast.grid_search(ref_nn, nndfast.X, nndfast.y, axes).costs,
+                               reference.grid_search(ref_nn, nndfast.X, nndfast.y, axes).costs,
+                               rtol=RTOL)
+
+
+# -- determinism --------------------------------------------------------------------
+
+def _bits(a):
+    return a.tobytes()
+
+
+def test_bitwise_identical_across_thread_counts():
+    NN = _net(3, 4, 2, seed=10)
+    rng = np.random.default_rng(10)
+    X, y = rng.normal(size=(5, 3)), rng.uniform(size=(5, 2))
+    # each grid is above the kernel's parallel threshold (2**18 evaluations)
+    for axes in [{"W1[0,0]": rng.normal(size=80), "W1[2,1]": rng.normal(size=60),
+                  "W1[1,3]": rng.normal(size=70)},
+                 {"W2[1,0]": rng.normal(size=100), "W1[1,0]": rng.normal(size=50),
+                  "W2[3,1]": rng.normal(size=60)}]:
+        runs = [nndfast.grid_search(NN, X, y, axes, num_threads=t) for t in (1, 2, 3)]
+        lean = [nndfast.grid_search(NN, X, y, axes, full_output=False, num_threads=t)
+                for t in (1, 2, 3)]
+        for r in runs[1:]:
+            assert _bits(r.costs) == _bits(runs[0].costs)
+        for r in runs[1:] + lean:
+            assert r.best_index == runs[0].best_index
+            assert _bits(np.float64(r.best_cost)) == _bits(np.float64(runs[0].best_cost))
+
+
+def test_run_range_splits_combine_bitwise():
+    NN = _net(seed=11)
+    w = np.linspace(-5, 5, 200)
+    axes = {"W1[0,0]": w, "W1[0,1]": w[::2], "W2[1,0]": w[:30]}
+    whole = nndfast.grid_search(NN, nndfast.X, nndfast.y, axes)
+    plan = G._make_plan(NN, nndfast.X, nndfast.y, axes)
+    cuts = [0, 1, 17, 333, 334, plan.n_rows // 2, plan.n_rows]
+    surface = np.empty(plan.shape)
+    parts = []
+    for a, b in zip(cuts[:-1], cuts[1:]):
+        bc, bu, rows = G._run_range(plan, a, b, True, 2)
+        G._place(plan, surface, a, b, rows)
+        parts.append((bc, bu))
+    bc, bu = G._combine(parts[::-1])
+    clone = pickle.loads(pickle.dumps(plan))
+    assert G._run_range(clone, 0, clone.n_rows, False, 1)[:2] == (bc, bu)
+    assert _bits(surface) == _bits(whole.costs)
+    assert plan.index(bu) == whole.best_index and bc == whole.best_cost
+
+
+# -- interrupts, progress, memory -------------------------------------------------------
+
+def test_weights_unchanged_after_interrupt_in_progress_callback():
+    w = np.linspace(-5, 5, 200)
+    for search in SEARCHES:
+        NN = _net(seed=12)
+        before = _weights(NN)
+
+        def stop(done, total):
+            raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            search(NN, nndfast.X, nndfast.y, {"W1[0,0]": w, "W2[0,0]": w[:10]}, progress=stop)
+        np.testing.assert_array_equal(NN.W1, before[0])
+        np.testing.assert_array_equal(NN.W2, before[1])
+
+
+def test_progress_callable_and_bar(capsys):
+    NN = _net(seed=13)
+    seen = []
+    w = np.linspace(-5, 5, 100)
+    axes = {"W1[0,0]": w, "W1[0,1]": w, "W1[0,2]": w[:30]}
+    res = nndfast.grid_search(NN, nndfast.X, nndfast.y, axes, full_output=False,
+                              progress=lambda d, t: seen.append((d, t)))
+    assert seen and seen[-1] == (res.evaluations, res.evaluations)
+    assert all(a[0] <= b[0] for a, b in zip(seen, seen[1:]))
+    nndfast.grid_search(NN, nndfast.X, nndfast.y, axes, progress=True)
+    err = capsys.readouterr().err
+    assert "100.0%" in err and "evals/s" in err and "ETA" in err
+    with pytest.raises(TypeError):
+        nndfast.grid_search(NN, nndfast.X, nndfast.y, axes, progress="yes")
+
+
+_CHILD = textwrap.dedent("""
+    import sys, time
+    import numpy as np
+    import nndfast
+    np.random.seed(0)
+    NN = nndfast.Neural_Network()
+    W1, W2 = NN.W1.copy(), NN.W2.copy()
+    w = np.linspace(-5, 5, 1000)
+    axes = {"W1[0,0]": w, "W1[0,1]": w, "W1[0,2]": w, "W2[0,0]": w[:50]}
+    said = []
+    def started(done, total):
+        if not said:
+            said.append(print("started", flush=True))
+    try:
+        nndfast.grid_search(NN, nndfast.X, nndfast.y, axes, full_output=False,
+                            progress=started)
+    except KeyboardInterrupt:
+        same = np.array_equal(NN.W1, W1) and np.array_equal(NN.W2, W2)
+        print("interrupted", same, flush=True)
+        sys.exit(0)
+    print("finished", flush=True)
+""")
+
+
+def test_ctrl_c_interrupts_quickly_and_leaves_network_alone():
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [os.path.dirname(os.path.dirname(nndfast.__file__))] + sys.path))
+    child = subprocess.Popen([sys.executable, "-c", _CHILD], stdout=subprocess.PIPE,
+                             text=True, env=env)
+    try:
+        assert child.stdout.readline().strip() == "started"
+        time.sleep(0.3)
+        t0 = time.perf_counter()
+        child.send_signal(signal.SIGINT)
+        line = child.stdout.readline().split()
+        latency = time.perf_counter() - t0
+        child.wait(timeout=30)
+    finally:
+        child.kill()
+    assert line == ["interrupted", "True"]
+    # 0.2 s is the goal; blocks are ~50 ms.  Slack for a loaded CI machine.
+    print(f"Ctrl-C latency {latency:.3f} s")
+    assert latency < 1.0, latency
+
+
+def test_oversized_full_surface_is_refused_before_allocating():
+    NN = _net(seed=14)
+    big = np.zeros(100_000)
+    axes = {"W1[0,0]": big, "W1[0,1]": big, "W1[0,2]": big}  # 10^15 points, 8 PB
+    with pytest.raises(MemoryError, match="full_output=False"):
+        nndfast.grid_search(NN, nndfast.X, nndfast.y, axes)
+    before = _weights(NN)
+    np.testing.assert_array_equal(NN.W1, before[0])
+
+
+def test_point_count_overflowing_int64_is_refused():
+    NN = _net(seed=15)
+    big = np.zeros(100_000)
+    axes = {f"W1[{i},{j}]": big for i in range(2) for j in range(2)}  # 10^20 points
+    for search in SEARCHES:
+        with pytest.raises(ValueError, match="int64"):
+            search(NN, nndfast.X, nndfast.y, axes, full_output=False)
+
+
+# -- bad input ------------------------------------------------------------------------
+
+W = np.linspace(-1, 1, 4)
+BAD_AXES = [
+    ({"W3[0,0]": W}, ValueError, "unknown weight"),
+    ({"foo": W}, ValueError, "unknown weight"),
+    ({"W1[0]": W}, ValueError, "unknown weight"),
+    ({5: W}, ValueError, "unknown weight"),
+    ({("W1", 0): W}, ValueError, "unknown weight"),
+    ({("W1", 0.0, 1): W}, ValueError, "unknown weight"),
+    ({"W1[2,0]": W}, ValueError, "out of range"),
+    ({"W1[0,3]": W}, ValueError, "out of range"),
+    ({("W2", 0, 1): W}, ValueError, "out of range"),
+    ({("W2", -1, 0): W}, ValueError, "out of range"),
+    ({"W1[0,0]": W, ("W1", 0, 0): W}, ValueError, "twice"),
+    ({"W1[0,0]": W, "W1[ 0 , 0 ]": W}, ValueError, "twice"),
+    ({"W1[0,0]": []}, ValueError, "empty"),
+    ({"W1[0,0]": np.zeros((2, 2))}, ValueError, "1-D"),
+    ({"W1[0,0]": 1.0}, ValueError, "1-D"),
+    ({"W1[0,0]": [0.0, np.nan]}, ValueError, "NaN or inf"),
+    ({"W1[0,0]": [np.inf]}, ValueError, "NaN or inf"),
+    ({"W1[0,0]": ["a", "b"]}, TypeError, "numeric"),
+    ({}, ValueError, "at least one"),
+    ([("W1[0,0]", W)], TypeError, "mapping"),
+    (None, TypeError, "mapping"),
+]
+
+
+@pytest.mark.parametrize("search", SEARCHES, ids=["nndfast", "reference"])
+@pytest.mark.parametrize("axes,exc,match", BAD_AXES)
+def test_bad_axes(search, axes, exc, match):
+    NN = _net(seed=16)
+    before = _weights(NN)
+    with pytest.raises(exc, match=match):
+        search(NN, nndfast.X, nndfast.y, axes)
+    np.testing.assert_array_equal(NN.W1, before[0])
+    np.testing.assert_array_equal(NN.W2, before[1])
+
+
+@pytest.mark.parametrize("search", SEARCHES, ids=["nndfast", "reference"])
+@pytest.mark.parametrize("num_threads,exc", [(0, ValueError), (-2, ValueError),
+                                             (1.5, TypeError), ("2", TypeError),
+                                             (True, TypeError)])
+def test_bad_num_threads(search, num_threads, exc):
+    with pytest.raises(exc, match="num_threads"):
+        search(_net(), nndfast.X, nndfast.y, {"W1[0,0]": W}, num_threads=num_threads)
+
+
+@pytest.mark.parametrize("X,y,exc", [
+    (np.zeros((3, 3)), nndfast.y, ValueError),
+    (nndfast.X, np.zeros((2, 1)), ValueError),
+    (nndfast.X, np.zeros((3, 2)), ValueError),
+    (np.zeros(3), nndfast.y, ValueError),
+    (np.array([["a", "b"]] * 3), nndfast.y, TypeError),
+])
+def test_bad_data(X, y, exc):
+    NN = _net(seed=17)
+    before = _weights(NN)
+    with pytest.raises(exc):
+        nndfast.grid_search(NN, X, y, {"W1[0,0]": W})
+    np.testing.assert_array_equal(NN.W1, before[0])
+
+
+def test_public_api():
+    assert nndfast.grid_search is G.grid_search
+    assert "grid_search" in nndfast.__all__ and "GridResult" in nndfast.__all__
+    res = nndfast.grid_search(_net(), nndfast.X, nndfast.y, {"W1[0,0]": W})
+    assert isinstance(res, nndfast.GridResult) and "best_cost" in repr(res)
+    assert G._grid.simd_isa() in ("avx512", "avx2", "base")
