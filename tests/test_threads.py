@@ -1,0 +1,96 @@
+"""Results are bitwise identical whatever the thread count.
+
+The kernels chunk examples in fixed 256-row blocks and add the per-chunk sums
+in index order, so 1, 2 or 3 threads must give the same bits.  The public
+API takes its thread count from OpenMP (OMP_NUM_THREADS, threadpoolctl), so
+the end-to-end check runs a fresh interpreter per setting and compares the
+saved outputs; this needs no extra dependency.
+"""
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import nndfast
+from nndfast import _network
+
+from conftest import data
+
+# 20000 x 8 with hidden 16: ~2.9M multiply-adds, far above the parallel threshold.
+N, I, H, O = 20000, 8, 16, 1
+
+SCRIPT = textwrap.dedent("""
+    import sys
+    import numpy as np
+    import nndfast
+    from nndfast import _openmp
+
+    N, I, H, O = {N}, {I}, {H}, {O}
+    rng = np.random.default_rng(12345)
+    X = rng.uniform(-2, 2, (N, I))
+    y = rng.uniform(0, 1, (N, O))
+    np.random.seed(3)
+    NN = nndfast.Neural_Network(inputLayerSize=I, hiddenLayerSize=H, outputLayerSize=O)
+    out = dict(max_threads=np.array(_openmp.max_threads()))
+    out["yhat"] = NN.forward(X)
+    out["z2"], out["a2"], out["z3"] = NN.z2, NN.a2, NN.z3
+    out["J"] = NN.costFunction(X, y)
+    out["yHat"] = NN.yHat
+    out["g1"], out["g2"] = NN.costFunctionPrime(X, y)
+    out["grads"] = NN.computeGradients(X, y)
+    np.savez(sys.argv[1], **out)
+""").format(N=N, I=I, H=H, O=O)
+
+
+def _run_with_threads(tmp_path, threads):
+    script = tmp_path / "run.py"
+    script.write_text(SCRIPT)
+    target = tmp_path / f"out_{threads}.npz"
+    env = dict(os.environ)
+    env["OMP_NUM_THREADS"] = str(threads)
+    # Import the same nndfast this process imported (in-place build or wheel).
+    pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(nndfast.__file__)))
+    env["PYTHONPATH"] = os.pathsep.join(
+        [pkg_parent] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    subprocess.run([sys.executable, str(script), str(target)], env=env, check=True,
+                   cwd=str(tmp_path), timeout=120)
+    with np.load(target) as f:
+        return {k: f[k] for k in f.files}
+
+
+def test_public_api_bitwise_identical_with_1_2_3_threads(tmp_path):
+    runs = {t: _run_with_threads(tmp_path, t) for t in (1, 2, 3)}
+    if nndfast.openmp_enabled():
+        for t, r in runs.items():
+            assert int(r["max_threads"]) == t, "OMP_NUM_THREADS was not honoured"
+    for t in (2, 3):
+        for key in ("yhat", "z2", "a2", "z3", "J", "yHat", "g1", "g2", "grads"):
+            assert np.array_equal(runs[1][key], runs[t][key]), (t, key)
+    assert np.isfinite(runs[1]["grads"]).all()
+
+
+@pytest.mark.parametrize("n", [257, 5000, 20000])
+def test_kernels_bitwise_identical_for_any_num_threads(n):
+    """The same check in-process, through the kernels' explicit num_threads."""
+    X, y = data(n, n, I, O, scale=2.0)
+    rng = np.random.default_rng(n)
+    W1, W2 = rng.normal(size=(I, H)), rng.normal(size=(H, O))
+
+    def run(threads):
+        z2, a2, d2 = (np.empty((n, H)) for _ in range(3))
+        z3, yhat, d3 = (np.empty((n, O)) for _ in range(3))
+        g1, g2, J = np.empty((I, H)), np.empty((H, O)), np.empty(O)
+        _network.cost_and_gradient(X, y, W1, W2, z2, a2, z3, yhat, d2, d3, g1, g2, J, threads)
+        fz2, fa2, fz3, fy = (np.empty_like(a) for a in (z2, a2, z3, yhat))
+        _network.forward(X, W1, W2, fz2, fa2, fz3, fy, threads)
+        Jc = np.empty(O)
+        _network.cost(X, y, W1, W2, fz2.copy(), fa2.copy(), fz3.copy(), fy.copy(), Jc, threads)
+        return [z2, a2, z3, yhat, g1, g2, J, fz2, fa2, fz3, fy, Jc]
+
+    base = run(1)
+    for threads in (2, 3, 4):
+        for a, b in zip(base, run(threads)):
+            assert np.array_equal(a, b), threads
