@@ -500,28 +500,21 @@ def _call(N, method, X, y):
     return getattr(N, method)(X, y)
 
 
+BAD_CALLS = ([("X", m) + c for m in METHODS_X for c in BAD_X]
+             + [("y", m) + c for m in METHODS_XY for c in BAD_Y])
+
+
 @SIZES
-@pytest.mark.parametrize("method", METHODS_X)
-@pytest.mark.parametrize("case", BAD_X, ids=[c[0] for c in BAD_X])
-def test_bad_X_raises_naming_what_was_expected(case, method, n, H):
-    _, make, exc, message = case
+@pytest.mark.parametrize("arg,method,label,make,exc,message", BAD_CALLS,
+                         ids=[f"{c[0]}-{c[1]}-{c[2]}" for c in BAD_CALLS])
+def test_bad_input_raises_naming_what_was_expected(arg, method, label, make, exc, message,
+                                                   n, H):
     fast, ref = pair(0, hiddenLayerSize=H)
     X, y = data(0, n, 2, 1)
+    bad_X, bad_y = (make(X), y) if arg == "X" else (X, make(y))
     with pytest.raises(exc, match=message):
-        _call(fast, method, make(X), y)
+        _call(fast, method, bad_X, bad_y)
     # the failed call leaves the network usable
-    crosscheck(fast, ref, X, y)
-
-
-@SIZES
-@pytest.mark.parametrize("method", METHODS_XY)
-@pytest.mark.parametrize("case", BAD_Y, ids=[c[0] for c in BAD_Y])
-def test_bad_y_raises_naming_what_was_expected(case, method, n, H):
-    _, make, exc, message = case
-    fast, ref = pair(0, hiddenLayerSize=H)
-    X, y = data(0, n, 2, 1)
-    with pytest.raises(exc, match=message):
-        _call(fast, method, X, make(y))
     crosscheck(fast, ref, X, y)
 
 
