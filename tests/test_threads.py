@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import nndfast
-from nndfast import _network
+import nndfast.network  # noqa: F401  (the module, for monkeypatch)
 
 from conftest import data
 
@@ -73,24 +73,20 @@ def test_public_api_bitwise_identical_with_1_2_3_threads(tmp_path):
 
 
 @pytest.mark.parametrize("n", [257, 5000, 20000])
-def test_kernels_bitwise_identical_for_any_num_threads(n):
-    """The same check in-process, through the kernels' explicit num_threads."""
+def test_bitwise_identical_for_any_num_threads_in_process(monkeypatch, n):
+    """The same check in one process: network.py asks resolve_num_threads for
+    its team size, so pinning that pins the kernels' num_threads."""
     X, y = data(n, n, I, O, scale=2.0)
-    rng = np.random.default_rng(n)
-    W1, W2 = rng.normal(size=(I, H)), rng.normal(size=(H, O))
 
     def run(threads):
-        z2, a2, d2 = (np.empty((n, H)) for _ in range(3))
-        z3, yhat, d3 = (np.empty((n, O)) for _ in range(3))
-        g1, g2, J = np.empty((I, H)), np.empty((H, O)), np.empty(O)
-        _network.cost_and_gradient(X, y, W1, W2, z2, a2, z3, yhat, d2, d3, g1, g2, J, threads)
-        fz2, fa2, fz3, fy = (np.empty_like(a) for a in (z2, a2, z3, yhat))
-        _network.forward(X, W1, W2, fz2, fa2, fz3, fy, threads)
-        Jc = np.empty(O)
-        _network.cost(X, y, W1, W2, fz2.copy(), fa2.copy(), fz3.copy(), fy.copy(), Jc, threads)
-        return [z2, a2, z3, yhat, g1, g2, J, fz2, fa2, fz3, fy, Jc]
+        monkeypatch.setattr(nndfast.network, "resolve_num_threads", lambda _: threads)
+        np.random.seed(n)
+        NN = nndfast.Neural_Network(inputLayerSize=I, hiddenLayerSize=H, outputLayerSize=O)
+        out = [NN.forward(X), NN.z2, NN.a2, NN.z3, NN.costFunction(X, y), NN.yHat]
+        out += list(NN.costFunctionPrime(X, y)) + [NN.computeGradients(X, y)]
+        return out
 
     base = run(1)
     for threads in (2, 3, 4):
-        for a, b in zip(base, run(threads)):
-            assert np.array_equal(a, b), threads
+        for k, (a, b) in enumerate(zip(base, run(threads))):
+            assert np.array_equal(a, b), (threads, k)
