@@ -35,12 +35,27 @@ def fmt(seconds):
     return f"{seconds:.3f} s"
 
 
+def describe_machine():
+    """One line on what the numbers depend on: versions, threads, load."""
+    import numpy as np
+
+    import nndfast
+    from nndfast import _threads
+
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+    return (f"nndfast {nndfast.__version__}, numpy {np.__version__}, OpenMP "
+            f"{'on' if nndfast.openmp_enabled() else 'off'}, "
+            f"{_threads.resolve_num_threads(None)} threads, {os.cpu_count()} CPUs, "
+            f"load average {load}")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="tutorial size only")
     p.add_argument("--repeat", type=int, default=5, help="timeit repeats (default 5)")
     args = p.parse_args(argv)
     sizes = list(SIZES)[:1] if args.quick else list(SIZES)
+    print(describe_machine() + "\n")
     print("| operation | size | reference | nndfast | ratio |")
     print("| --- | --- | ---: | ---: | ---: |")
     for op, f in OPS.items():
