@@ -430,6 +430,39 @@ def test_sigmoid_crosscheck_wherever_the_reference_is_finite():
             assert_close(fast_f(z)[ok], ref_f(z)[ok])
 
 
+@settings(deadline=None, max_examples=200)
+@given(z=st.lists(st.floats(allow_nan=False), min_size=1, max_size=50))
+def test_sigmoid_any_float_matches_the_exact_value(z):
+    NN = nndfast.Neural_Network()
+    z = np.array(z)
+    with warnings.catch_warnings(), np.errstate(all="raise"):
+        warnings.simplefilter("error")
+        s, sp = NN.sigmoid(z), NN.sigmoidPrime(z)
+    tiny = np.finfo(float).tiny
+    for got, exact in ((s, _exact_sigmoid), (sp, _exact_sigmoid_prime)):
+        want = np.array([exact(v) for v in z])
+        normal = want >= tiny
+        assert_close(got[normal], want[normal])
+        assert np.all(np.abs(got[~normal] - want[~normal]) <= 1e-322)
+
+
+@pytest.mark.parametrize("n,H", [(3, 3), (2000, 64)], ids=["tiny", "parallel"])
+def test_nan_and_inf_inputs_propagate_like_the_reference(n, H):
+    fast, ref = pair(0, hiddenLayerSize=H)
+    X, y = data(0, n, 2, 1)
+    X[0, 0], X[1, 1], X[2, 0] = np.nan, np.inf, -np.inf
+    y[1, 0] = np.nan
+    with np.errstate(all="ignore"):
+        pairs = [(fast.forward(X), ref.forward(X)), (fast.a2, ref.a2),
+                 (fast.costFunction(X, y), ref.costFunction(X, y))]
+        pairs += list(zip(fast.costFunctionPrime(X, y), ref.costFunctionPrime(X, y)))
+    for got, want in pairs:
+        assert np.array_equal(np.isnan(got), np.isnan(want))
+        ok = np.isfinite(want)
+        assert np.array_equal(got[~ok & ~np.isnan(want)], want[~ok & ~np.isnan(want)])
+        assert_close(got[ok], want[ok], scale=np.abs(want[ok]).max(initial=0.0))
+
+
 @pytest.mark.parametrize("shape", [(), (1,), (7,), (3, 4), (2, 3, 4), (0,), (2, 0)])
 def test_sigmoid_shapes_and_layouts(shape):
     NN = nndfast.Neural_Network()
