@@ -54,11 +54,14 @@ def test_openmp_enabled_when_the_compiler_has_it():
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/maps")
-def test_openmp_runtime_loaded_iff_enabled():
+def test_openmp_runtime_loaded_when_enabled():
+    # One way only: a serial nndfast may share a process with another
+    # library (an MKL numpy, say) that loads an OpenMP runtime.
+    if not nndfast.openmp_enabled():
+        pytest.skip("serial build")
     with open("/proc/self/maps") as f:
         maps = f.read()
-    loaded = any(lib in maps for lib in ("libgomp", "libomp", "libiomp"))
-    assert loaded == nndfast.openmp_enabled()
+    assert any(lib in maps for lib in ("libgomp", "libomp", "libiomp"))
 
 
 def _package_files():
