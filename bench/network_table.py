@@ -6,8 +6,8 @@
 (From a source checkout with an in-place build, prefix PYTHONPATH=. so that
 the script imports that build.)
 
-Each time is the minimum over --repeat repeats (timeit; 3 for 1e5 rows and
-more), per call.  ratio is
+Each time is per call, the minimum over --repeat timeit repeats (3 from 1e5
+rows up).  ratio is
 reference time / nndfast time: above 1 means nndfast is faster.
 """
 import argparse
@@ -21,9 +21,11 @@ from _cases import OPS, SIZES, examples, network  # noqa: E402
 
 
 def best_time(f, repeat):
-    """Seconds per call: min over repeats, each long enough (>= 0.2 s) to time."""
+    """Seconds per call: the min over repeats of ~20 ms each (one call each for
+    slow calls); short repeats let the min skip other processes' bursts."""
     timer = timeit.Timer(f)
-    number, _ = timer.autorange()
+    number, _ = timer.autorange()          # calls for >= 0.2 s
+    number = max(1, number // 10)
     return min(timer.repeat(repeat=repeat, number=number)) / number
 
 
@@ -52,7 +54,8 @@ def describe_machine():
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="tutorial size only")
-    p.add_argument("--repeat", type=int, default=5, help="timeit repeats (default 5)")
+    p.add_argument("--repeat", type=int, default=30,
+                   help="timeit repeats (default 30; at most 3 from 1e5 rows up)")
     args = p.parse_args(argv)
     sizes = list(SIZES)[:1] if args.quick else list(SIZES)
     print(describe_machine() + "\n")
