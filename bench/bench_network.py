@@ -1,0 +1,36 @@
+"""pytest-benchmark: nndfast beside nndfast.reference, one group per operation and size.
+
+    python -m pytest bench --benchmark-columns=min,median,mean --benchmark-sort=name
+    python -m pytest bench --benchmark-disable      # CI: run each case once, sizes shrunk
+
+Not timed tests: nothing here asserts a speed.  For one markdown table of
+ratios measured in one process, run ``python bench/network_table.py``.
+"""
+import numpy as np
+import pytest
+
+from _cases import IMPLS, OPS, SIZES, examples, network
+
+#: With --benchmark-disable every case runs once; big sizes shrink to this many rows.
+DISABLED_ROWS = 1000
+
+
+@pytest.mark.parametrize("impl", list(IMPLS))
+@pytest.mark.parametrize("size", list(SIZES))
+@pytest.mark.parametrize("op", list(OPS))
+def test_network(benchmark, request, op, size, impl):
+    n, hidden = SIZES[size]
+    if request.config.getoption("benchmark_disable"):
+        n = min(n, DISABLED_ROWS)
+    X, y = examples(n)
+    N = network(impl, hidden)
+    f = OPS[op]
+    benchmark.group = f"{op} | {size}"
+    benchmark.name = impl
+    benchmark.extra_info.update(rows=n, hidden=hidden, op=op, impl=impl)
+    if n >= 100_000:
+        out = benchmark.pedantic(f, args=(N, X, y), rounds=3, iterations=1, warmup_rounds=1)
+    else:
+        out = benchmark(f, N, X, y)
+    for arr in (out if isinstance(out, tuple) else (out,)):
+        assert np.isfinite(arr).all()

@@ -1,0 +1,95 @@
+"""What the build produced: OpenMP status and the files shipped with the package."""
+import importlib.machinery
+import importlib.resources
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import pytest
+
+import nndfast
+
+OPENMP_TEST = r"""
+#include <omp.h>
+int main(void) { int n = 0;
+#pragma omp parallel reduction(+:n)
+n += 1;
+return n > 0 ? 0 : 1; }
+"""
+
+
+def _compiler_has_openmp():
+    """True if this machine's C compiler builds and runs an OpenMP program
+    (the same probe setup.py uses); None if there is no compiler to ask."""
+    cc = os.environ.get("CC", "cc").split()
+    if shutil.which(cc[0]) is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        src, exe = os.path.join(tmp, "t.c"), os.path.join(tmp, "t")
+        with open(src, "w") as f:
+            f.write(OPENMP_TEST)
+        try:
+            r = subprocess.run(cc + ["-fopenmp", src, "-o", exe], capture_output=True,
+                               timeout=60)
+            return r.returncode == 0 and subprocess.run([exe], timeout=60).returncode == 0
+        except (OSError, subprocess.SubprocessError):
+            return False
+
+
+def test_openmp_enabled_is_a_bool():
+    assert isinstance(nndfast.openmp_enabled(), bool)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="probe uses cc -fopenmp")
+def test_openmp_enabled_when_the_compiler_has_it():
+    if os.environ.get("NNDFAST_NO_OPENMP"):
+        pytest.skip("NNDFAST_NO_OPENMP is set: a serial build was asked for")
+    has = _compiler_has_openmp()
+    if has is None:
+        pytest.skip("no C compiler here to tell whether OpenMP was available")
+    if has:
+        assert nndfast.openmp_enabled() is True
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/maps")
+def test_openmp_runtime_loaded_when_enabled():
+    # One way only: a serial nndfast may share a process with another
+    # library (an MKL numpy, say) that loads an OpenMP runtime.
+    if not nndfast.openmp_enabled():
+        pytest.skip("serial build")
+    with open("/proc/self/maps") as f:
+        maps = f.read()
+    assert any(lib in maps for lib in ("libgomp", "libomp", "libiomp"))
+
+
+def _package_files():
+    return {p.name for p in importlib.resources.files("nndfast").iterdir()}
+
+
+def _extension_modules(names):
+    suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
+    return {name.split(".", 1)[0] for name in names if name.endswith(suffixes)}
+
+
+def test_package_ships_headers_pxd_and_marker():
+    names = _package_files()
+    for required in ("_fastmath.h", "_fastmath.pxd", "_network.pxd", "py.typed",
+                     "reference.py", "network.py"):
+        assert required in names, f"{required} is not installed with nndfast"
+
+
+def test_every_extension_module_has_a_stub():
+    names = _package_files()
+    mods = _extension_modules(names)
+    assert {"_network", "_openmp"} <= mods, f"extensions found: {sorted(mods)}"
+    missing = sorted(m for m in mods if f"{m}.pyi" not in names)
+    assert not missing, f"extension modules without a .pyi stub: {missing}"
+
+
+def test_every_stub_is_read_from_the_package():
+    root = importlib.resources.files("nndfast")
+    for name in _package_files():
+        if name.endswith((".pyi", ".pxd", ".h")):
+            assert root.joinpath(name).read_text().strip(), f"{name} is empty"
