@@ -303,7 +303,8 @@ def _check_elementwise(z, fast_fn, name):
     if name == "sigmoid":
         assert ((got_a[~np.isnan(zf)] >= 0) & (got_a[~np.isnan(zf)] <= 1)).all()
     else:
-        assert ((got_a[fin] >= 0) & (got_a[fin] <= 0.25)).all()
+        # f'(z) <= 1/4 exactly; allow the few ulp the documented accuracy allows
+        assert ((got_a[fin] >= 0) & (got_a[fin] <= 0.25 * (1 + 8 * np.finfo(float).eps))).all()
 
 
 def test_fuzz_sigmoid():
@@ -397,7 +398,7 @@ def _grid_expected_problem(fast, axes, nt):
     """None if the grid request is valid, else a list of acceptable Problems."""
     import collections.abc as cabc
     import re as _re
-    generic = [Problem(ValueError, r"."), Problem(TypeError, r".")]
+    generic = [Problem((ValueError, TypeError), r"axes")]
     if nt is not None and (isinstance(nt, bool) or not isinstance(nt, int) or nt < 1):
         return [Problem((TypeError, ValueError), "num_threads")]
     if not isinstance(axes, cabc.Mapping) or len(axes) == 0:
@@ -486,7 +487,9 @@ def _check_descent(case):
     if method not in ("batch", "stochastic"):
         bad.append(Problem((ValueError, TypeError), "method"))
     if not np.isfinite(X).all():
-        bad.append(Problem(ValueError, r"(?<![A-Za-z])X(?![A-Za-z])"))
+        bad.append(Problem(ValueError, r"(?<![A-Za-z])X(?![A-Za-z]).*(NaN|inf)"))
+    if X.shape[0] == 0:
+        bad.append(Problem(ValueError, r"at least one example"))
     if isinstance(max_iter, int) and max_iter > 10**6 and not bad:
         return  # valid but too long to run here
     import warnings
@@ -501,7 +504,7 @@ def _check_descent(case):
         np.testing.assert_array_equal(fast.W2, W2)
         return
     assert np.isfinite(fast.W1).all() and np.isfinite(fast.W2).all()
-    if method == "batch":
+    if method == "batch" and lr <= 1.0:
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             rres = reference.gradient_descent(ref, X, y, learning_rate=lr, max_iter=max_iter,
