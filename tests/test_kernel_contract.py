@@ -35,7 +35,9 @@ def checked_kernels(monkeypatch):
         def checker(*args):
             for k, a in enumerate(args):
                 if isinstance(a, np.ndarray):
-                    assert a.dtype == np.float64 and a.dtype.isnative, (name, k, a.dtype)
+                    # float64 data, or int64 index tables (grid search)
+                    assert a.dtype in (np.float64, np.int64) and a.dtype.isnative, (
+                        name, k, a.dtype)
                     assert a.flags.c_contiguous, (name, k)
                     assert a.flags.aligned, f"{name}: argument {k} is misaligned"
             seen.append(name)
@@ -44,6 +46,15 @@ def checked_kernels(monkeypatch):
 
     for name in KERNELS:
         monkeypatch.setattr(_network, name, wrap(name, getattr(_network, name)))
+    for modname, names in (("_grid", ["search"]),
+                           ("_train", ["gradient", "batch_descent", "stochastic_descent", "bfgs"])):
+        try:
+            mod = __import__(f"nndfast.{modname}", fromlist=["x"])
+        except ImportError:
+            continue
+        for name in names:
+            if hasattr(mod, name):
+                monkeypatch.setattr(mod, name, wrap(f"{modname}.{name}", getattr(mod, name)))
     return seen
 
 
@@ -102,3 +113,21 @@ def test_sigmoid_inputs_reach_kernels_aligned(checked_kernels, layout):
     NN.sigmoid(z)
     NN.sigmoidPrime(z)
     assert {"sigmoid", "sigmoid_prime"} <= set(checked_kernels)
+
+
+@pytest.mark.parametrize("layout", LAYOUT_PARAMS)
+def test_grid_and_training_inputs_reach_kernels_aligned(checked_kernels, layout):
+    if not hasattr(nndfast, "grid_search") or not hasattr(nndfast, "gradient_descent"):
+        pytest.skip("grid search / training have not landed")
+    rng = np.random.default_rng(0)
+    X = dict(_layouts(rng.standard_normal((300, 2))))[layout]
+    y = dict(_layouts(rng.random((300, 1))))[layout]
+    np.random.seed(0)
+    NN = nndfast.Neural_Network()
+    NN.W1 = dict(_layouts(np.random.randn(2, 3)))[layout]
+    w = dict(_layouts(np.linspace(-1, 1, 6)[None, :]))[layout][0]
+    nndfast.grid_search(NN, X, y, {"W1[0,0]": w, "W2[1,0]": w})
+    nndfast.gradient_descent(NN, X, y, learning_rate=0.01, max_iter=3)
+    nndfast.gradient_descent(NN, X, y, learning_rate=0.01, max_iter=2, method="stochastic", seed=0)
+    nndfast.trainer(NN, disp=False).train(X, y)
+    assert {"_grid.search", "_train.gradient"} <= set(checked_kernels)
