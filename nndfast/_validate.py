@@ -29,7 +29,7 @@ def as_examples(A, name, ncols, what):
     ``what`` names the layer size the columns must match, for the message.
     """
     if (type(A) is np.ndarray and A.dtype is F64 and A.ndim == 2
-            and A.flags.c_contiguous):
+            and A.flags.c_contiguous and A.flags.aligned):
         if A.shape[1] != ncols:
             raise ValueError(
                 f"{name} must have {ncols} columns ({what}); got shape {A.shape}")
@@ -41,7 +41,8 @@ def as_examples(A, name, ncols, what):
             f"got ndim={arr.ndim}, shape {arr.shape}")
     if arr.shape[1] != ncols:
         raise ValueError(f"{name} must have {ncols} columns ({what}); got shape {arr.shape}")
-    return np.ascontiguousarray(arr, dtype=F64)
+    # aligned too: kernels load doubles directly (SIMD loads may assume it)
+    return np.require(arr, dtype=F64, requirements=("C", "A"))
 
 
 def as_weights(A, name, shape):
@@ -51,7 +52,7 @@ def as_weights(A, name, shape):
     in-place edits by the user are seen, as in the tutorial.
     """
     if (type(A) is np.ndarray and A.dtype is F64 and A.shape == shape
-            and A.flags.c_contiguous):
+            and A.flags.c_contiguous and A.flags.aligned):
         return A
     arr = _numeric(A, name)
     if arr.shape != shape:

@@ -42,8 +42,11 @@ _TABLE_DOUBLES = 2**20
 #: Evaluations per chunk (the unit of parallel work), at most; a chunk
 #: recomputes its innermost-axis tables once, so chunks are large...
 _CHUNK_EVALS = 2**17
-#: ...but a grid is cut into at least this many chunks when it has the rows.
+#: ...but a grid is cut into at least this many chunks when it has the rows,
 _MIN_CHUNKS = 16
+#: and a chunk holds at most this many evaluations x examples (about 10 ms
+#: of work whatever len(X) is), so Ctrl-C and progress stay prompt on big data.
+_CHUNK_WORK = 2**22
 #: Wall-clock seconds per block between checks for Ctrl-C and progress.
 _BLOCK_SECONDS = 0.05
 _INT64_MAX = np.iinfo(np.int64).max
@@ -87,7 +90,8 @@ class _Plan(object):
         # a chunk rebuilds its tables (worth several rows), so keep >= 64 rows
         # per chunk where the grid has them, yet >= _MIN_CHUNKS chunks
         rows = max(-(-_CHUNK_EVALS // self.tile), 64)
-        self.chunk = max(1, min(rows, -(-self.n_rows // _MIN_CHUNKS)))
+        self.chunk = max(1, min(rows, -(-self.n_rows // _MIN_CHUNKS),
+                                _CHUNK_WORK // (self.tile * max(1, X.shape[0]))))
         self.identity = self.order == tuple(range(len(order)))
 
     def row_start(self, r):
@@ -302,12 +306,13 @@ def grid_search(NN, X, y, axes, full_output=True, num_threads=None, progress=Fal
         surface = np.empty(plan.shape)
     best = None
     evals_per_row = plan.evaluations / plan.n_rows
-    # First block: about 2**20 evaluations; then _BLOCK_SECONDS at the best
+    # First block: about 3*2**20 evaluations x examples; then _BLOCK_SECONDS at the best
     # rate seen so far (not the last one: on a loaded machine a block that
     # waited for a descheduled thread would otherwise shrink the next ones,
     # and every block pays such a wait).  At least one chunk per thread.
     min_block = plan.chunk * nt
-    block = max(min_block, int(2**20 / evals_per_row) // plan.chunk * plan.chunk)
+    first = 3 * 2**20 / (evals_per_row * max(1, plan.X.shape[0]))
+    block = max(min_block, int(first) // plan.chunk * plan.chunk)
     rate = 0.0
     start = 0
     try:

@@ -267,7 +267,7 @@ def _elementwise(kernel, z):
     arr = np.asarray(z)
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"z must be real numeric; got dtype {arr.dtype}")
-    flat = np.ascontiguousarray(arr, dtype=F64).ravel()
+    flat = np.require(arr, dtype=F64, requirements=("C", "A")).ravel()
     out = np.empty_like(flat)
     kernel(flat, out)
     out = out.reshape(arr.shape)

@@ -67,14 +67,8 @@ def _layouts(a):
     yield "misaligned", _misaligned(a)
 
 
-# BUG (reported to the lead with a fix): _validate.as_examples/as_weights and
-# network._elementwise pass a C-contiguous float64 array through unchanged even
-# when it is misaligned.  Remove this marker when the fix lands (strict: the
-# XPASS will fail until then).
-MISALIGNED_BUG = pytest.mark.xfail(
-    strict=True, reason="bug: misaligned float64 arrays reach the kernels uncopied")
 LAYOUT_PARAMS = ["C", "F", "strided", "nonnative", "float32",
-                 pytest.param("misaligned", marks=MISALIGNED_BUG)]
+                 "misaligned"]
 
 BIG = 2000  # rows: large enough for the memoryview (non-tiny) kernels
 
