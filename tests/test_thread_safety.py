@@ -2,7 +2,7 @@
 results of serial calls (bit for bit), whether each uses its own network or
 all share one network that nobody modifies.
 
-What is *not* promised (docs_hardening.md, "Thread safety"): training a
+What is *not* promised (docs/hardening.md, "Thread safety"): training a
 network that another thread is using, and reading the cached z2/a2/z3/yHat
 of a network other threads are calling (they hold whichever call finished
 last).
