@@ -94,6 +94,15 @@ class _Plan(object):
                                 _CHUNK_WORK // (self.tile * max(1, X.shape[0]))))
         self.identity = self.order == tuple(range(len(order)))
 
+    def __setstate__(self, state):
+        # Unpickled arrays (a Dask worker's copy of the plan) can sit at any
+        # byte offset of the message buffer; the kernels load doubles and
+        # int64s directly, so realign (copy) those that are not aligned.
+        for key, value in state.items():
+            if isinstance(value, np.ndarray):
+                state[key] = np.require(value, requirements=("C", "A"))
+        self.__dict__.update(state)
+
     def row_start(self, r):
         """Plan-order flat index of row r's first point."""
         prefix, t = divmod(r, self.ntiles)

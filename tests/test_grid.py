@@ -429,3 +429,28 @@ def test_public_api():
     res = nndfast.grid_search(_net(), nndfast.X, nndfast.y, {"W1[0,0]": W})
     assert isinstance(res, nndfast.GridResult) and "best_cost" in repr(res)
     assert G._grid.simd_isa() in ("avx512", "avx2", "base")
+
+
+def test_unpickled_plan_with_misaligned_arrays_is_realigned():
+    """A Dask worker's copy of a plan may hold arrays at odd byte offsets of
+    the message buffer; the kernels must never see them misaligned (found by
+    the UBSan job)."""
+
+    from nndfast import grid as G
+    np.random.seed(4)
+    NN = nndfast.Neural_Network()
+    w = np.linspace(-2, 2, 37)
+    plan = G._make_plan(NN, nndfast.X, nndfast.y, {"W1[0,0]": w, "W2[1,0]": w})
+    state = pickle.loads(pickle.dumps(plan)).__dict__.copy()
+    for key, value in list(state.items()):
+        if isinstance(value, np.ndarray) and value.size:
+            raw = np.empty(value.nbytes + 1, np.uint8)
+            odd = raw[1:].view(value.dtype).reshape(value.shape)
+            odd[...] = value
+            assert not odd.flags.aligned
+            state[key] = odd
+    copy = G._Plan.__new__(G._Plan)
+    copy.__setstate__(state)
+    assert all(v.flags.aligned for v in copy.__dict__.values() if isinstance(v, np.ndarray))
+    assert G._run_range(copy, 0, copy.n_rows, True, 1)[:2] == \
+        G._run_range(plan, 0, plan.n_rows, True, 1)[:2]
