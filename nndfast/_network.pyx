@@ -20,7 +20,7 @@ cimport numpy as cnp
 from cython.parallel cimport parallel, prange
 from libc.stdint cimport int64_t
 from libc.stdlib cimport malloc, free
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 
 from nndfast._fastmath cimport nnd_sigmoid_vec, nnd_sigmoid_prime_vec
 
@@ -133,63 +133,54 @@ cdef void _run_forward(const Net *n, int num_threads) noexcept nogil:
     _run(n, FORWARD, NULL, num_threads)
 
 
-cdef int _run_cost(const Net *n, double *J, int num_threads) noexcept nogil:
+cdef int _run_sums(const Net *n, int op, double *out, int num_threads) noexcept nogil:
+    """Run op (COST or GRAD) and add its per-chunk sums, in chunk order (the
+    same for any thread count), into out (_partial_len doubles).  -1 on no memory."""
     cdef Py_ssize_t nchunks = (n.nex + CHUNK - 1) // CHUNK
-    cdef Py_ssize_t c, o, O = n.nout
-    cdef int rc
-    cdef double stack_partial[64]
-    cdef double *partial = stack_partial
-    for o in range(O):
-        J[o] = 0.0
-    if nchunks == 0:
-        return 0
-    if nchunks * O > 64:
-        partial = <double *> malloc(nchunks * O * sizeof(double))
-        if partial == NULL:
-            return -1
-    rc = _run(n, COST, partial, num_threads)
-    if rc == 0:
-        for c in range(nchunks):
-            for o in range(O):
-                J[o] += partial[c * O + o]
-    if partial != stack_partial:
-        free(partial)
-    return rc
-
-
-cdef int _run_grad(const Net *n, double *g1, double *g2, double *J,
-                   int num_threads) noexcept nogil:
-    cdef Py_ssize_t nchunks = (n.nex + CHUNK - 1) // CHUNK
-    cdef Py_ssize_t I = n.nin, H = n.nhid, O = n.nout
-    cdef Py_ssize_t P = _partial_len(n, GRAD)
-    cdef Py_ssize_t c, k, m
+    cdef Py_ssize_t P = _partial_len(n, op)
+    cdef Py_ssize_t c, m
     cdef int rc
     cdef double stack_partial[256]
-    cdef double *partial = stack_partial
-    memset(g1, 0, I * H * sizeof(double))
-    memset(g2, 0, H * O * sizeof(double))
-    memset(J, 0, O * sizeof(double))
+    cdef double *partial = &stack_partial[0]
+    memset(out, 0, P * sizeof(double))
     if nchunks == 0:
         return 0
     if nchunks * P > 256:
         partial = <double *> malloc(nchunks * P * sizeof(double))
         if partial == NULL:
             return -1
-    rc = _run(n, GRAD, partial, num_threads)
+    rc = _run(n, op, partial, num_threads)
     if rc == 0:
-        # chunk sums added in chunk order: the same for any thread count
         for c in range(nchunks):
-            k = c * P
-            for m in range(I * H):
-                g1[m] += partial[k + m]
-            k = k + I * H
-            for m in range(H * O):
-                g2[m] += partial[k + m]
-            k = k + H * O
-            for m in range(O):
-                J[m] += partial[k + m]
-    if partial != stack_partial:
+            for m in range(P):
+                out[m] += partial[c * P + m]
+    if partial != &stack_partial[0]:
         free(partial)
+    return rc
+
+
+cdef int _run_cost(const Net *n, double *J, int num_threads) noexcept nogil:
+    return _run_sums(n, COST, J, num_threads)
+
+
+cdef int _run_grad(const Net *n, double *g1, double *g2, double *J,
+                   int num_threads) noexcept nogil:
+    # the sums come back packed as [g1 (I*H) | g2 (H*O) | J (O)]
+    cdef Py_ssize_t IH = n.nin * n.nhid, HO = n.nhid * n.nout
+    cdef Py_ssize_t P = _partial_len(n, GRAD)
+    cdef double stack_out[256]
+    cdef double *out = &stack_out[0]
+    cdef int rc
+    if P > 256:
+        out = <double *> malloc(P * sizeof(double))
+        if out == NULL:
+            return -1
+    rc = _run_sums(n, GRAD, out, num_threads)
+    memcpy(g1, out, IH * sizeof(double))
+    memcpy(g2, out + IH, HO * sizeof(double))
+    memcpy(J, out + IH + HO, n.nout * sizeof(double))
+    if out != &stack_out[0]:
+        free(out)
     return rc
 
 

@@ -127,6 +127,16 @@ class Neural_Network(object):
                 f"y has {y.shape[0]}")
         return X, y
 
+    def _general(self, tiny, large, X, y):
+        """The path for inputs the tiny kernels declined: validate and convert
+        (raising on bad input), retry the tiny kernel, else run the large one."""
+        X, y = self._check(X, y)
+        W1, W2 = self._weights()
+        r = tiny(self.__dict__, X) if y is None else tiny(self.__dict__, X, y)
+        if r is not None:
+            return r
+        return large(X, y, W1, W2)
+
     def _large_buffers(self, n):
         """Fresh (z2, a2, z3, yhat) for n rows."""
         H, O = self.hiddenLayerSize, self.outputLayerSize
@@ -149,14 +159,11 @@ class Neural_Network(object):
         yhat = _k.forward_tiny(self.__dict__, X)
         if yhat is not None:
             return yhat
-        X, _ = self._check(X)
-        W1, W2 = self._weights()
-        yhat = _k.forward_tiny(self.__dict__, X)
-        if yhat is not None:
-            return yhat
-        n = X.shape[0]
-        b = self._large_buffers(n)
-        if n:
+        return self._general(_k.forward_tiny, self._forward_large, X, None)
+
+    def _forward_large(self, X, y, W1, W2):
+        b = self._large_buffers(X.shape[0])
+        if X.shape[0]:
             _k.forward(X, W1, W2, b[0], b[1], b[2], b[3], resolve_num_threads(None))
         self._publish_large(b, False)
         return b[3]
@@ -179,15 +186,12 @@ class Neural_Network(object):
         J = _k.cost_tiny(self.__dict__, X, y)
         if J is not None:
             return J
-        X, y = self._check(X, y)
-        W1, W2 = self._weights()
-        J = _k.cost_tiny(self.__dict__, X, y)
-        if J is not None:
-            return J
-        n = X.shape[0]
-        b = self._large_buffers(n)
+        return self._general(_k.cost_tiny, self._cost_large, X, y)
+
+    def _cost_large(self, X, y, W1, W2):
+        b = self._large_buffers(X.shape[0])
         J = np.zeros(self.outputLayerSize)
-        if n:
+        if X.shape[0]:
             _k.cost(X, y, W1, W2, b[0], b[1], b[2], b[3], J, resolve_num_threads(None))
         self._publish_large(b, True)
         return J
@@ -197,17 +201,14 @@ class Neural_Network(object):
         r = _k.cost_and_gradient_tiny(self.__dict__, X, y)
         if r is not None:
             return r
-        X, y = self._check(X, y)
-        W1, W2 = self._weights()
-        r = _k.cost_and_gradient_tiny(self.__dict__, X, y)
-        if r is not None:
-            return r
-        n = X.shape[0]
-        b = self._large_buffers(n)
+        return self._general(_k.cost_and_gradient_tiny, self._grad_large, X, y)
+
+    def _grad_large(self, X, y, W1, W2):
+        b = self._large_buffers(X.shape[0])
         J = np.zeros(self.outputLayerSize)
         g1 = np.zeros((self.inputLayerSize, self.hiddenLayerSize))
         g2 = np.zeros((self.hiddenLayerSize, self.outputLayerSize))
-        if n:
+        if X.shape[0]:
             _k.cost_and_gradient(X, y, W1, W2, b[0], b[1], b[2], b[3],
                                  g1, g2, J, resolve_num_threads(None))
         self._publish_large(b, True)
@@ -277,23 +278,33 @@ def _elementwise(kernel, z):
 def computeNumericalGradient(N, X, y):
     """Central-difference gradient of sum(J) with e = 1e-4, shaped like N.getParams().
 
-    A drop-in for the tutorial's function: it works with any network that has
-    getParams, setParams and costFunction (nndfast's or the reference's),
-    and leaves the parameters as they were.
+    A drop-in for the tutorial's function, giving the same numbers.  For
+    nndfast's network each weight is perturbed in place (no setParams copy
+    per step); any other network (the reference's, say) goes through the
+    tutorial's getParams/setParams loop.  The weights are as they were
+    afterwards, even after an error.
     """
-    paramsInitial = N.getParams()
-    numgrad = np.zeros(paramsInitial.shape)
-    perturb = np.zeros(paramsInitial.shape)
+    if not isinstance(N, Neural_Network):
+        from nndfast import reference
+        return reference.computeNumericalGradient(N, X, y)
     e = 1e-4
+    W1, W2 = N.W1, N.W2
+    saved = W1.copy(), W2.copy()
+    numgrad = np.empty(W1.size + W2.size)
+    k = 0
     try:
-        for p in range(len(paramsInitial)):
-            perturb[p] = e
-            N.setParams(paramsInitial + perturb)
-            loss2 = np.sum(N.costFunction(X, y))
-            N.setParams(paramsInitial - perturb)
-            loss1 = np.sum(N.costFunction(X, y))
-            numgrad[p] = (loss2 - loss1) / (2 * e)
-            perturb[p] = 0
+        for flat in (W1.reshape(-1), W2.reshape(-1)):
+            for p in range(flat.size):
+                p0 = flat[p]
+                # the tutorial's paramsInitial +/- perturb, one weight at a time
+                flat[p] = p0 + e
+                loss2 = np.sum(N.costFunction(X, y))
+                flat[p] = p0 - e
+                loss1 = np.sum(N.costFunction(X, y))
+                flat[p] = p0
+                numgrad[k] = (loss2 - loss1) / (2 * e)
+                k += 1
     finally:
-        N.setParams(paramsInitial)
+        W1[...] = saved[0]
+        W2[...] = saved[1]
     return numgrad
