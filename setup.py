@@ -65,7 +65,7 @@ def openmp_flags():
 def build_flags():
     compile_args, link_args = [], []
     if sys.platform != "win32":
-        # -O3 for the vectoriser; never -march=native or -ffast-math (see DESIGN.md):
+        # -O3 for the vectoriser; no host-specific ISA or fast-math flags (DESIGN.md):
         # wide SIMD comes from target_clones dispatch in _fastmath.h.
         compile_args += ["-O3", "-fno-math-errno", "-Wno-unused-function"]
     omp = openmp_flags()
