@@ -6,8 +6,6 @@ from numpy.typing import NDArray
 
 F64 = NDArray[np.float64]
 
-SMALL_WORK: int
-
 def forward(X: F64, W1: F64, W2: F64, z2: F64, a2: F64, z3: F64, yhat: F64,
             num_threads: int) -> None: ...
 def cost(X: F64, y: F64, W1: F64, W2: F64, z2: F64, a2: F64, z3: F64, yhat: F64,

@@ -32,9 +32,6 @@ cdef enum:
     # Below this many multiply-adds per call a thread team costs more than it saves.
     PARALLEL_MIN_WORK = 65536
 
-#: Work (rows * H * (I + O)) below which network.py uses the *_small kernels.
-SMALL_WORK = PARALLEL_MIN_WORK
-
 
 # struct Net (pointers and sizes of one call) is declared in _network.pxd.
 
@@ -80,16 +77,17 @@ cdef void _chunk(const Net *n, int op, Py_ssize_t c, double *t,
     cdef Py_ssize_t e0 = c * CHUNK
     cdef Py_ssize_t rows = min(n.nex - e0, <Py_ssize_t> CHUNK)
     cdef Py_ssize_t I = n.nin, H = n.nhid, O = n.nout
+    cdef double *sums = NULL
+    if op != FORWARD:     # partial is NULL for FORWARD
+        sums = partial + c * _partial_len(n, op)
     nnd_forward_chunk(n.X + e0 * I, n.W1, n.W2, n.z2 + e0 * H, n.a2 + e0 * H,
                       n.z3 + e0 * O, n.yhat + e0 * O, rows, I, H, O, t)
     if op == COST:
-        nnd_cost_chunk(n.y + e0 * O, t + 2 * H * rows + O * rows, rows, O,
-                       partial + c * O)
+        # yhat transposed sits after z2t, a2t (H*rows each) and z3t (O*rows)
+        nnd_cost_chunk(n.y + e0 * O, t + 2 * H * rows + O * rows, rows, O, sums)
     elif op == GRAD:
         nnd_grad_chunk(n.X + e0 * I, n.y + e0 * O, n.W2, rows, I, H, O, t,
-                       partial + c * _partial_len(n, GRAD),
-                       partial + c * _partial_len(n, GRAD) + I * H,
-                       partial + c * _partial_len(n, GRAD) + I * H + H * O)
+                       sums, sums + I * H, sums + I * H + H * O)
 
 
 cdef inline int _threads_for(const Net *n, int num_threads) noexcept nogil:
@@ -257,7 +255,7 @@ def cost_and_gradient(const double[:, ::1] X,   # IN  (N, I), N >= 1
 # They take the network's __dict__ and the user's X, y, and return None
 # unless every input is already exactly what the kernels need (ndarray,
 # float64, native byte order, aligned, C-contiguous, matching shapes) and the
-# call is below SMALL_WORK; network.py then takes its general path, which
+# call is below PARALLEL_MIN_WORK; network.py then takes its general path, which
 # validates with full error messages and converts.  When they do run they
 # keep the GIL (a ~100 ns kernel is cheaper than releasing it) and reuse the
 # network's scratch buffers, publishing them as the pending z2/a2/z3/yHat

@@ -4,7 +4,7 @@ Everything here mirrors nndfast.reference.Neural_Network name for name and
 shape for shape; the arithmetic happens in nndfast._network.
 
 Caching of z2, a2, z3 and yHat: the tutorial keeps them on the object.  For
-calls below _network.SMALL_WORK (the tutorial's 3x2 data is one) the kernels
+calls below _network.pyx's PARALLEL_MIN_WORK (the tutorial's 3x2 data is one) the kernels
 write into scratch buffers owned by the network and the attributes are
 copied out on first access, so a brute-force loop of costFunction calls
 allocates one array per call instead of five.  Larger calls allocate fresh
