@@ -5,7 +5,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-__all__ = ["as_examples", "as_weights", "check_finite", "parse_axes", "F64"]
+__all__ = ["as_examples", "as_data", "as_weights", "check_finite", "parse_axes", "F64"]
 
 F64 = np.dtype(np.float64)
 _NUMERIC_KINDS = "biuf"
@@ -43,6 +43,20 @@ def as_examples(A, name, ncols, what):
         raise ValueError(f"{name} must have {ncols} columns ({what}); got shape {arr.shape}")
     # aligned too: kernels load doubles directly (SIMD loads may assume it)
     return np.require(arr, dtype=F64, requirements=("C", "A"))
+
+
+def as_data(X, y, I, O):
+    """Return (X, y) as C-contiguous float64 arrays of shapes (n, I) and
+    (n, O), or raise naming what was expected.  y may be None (forward)."""
+    X = as_examples(X, "X", I, "inputLayerSize")
+    if y is None:
+        return X, None
+    y = as_examples(y, "y", O, "outputLayerSize")
+    if y.shape[0] != X.shape[0]:
+        raise ValueError(
+            f"y must have one row per row of X: X has {X.shape[0]} rows, "
+            f"y has {y.shape[0]}")
+    return X, y
 
 
 def as_weights(A, name, shape):

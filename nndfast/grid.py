@@ -27,8 +27,7 @@ import numpy as np
 from nndfast import _grid
 from nndfast._progress import Progress
 from nndfast._threads import resolve_num_threads
-from nndfast._validate import F64, as_weights, parse_axes
-from nndfast.network import Neural_Network
+from nndfast._validate import F64, as_data, as_weights, parse_axes
 from nndfast.reference import GridResult
 
 __all__ = ["grid_search", "GridResult"]
@@ -155,7 +154,7 @@ def _make_plan(NN, X, y, axes):
     I, H, O = NN.inputLayerSize, NN.hiddenLayerSize, NN.outputLayerSize
     W1 = as_weights(NN.W1, "NN.W1", (I, H))
     W2 = as_weights(NN.W2, "NN.W2", (H, O))
-    X, y = Neural_Network._check(NN, X, y)
+    X, y = as_data(X, y, I, O)
     grid = parse_axes(axes, {"W1": (I, H), "W2": (H, O)})
     total = math.prod(len(g[4]) for g in grid)
     if total > _INT64_MAX:

@@ -16,7 +16,7 @@ import numpy as np
 
 from nndfast import _network as _k
 from nndfast._threads import resolve_num_threads
-from nndfast._validate import F64, as_examples, as_weights
+from nndfast._validate import F64, as_data, as_weights
 
 __all__ = ["Neural_Network", "computeNumericalGradient"]
 
@@ -117,15 +117,7 @@ class Neural_Network(object):
         return W1, W2
 
     def _check(self, X, y=None):
-        X = as_examples(X, "X", self.inputLayerSize, "inputLayerSize")
-        if y is None:
-            return X, None
-        y = as_examples(y, "y", self.outputLayerSize, "outputLayerSize")
-        if y.shape[0] != X.shape[0]:
-            raise ValueError(
-                f"y must have one row per row of X: X has {X.shape[0]} rows, "
-                f"y has {y.shape[0]}")
-        return X, y
+        return as_data(X, y, self.inputLayerSize, self.outputLayerSize)
 
     def _general(self, tiny, large, X, y):
         """The path for inputs the tiny kernels declined: validate and convert

@@ -12,7 +12,7 @@ import numpy as np
 
 from nndfast import _train as _k
 from nndfast._threads import resolve_num_threads
-from nndfast._validate import as_examples, check_finite
+from nndfast._validate import as_data, check_finite
 from nndfast.network import computeNumericalGradient
 
 __all__ = ["gradient_descent", "gradient_check", "trainer", "DescentResult",
@@ -117,11 +117,7 @@ def _sizes(NN):
 def _data(NN, X, y):
     """(X, y) as checked C-contiguous float64 arrays for NN, and the sizes."""
     I, H, O = _sizes(NN)
-    X = as_examples(X, "X", I, "inputLayerSize")
-    y = as_examples(y, "y", O, "outputLayerSize")
-    if y.shape[0] != X.shape[0]:
-        raise ValueError(f"y must have one row per row of X: X has {X.shape[0]} rows, "
-                         f"y has {y.shape[0]}")
+    X, y = as_data(X, y, I, O)
     if X.shape[0] == 0:
         raise ValueError("X and y must hold at least one example")
     check_finite(X, "X")
