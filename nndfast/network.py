@@ -21,7 +21,6 @@ from nndfast._validate import F64, as_data, as_weights
 __all__ = ["Neural_Network", "computeNumericalGradient"]
 
 
-
 class _Cached(object):
     """Non-data descriptor for z2/a2/z3/yHat: on first access, copy the value
     out of the scratch buffer of the last small call into the instance dict
@@ -42,6 +41,35 @@ class _Cached(object):
         value = pending[self.slot].copy()
         obj.__dict__[self.name] = value
         return value
+
+
+# The tutorial's methods.  A class that overrides none of them computes the
+# kernels' numbers; one that overrides any must be run through its own methods.
+TUTORIAL_METHODS = ("sigmoid", "sigmoidPrime", "forward", "costFunction",
+                    "costFunctionPrime", "computeGradients", "getParams", "setParams")
+_STOCK_CLASSES = {}
+
+
+def is_stock(NN):
+    """True if NN's numbers are nndfast's kernels' numbers.
+
+    That is: NN is a Neural_Network whose class (checked once per class) and
+    whose instance dict override none of TUTORIAL_METHODS.  Entry points that
+    run compiled loops (training, grid search, the numerical gradient) take
+    their fast path only for such networks and otherwise go through the
+    network's own methods.
+    """
+    cls = type(NN)
+    stock = _STOCK_CLASSES.get(cls)
+    if stock is None:
+        stock = issubclass(cls, Neural_Network) and all(
+            getattr(cls, name, None) is getattr(Neural_Network, name)
+            for name in TUTORIAL_METHODS)
+        _STOCK_CLASSES[cls] = stock
+    if not stock:
+        return False
+    d = getattr(NN, "__dict__", None)
+    return not d or not any(name in d for name in TUTORIAL_METHODS)
 
 
 def _positive_size(value, name):
