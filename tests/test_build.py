@@ -10,6 +10,7 @@ import tempfile
 import pytest
 
 import nndfast
+from _child import python
 
 OPENMP_TEST = r"""
 #include <omp.h>
@@ -93,3 +94,46 @@ def test_every_stub_is_read_from_the_package():
     for name in _package_files():
         if name.endswith((".pyi", ".pxd", ".h")):
             assert root.joinpath(name).read_text().strip(), f"{name} is empty"
+
+
+def _unbuilt_copy(dest):
+    """Copy the package under test to dest/nndfast without its extension
+    modules, keeping (or, from a wheel, stubbing) each one's .pyx: a source
+    folder whose kernels were never built."""
+    src = os.path.dirname(os.path.abspath(nndfast.__file__))
+    suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
+    pkg = os.path.join(dest, "nndfast")
+    shutil.copytree(src, pkg, ignore=shutil.ignore_patterns("*.so", "*.pyd", "__pycache__"))
+    kernels = _extension_modules(os.listdir(src))
+    assert kernels, f"no extension modules beside {nndfast.__file__}"
+    for name in kernels:
+        pyx = os.path.join(pkg, name + ".pyx")
+        if not os.path.exists(pyx):
+            with open(pyx, "w") as f:
+                f.write("# stands for the kernel's source in a checkout\n")
+    assert not [n for n in os.listdir(pkg) if n.endswith(suffixes)]
+    return sorted(kernels)
+
+
+def test_unbuilt_source_tree_gives_one_clear_import_error(tmp_path):
+    kernels = _unbuilt_copy(str(tmp_path))
+    # cwd = tmp_path, so `-c` finds the unbuilt copy first, as from a checkout's root
+    proc = python("-c", "import nndfast", cwd=str(tmp_path), capture_output=True, text=True,
+                  timeout=60)
+    assert proc.returncode == 1
+    err = proc.stderr
+    # one exception, not chained to another (no "During handling of ...")
+    assert err.count("Traceback (most recent call last)") == 1, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("ImportError: nndfast was imported from its source folder"), err
+    assert "circular" not in err and "partially initialized" not in err, err
+    assert "`pip install .`" in last and "`python setup.py build_ext --inplace`" in last
+    assert ", ".join(kernels) in last
+
+
+def test_installed_or_built_package_passes_the_check():
+    # the package under test has its kernels: the same check in a child imports fine
+    proc = python("-c", "import nndfast, sys; sys.stdout.write(nndfast.__file__)",
+                  capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert os.path.samefile(proc.stdout, nndfast.__file__)

@@ -15,14 +15,16 @@ import numpy as np
 import pytest
 
 import nndfast
+from _child import popen, python
+from _child import run as run_child
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def run(*args, timeout=60, code=None):
     """Run ``python -m nndfast ARGS`` (or ``-c CODE``); return the CompletedProcess."""
-    cmd = [sys.executable] + (["-c", code] if code else ["-m", "nndfast"]) + list(args)
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    head = ["-c", code] if code else ["-m", "nndfast"]
+    return python(*head, *args, capture_output=True, text=True, timeout=timeout)
 
 
 def ok(proc):
@@ -151,7 +153,7 @@ def test_help_exits_0():
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_ctrl_c_exits_130_with_one_line():
     # 3000^3 points: far longer than the test waits, so SIGINT lands mid-search.
-    proc = subprocess.Popen(
+    proc = popen(
         [sys.executable, "-m", "nndfast", "grid", "W1[0,0]=-5:5:3000",
          "W1[0,1]=-5:5:3000", "W1[0,2]=-5:5:3000"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -225,7 +227,7 @@ def test_console_script():
     exe = shutil.which("nndfast")
     if exe is None:
         pytest.skip("the nndfast console script is not installed (in-place build)")
-    proc = subprocess.run([exe, "grid", "W1[0,0]=-5:5:50", "--json"],
-                          capture_output=True, text=True, timeout=60)
+    proc = run_child([exe, "grid", "W1[0,0]=-5:5:50", "--json"],
+                     capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["evaluations"] == 50

@@ -19,6 +19,7 @@ import nndfast
 distributed = pytest.importorskip("distributed")
 
 from nndfast import distributed as nd  # noqa: E402
+from _child import popen, python  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -230,15 +231,10 @@ if __name__ == "__main__":
 def test_ctrl_c_cancels_the_cluster_work(tmp_path):
     """A real SIGINT during a cluster search: KeyboardInterrupt promptly, NN
     unchanged, the outstanding futures cancelled."""
-    import subprocess
     script = tmp_path / "child.py"
     script.write_text(SIGINT_CHILD)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        [os.path.dirname(os.path.dirname(os.path.abspath(nndfast.__file__)))]
-        + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
-    p = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
-                         stderr=subprocess.DEVNULL, text=True, env=env)
+    p = popen([sys.executable, str(script)], stdout=subprocess.PIPE,
+              stderr=subprocess.DEVNULL, text=True)
     try:
         assert p.stdout.readline().strip() == "started"
         sent = time.monotonic()
@@ -259,8 +255,8 @@ def test_cli_grid_on_a_scheduler(client):
     args = ["grid", "W1[0,0]=-5:5:40", "W2[1,0]=-5:5:30", "--seed", "3", "--json"]
     out = {}
     for extra in ([], ["--scheduler", address]):
-        proc = subprocess.run([sys.executable, "-m", "nndfast", *args, *extra],
-                              capture_output=True, text=True, timeout=120)
+        proc = python("-m", "nndfast", *args, *extra,
+                      capture_output=True, text=True, timeout=120)
         assert proc.returncode == 0, proc.stderr
         out[bool(extra)] = json.loads(proc.stdout)
     assert out[True]["best_cost"] == out[False]["best_cost"]
@@ -268,8 +264,8 @@ def test_cli_grid_on_a_scheduler(client):
 
 
 def test_cli_unreachable_scheduler_is_a_usage_error():
-    proc = subprocess.run([sys.executable, "-m", "nndfast", "grid", "W1[0,0]=-5:5:10",
-                           "--scheduler", "tcp://127.0.0.1:9"],
-                          capture_output=True, text=True, timeout=120)
+    proc = python("-m", "nndfast", "grid", "W1[0,0]=-5:5:10",
+                  "--scheduler", "tcp://127.0.0.1:9",
+                  capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "Dask scheduler" in proc.stderr and "Traceback" not in proc.stderr

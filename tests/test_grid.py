@@ -1,5 +1,4 @@
 """nndfast.grid_search against nndfast.reference.grid_search, and its contract."""
-import os
 import pickle
 import signal
 import subprocess
@@ -13,6 +12,8 @@ import pytest
 import nndfast
 from nndfast import grid as G
 from nndfast import reference
+
+from _child import popen
 
 RTOL, ATOL = 1e-12, 1e-15
 SEARCHES = [nndfast.grid_search, reference.grid_search]
@@ -321,10 +322,7 @@ _CHILD = textwrap.dedent("""
 
 
 def test_ctrl_c_interrupts_quickly_and_leaves_network_alone():
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [os.path.dirname(os.path.dirname(nndfast.__file__))] + sys.path))
-    child = subprocess.Popen([sys.executable, "-c", _CHILD], stdout=subprocess.PIPE,
-                             text=True, env=env)
+    child = popen([sys.executable, "-c", _CHILD], stdout=subprocess.PIPE, text=True)
     try:
         assert child.stdout.readline().strip() == "started"
         time.sleep(0.3)

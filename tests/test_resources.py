@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 import nndfast
+from _child import popen
 
 grid = pytest.importorskip("nndfast.grid")
 
@@ -194,11 +195,8 @@ def _interrupt_child(what, tmp_path):
     """Run CHILD, SIGINT it RUN_BEFORE_SIGINT s into the long call; its report."""
     script = tmp_path / "child.py"
     script.write_text(CHILD)
-    env = dict(os.environ)
-    here = os.path.dirname(os.path.dirname(os.path.abspath(nndfast.__file__)))
-    env["PYTHONPATH"] = here + os.pathsep + env.get("PYTHONPATH", "")
-    child = subprocess.Popen([sys.executable, str(script), what], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    child = popen([sys.executable, str(script), what], stdin=subprocess.PIPE,
+                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert child.stdout.readline().strip() == "READY"
         child.stdin.write("go\n")

@@ -6,8 +6,6 @@ API takes its thread count from OpenMP (OMP_NUM_THREADS, threadpoolctl), so
 the end-to-end check runs a fresh interpreter per setting and compares the
 saved outputs; this needs no extra dependency.
 """
-import os
-import subprocess
 import sys
 import textwrap
 
@@ -17,6 +15,7 @@ import pytest
 import nndfast
 import nndfast.network  # noqa: F401  (the module, for monkeypatch)
 
+from _child import run
 from conftest import data
 
 # 20000 x 8 with hidden 16: ~2.9M multiply-adds, far above the parallel threshold.
@@ -49,14 +48,9 @@ def _run_with_threads(tmp_path, threads):
     script = tmp_path / "run.py"
     script.write_text(SCRIPT)
     target = tmp_path / f"out_{threads}.npz"
-    env = dict(os.environ)
-    env["OMP_NUM_THREADS"] = str(threads)
-    # Import the same nndfast this process imported (in-place build or wheel).
-    pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(nndfast.__file__)))
-    env["PYTHONPATH"] = os.pathsep.join(
-        [pkg_parent] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
-    subprocess.run([sys.executable, str(script), str(target)], env=env, check=True,
-                   cwd=str(tmp_path), timeout=120)
+    # the child imports the same nndfast as this process (in-place build or wheel)
+    run([sys.executable, str(script), str(target)], env={"OMP_NUM_THREADS": str(threads)},
+        check=True, cwd=str(tmp_path), timeout=120)
     with np.load(target) as f:
         return {k: f[k] for k in f.files}
 
