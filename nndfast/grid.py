@@ -28,7 +28,7 @@ from nndfast import _grid
 from nndfast._progress import Progress
 from nndfast._threads import resolve_num_threads
 from nndfast._validate import F64, as_data, as_weights, parse_axes
-from nndfast.reference import GridResult
+from nndfast._results import GridResult
 
 __all__ = ["grid_search", "GridResult"]
 

@@ -17,6 +17,7 @@ import time
 
 import numpy as np
 
+from nndfast._results import DescentResult, GridResult
 from nndfast.data import X, y
 
 __all__ = ["Neural_Network", "computeNumericalGradient", "grid_search", "GridResult",
@@ -131,34 +132,6 @@ def computeNumericalGradient(N, X, y):
 
 # -- Grid search (Part 3's brute force) ---------------------------------------
 
-class GridResult(object):
-    """What grid_search found (the same class for nndfast and the reference).
-
-    costs : ndarray of shape (len(axis0), len(axis1), ...), or None
-        costs[i, j, ...] = sum over outputs of J with those weights; None
-        when full_output=False.
-    best_cost : float, the smallest cost (np.argmin's choice: ties go to the
-        lowest flat index).
-    best_index : tuple of int, its index in the grid.
-    best_weights : dict, canonical weight name ("W1[0,0]") -> best value.
-    evaluations : int, the number of grid points evaluated.
-    seconds : float, wall-clock time of the search.
-    """
-
-    def __init__(self, costs, best_cost, best_index, best_weights, evaluations, seconds):
-        self.costs = costs
-        self.best_cost = best_cost
-        self.best_index = best_index
-        self.best_weights = best_weights
-        self.evaluations = evaluations
-        self.seconds = seconds
-
-    def __repr__(self):
-        return (f"GridResult(best_cost={self.best_cost!r}, best_index={self.best_index!r}, "
-                f"best_weights={self.best_weights!r}, evaluations={self.evaluations}, "
-                f"seconds={self.seconds:.3g})")
-
-
 def grid_search(NN, X, y, axes, full_output=True, num_threads=None, progress=False,
                 client=None):
     """Brute force: the cost at every point of a grid of weight values.
@@ -224,16 +197,6 @@ def grid_search(NN, X, y, axes, full_output=True, num_threads=None, progress=Fal
 # tutorial's BFGS trainer.  Same names and arguments as nndfast.train.
 # ---------------------------------------------------------------------------
 
-class DescentResult(object):
-    """What gradient_descent returns: costs, iterations, converged, evaluations."""
-
-    def __init__(self, costs, iterations, converged, evaluations):
-        self.costs = costs
-        self.iterations = iterations
-        self.converged = converged
-        self.evaluations = evaluations
-
-
 def gradient_descent(NN, X, y, learning_rate=1.0, max_iter=1000, tol=1e-6,
                      method="batch", seed=None, callback=None, num_threads=None,
                      callback_every=100):
@@ -249,7 +212,9 @@ def gradient_descent(NN, X, y, learning_rate=1.0, max_iter=1000, tol=1e-6,
     makes the cost or a weight inf/NaN is undone and the run stops (not
     converged).  num_threads is accepted for symmetry with nndfast and ignored.
     callback(iteration, cost) runs every callback_every iterations; returning
-    True stops the run.
+    True stops the run.  Returns a DescentResult (costs, iterations,
+    converged, diverged, evaluations): the class nndfast.gradient_descent
+    returns, with diverged True when a step was undone.
     """
     rng = np.random.default_rng(seed)
     n = X.shape[0]
@@ -302,7 +267,7 @@ def gradient_descent(NN, X, y, learning_rate=1.0, max_iter=1000, tol=1e-6,
                 break
 
     costs = np.array(costs).reshape(len(costs), NN.outputLayerSize)
-    return DescentResult(costs, i, converged, evaluations)
+    return DescentResult(costs, i, converged, diverged, evaluations)
 
 
 def gradient_check(NN, X, y):
