@@ -1,8 +1,14 @@
-"""nndfast.reference: the tutorial's network in plain numpy.
+"""nndfast.reference (reference layer): the tutorial's network in plain numpy.
 
 This module is the oracle every compiled kernel is cross-checked against and
 the baseline every benchmark stands beside.  It is written the tutorial's way
 on purpose; do not speed it up.
+
+It stands alone: it imports numpy, the tutorial data (nndfast.data) and the
+pure-Python helpers nndfast._validate, nndfast._progress and
+nndfast._results, and nothing compiled, so an oracle shares no machinery
+with the kernels it checks.  (``import nndfast`` itself loads the compiled
+API; this module does not need it.)
 
 Differences from the tutorial's code, each to remove a trap:
 - costFunction returns an array of shape (outputLayerSize,) computed with
@@ -17,7 +23,9 @@ import time
 
 import numpy as np
 
+from nndfast._progress import Progress
 from nndfast._results import DescentResult, GridResult
+from nndfast._validate import check_num_threads, parse_axes
 from nndfast.data import X, y
 
 __all__ = ["Neural_Network", "computeNumericalGradient", "grid_search", "GridResult",
@@ -149,11 +157,7 @@ def grid_search(NN, X, y, axes, full_output=True, num_threads=None, progress=Fal
     if client is not None:
         raise ValueError("nndfast.reference.grid_search runs locally only; pass client=None "
                          "(nndfast.grid_search runs on a Dask client)")
-    from nndfast._progress import Progress
-    from nndfast._threads import resolve_num_threads
-    from nndfast._validate import parse_axes
-
-    resolve_num_threads(num_threads)
+    check_num_threads(num_threads)
     shapes = {"W1": np.shape(NN.W1), "W2": np.shape(NN.W2)}
     grid = parse_axes(axes, shapes)
     X = np.asarray(X, dtype=float)

@@ -1,6 +1,11 @@
 """The package's layout: one definition per result type, a reference that
 stands alone, and an import graph without cycles."""
+import json
+import os
+import subprocess
+import sys
 import warnings
+from importlib.machinery import EXTENSION_SUFFIXES
 
 import numpy as np
 import pytest
@@ -39,3 +44,106 @@ def test_reference_descent_reports_divergence_as_nndfast_does(method):
                                    seed=0)
     assert b.diverged is False and b.iterations == 20
     assert np.all(np.isfinite(b.costs))
+
+
+# -- the reference stands alone ----------------------------------------------------
+
+_CHILD = r'''
+import importlib.abc, json, sys, types
+import numpy as np
+
+pkgdir, blocked = sys.argv[1], set(json.loads(sys.argv[2]))
+
+
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name in blocked:
+            raise ModuleNotFoundError(f"{name} is blocked (compiled)", name=name)
+        return None
+
+
+sys.meta_path.insert(0, Block())
+# The package without its __init__, which is the compiled API's re-exports.
+pkg = types.ModuleType("nndfast")
+pkg.__path__ = [pkgdir]
+sys.modules["nndfast"] = pkg
+try:
+    import nndfast.network  # noqa: F401  (proves the block works)
+    network_loaded = True
+except ImportError:
+    network_loaded = False
+for name in [m for m in sys.modules if m.startswith("nndfast.")]:
+    del sys.modules[name]
+
+from nndfast import reference as R
+
+np.random.seed(3)
+NN = R.Neural_Network()
+yhat = NN.forward(R.X)
+cost = NN.costFunction(R.X, R.y)
+res = R.grid_search(NN, R.X, R.y, {"W1[0,0]": np.linspace(-5, 5, 7), "W2[1,0]": [0.0, 1.0]})
+numgrad = R.computeNumericalGradient(NN, R.X, R.y)
+print(json.dumps({
+    "network_loaded": network_loaded,
+    "modules": sorted(m for m in sys.modules if m.startswith("nndfast")),
+    "yhat": yhat.tolist(), "cost": cost.tolist(), "costs": res.costs.tolist(),
+    "best_index": list(res.best_index), "numgrad": numgrad.tolist()}))
+'''
+
+
+def _compiled_modules(pkgdir):
+    """Dotted names of the package's compiled modules (built or buildable)."""
+    names = set()
+    for f in os.listdir(pkgdir):
+        stem = f.split(".")[0]
+        if f.endswith(".pyx") or any(f.endswith(s) for s in EXTENSION_SUFFIXES):
+            names.add(f"nndfast.{stem}")
+    return sorted(names)
+
+
+def test_reference_runs_with_the_compiled_modules_unavailable():
+    pkgdir = os.path.dirname(nndfast.__file__)
+    blocked = _compiled_modules(pkgdir)
+    assert {"nndfast._network", "nndfast._grid", "nndfast._openmp"} <= set(blocked)
+    proc = subprocess.run([sys.executable, "-c", _CHILD, pkgdir, json.dumps(blocked)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["network_loaded"] is False
+    assert not set(out["modules"]) & set(blocked)
+    assert "nndfast.reference" in out["modules"]
+    # the same numbers as the reference imported the ordinary way
+    np.random.seed(3)
+    NN = reference.Neural_Network()
+    res = reference.grid_search(NN, nndfast.X, nndfast.y,
+                                {"W1[0,0]": np.linspace(-5, 5, 7), "W2[1,0]": [0.0, 1.0]})
+    assert np.array_equal(out["yhat"], NN.forward(nndfast.X))
+    assert np.array_equal(out["cost"], NN.costFunction(nndfast.X, nndfast.y))
+    assert np.array_equal(out["costs"], res.costs)
+    assert tuple(out["best_index"]) == res.best_index
+    assert np.array_equal(out["numgrad"],
+                          reference.computeNumericalGradient(NN, nndfast.X, nndfast.y))
+
+
+def test_numerical_gradient_of_any_network_is_the_tutorials_loop():
+    """computeNumericalGradient on a non-nndfast network: duck typing over
+    getParams/setParams/costFunction, the tutorial's numbers, params restored."""
+    class Duck(object):   # no relation to either Neural_Network
+        def __init__(self, net):
+            self.net = net
+
+        def getParams(self):
+            return self.net.getParams()
+
+        def setParams(self, params):
+            self.net.setParams(params)
+
+        def costFunction(self, X, y):
+            return self.net.costFunction(X, y)
+
+    _, ref = pair(5)
+    before = ref.getParams()
+    expected = reference.computeNumericalGradient(ref, nndfast.X, nndfast.y)
+    got = nndfast.computeNumericalGradient(Duck(ref), nndfast.X, nndfast.y)
+    assert np.array_equal(got, expected)
+    assert np.array_equal(ref.getParams(), before)
