@@ -1,5 +1,6 @@
 """The package's layout: one definition per result type, a reference that
 stands alone, and an import graph without cycles."""
+import ast
 import json
 import os
 import subprocess
@@ -147,3 +148,75 @@ def test_numerical_gradient_of_any_network_is_the_tutorials_loop():
     got = nndfast.computeNumericalGradient(Duck(ref), nndfast.X, nndfast.y)
     assert np.array_equal(got, expected)
     assert np.array_equal(ref.getParams(), before)
+
+
+# -- the import graph --------------------------------------------------------------
+
+def _import_graph(pkgdir):
+    """{module: set of package modules it imports}, from the source with ast,
+    imports inside functions included.  Modules are named without the
+    package prefix; the package itself (its __init__) is "__init__"."""
+    modules = {f[:-3] for f in os.listdir(pkgdir) if f.endswith(".py")}
+    modules |= {name.split(".", 1)[1] for name in _compiled_modules(pkgdir)}
+    graph = {}
+    for name in sorted(m for m in modules if os.path.exists(os.path.join(pkgdir, m + ".py"))):
+        with open(os.path.join(pkgdir, name + ".py"), encoding="utf-8") as f:
+            tree = ast.parse(f.read())
+        deps = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                targets = [(a.name, None) for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:  # relative: from the package (no subpackages here)
+                    base = "nndfast" + (f".{base}" if base else "")
+                targets = [(base, a.name) for a in node.names]
+            else:
+                continue
+            for dotted, attr in targets:
+                parts = dotted.split(".")
+                if parts[0] != "nndfast":
+                    continue
+                if len(parts) > 1:
+                    deps.add(parts[1])
+                else:  # "import nndfast" or "from nndfast import x"
+                    deps.add(attr if attr in modules else "__init__")
+        deps.discard(name)
+        graph[name] = deps
+    return graph
+
+
+def _reach(graph, start):
+    seen, todo = set(), [start]
+    while todo:
+        for dep in graph.get(todo.pop(), ()):
+            if dep not in seen:
+                seen.add(dep)
+                todo.append(dep)
+    return seen
+
+
+def _cycles(graph):
+    """Modules that can reach themselves."""
+    return sorted(m for m in graph if m in _reach(graph, m))
+
+
+def test_import_graph_has_no_cycle_and_keeps_the_layers_apart():
+    pkgdir = os.path.dirname(nndfast.__file__)
+    graph = _import_graph(pkgdir)
+    compiled = {name.split(".", 1)[1] for name in _compiled_modules(pkgdir)}
+    # the parser sees what it must: module-level, in-function and from-package imports
+    assert "_plan" in graph["grid"] and "_plan" in graph["distributed"]
+    assert "distributed" in graph["grid"]          # grid_search(client=...), lazily
+    assert "_grid" in graph["_plan"] and "reference" in graph["cli"] | graph.get("demo", set())
+    assert _cycles(graph) == []
+    assert _cycles({"a": {"b"}, "b": {"a"}}) == ["a", "b"]   # the checker can fail
+    # the reference imports nothing compiled, directly or through a helper,
+    # and not the package's __init__ (the compiled API)
+    ref = _reach(graph, "reference")
+    assert not ref & compiled and "__init__" not in ref, sorted(ref)
+    # the fast side never imports the reference
+    for module in ("network", "grid", "train", "distributed", "_plan", "__init__"):
+        assert "reference" not in _reach(graph, module), module
+    # neither grid driver imports the other's internals: Dask's driver sits on the plan
+    assert "grid" not in _reach(graph, "distributed")
