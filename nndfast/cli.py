@@ -91,6 +91,31 @@ def _seed(text):
     return value
 
 
+#: Dask's network address schemes.  (inproc:// is left out: such a
+#: scheduler exists only inside its own process, never this command's.)
+_SCHEDULER_SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")
+#: HOST:PORT, with an IPv6 host in brackets.
+_HOST_PORT_RE = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):(\d+)$")
+
+
+def _scheduler_address(text):
+    """'tcp://10.0.0.5:8786' (or '10.0.0.5:8786', tcp) -> unchanged; a usage
+    error for anything that is not [SCHEME://]HOST:PORT, before connecting."""
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        scheme, rest = "tcp", text
+    if scheme not in _SCHEDULER_SCHEMES:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: unknown address scheme {scheme!r}; use one of "
+            f"{', '.join(_SCHEDULER_SCHEMES)}, e.g. tcp://10.0.0.5:8786")
+    m = _HOST_PORT_RE.match(rest)
+    if m is None or not 0 < int(m.group(2)) < 2 ** 16:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a scheduler address: expected [SCHEME://]HOST:PORT with a "
+            f"port from 1 to 65535, e.g. tcp://10.0.0.5:8786")
+    return text
+
+
 # Options accepted both before and after a subcommand.  The subcommand's
 # copies default to SUPPRESS so they never overwrite a value given earlier.
 _COMMON_DEFAULTS = {"threads": None, "seed": None, "json": False, "plot": None}
@@ -120,6 +145,7 @@ def add_grid_arguments(parser):
                         help="a weight and its values, e.g. W1[0,0]=-5:5:1000 "
                              "(COUNT evenly spaced values from START to STOP)")
     parser.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                        type=_scheduler_address,
                         help="run the search on the Dask cluster whose scheduler is at "
                              "ADDRESS, e.g. tcp://10.0.0.5:8786 "
                              '(needs: pip install "nndfast[dask]")')
@@ -200,6 +226,8 @@ def run_grid(args, parser):
         search = grid_backend(args)
     except ImportError as exc:
         parser.error(str(exc))
+    except ValueError as exc:  # an address Dask refuses that the syntax check let by
+        parser.error(f"argument --scheduler: {exc}")
     except (OSError, TimeoutError) as exc:
         parser.error(f"could not reach the Dask scheduler at {args.scheduler}: {exc}")
     try:
