@@ -1,4 +1,5 @@
-"""The Part 3 replay (driver): ``nndfast`` with no subcommand.
+"""The Part 3 replay (the command's driver of the API): ``nndfast`` with no
+subcommand.
 
 Replays Part 3 of "Neural Networks Demystified" on the tutorial's data,
 running nndfast's kernels and the pure-numpy reference side by side: one

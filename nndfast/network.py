@@ -1,4 +1,4 @@
-"""The fast drop-in Neural_Network: the tutorial's API over compiled kernels.
+"""The fast drop-in Neural_Network (API): the tutorial's API over compiled kernels.
 
 Everything here mirrors nndfast.reference.Neural_Network name for name and
 shape for shape; the arithmetic happens in nndfast._network.

@@ -1,4 +1,5 @@
-"""Training: gradient descent, the gradient check and the BFGS trainer.
+"""Training (API, and the driver of the nndfast._train kernels): gradient
+descent, the gradient check and the BFGS trainer.
 
 The loops run in nndfast._train over the same backprop kernel as
 Neural_Network.costFunctionPrime; this module checks input, picks thread

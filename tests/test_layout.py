@@ -215,6 +215,9 @@ def test_import_graph_has_no_cycle_and_keeps_the_layers_apart():
     # and not the package's __init__ (the compiled API)
     ref = _reach(graph, "reference")
     assert not ref & compiled and "__init__" not in ref, sorted(ref)
+    # the helpers are pure Python (_threads asks the compiled _openmp, by design)
+    for helper in ("_validate", "_progress", "_results", "_format", "_plotting"):
+        assert not _reach(graph, helper) & (compiled | {"__init__", "reference"}), helper
     # the fast side never imports the reference
     for module in ("network", "grid", "train", "distributed", "_plan", "__init__"):
         assert "reference" not in _reach(graph, module), module
