@@ -3,8 +3,6 @@ stands alone, and an import graph without cycles."""
 import ast
 import json
 import os
-import subprocess
-import sys
 import warnings
 from importlib.machinery import EXTENSION_SUFFIXES
 
@@ -13,6 +11,7 @@ import pytest
 
 import nndfast
 from nndfast import reference
+from _child import python
 from conftest import pair
 
 
@@ -106,8 +105,8 @@ def test_reference_runs_with_the_compiled_modules_unavailable():
     pkgdir = os.path.dirname(nndfast.__file__)
     blocked = _compiled_modules(pkgdir)
     assert {"nndfast._network", "nndfast._grid", "nndfast._openmp"} <= set(blocked)
-    proc = subprocess.run([sys.executable, "-c", _CHILD, pkgdir, json.dumps(blocked)],
-                          capture_output=True, text=True, timeout=120)
+    proc = python("-c", _CHILD, pkgdir, json.dumps(blocked),
+                  capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["network_loaded"] is False
