@@ -18,7 +18,9 @@ point is the minimum in a strict total order (first NaN, else lowest cost,
 ties to the lowest flat index: np.argmin), so any split of [0, n_rows)
 combined with _combine reproduces grid_search's result bit for bit.
 """
+import itertools
 import math
+import numbers
 import os
 import time
 
@@ -59,12 +61,15 @@ class _Plan(object):
 
     Plan order: the kernel's axis order, outer axes first, the innermost last
     (``order[a]`` is the user axis at plan position a).  The grid is split
-    into ``n_rows`` rows: row r is tile r % ntiles of the innermost axis at
-    outer prefix r // ntiles; rows [a, b) cover the plan-order flat points
-    [row_start(a), row_start(b)).
+    into ``n_rows`` rows: with nblock == 1, row r is tile r % ntiles of the
+    innermost axis at outer prefix r // ntiles; with nblock > 1 (a fused
+    block, see _fused_layout), row r is outer prefix r with all the points of
+    the last nblock axes.  Rows [a, b) cover the plan-order flat points
+    [row_start(a), row_start(b)).  reg, scale, pen0, pen: Part 7's cost
+    (see _penalty).
     """
 
-    def __init__(self, X, y, W, H, grid, order):
+    def __init__(self, X, y, W, H, grid, order, nblock=1, nfold=0, penalty=None):
         self.X, self.y, self.W, self.H = X, y, W, H
         self.names = [g[0] for g in grid]
         self.axis_values = [g[4] for g in grid]
@@ -81,10 +86,19 @@ class _Plan(object):
         self.ustride = np.array([ustrides[a] for a in order], dtype=np.int64)
         self.pstride = np.array([math.prod(pshape[a + 1:]) for a in range(len(pshape))],
                                 dtype=np.int64)
-        nk = pshape[-1]
-        per_value = X.shape[0] * (y.shape[1] + 1)
-        self.tile = min(nk, _TILE, max(64, _TABLE_DOUBLES // max(1, per_value)))
-        self.ntiles = -(-nk // self.tile)
+        self.nblock, self.nfold = nblock, nfold
+        self.reg, self.scale, self.pen0, pen = penalty or (False, 1.0, 0.0, None)
+        self.pen = (np.concatenate([pen[a] for a in order]) if self.reg
+                    else np.empty(0))
+        if nblock > 1:
+            nk = self.tile = math.prod(pshape[-nblock:])
+            self.ntiles = 1
+        else:
+            nk = pshape[-1]
+            per_value = X.shape[0] * (y.shape[1] + 1)
+            self.tile = min(nk, _TILE, max(64, _TABLE_DOUBLES // max(1, per_value)))
+            self.ntiles = -(-nk // self.tile)
+        self.row_len = nk
         self.n_rows = (self.evaluations // nk) * self.ntiles
         # a chunk rebuilds its tables (worth several rows), so keep >= 64 rows
         # per chunk where the grid has them, yet >= _MIN_CHUNKS chunks
@@ -105,7 +119,7 @@ class _Plan(object):
     def row_start(self, r):
         """Plan-order flat index of row r's first point."""
         prefix, t = divmod(r, self.ntiles)
-        return prefix * self.plan_shape[-1] + t * self.tile
+        return prefix * self.row_len + t * self.tile
 
     def index(self, flat):
         """User grid index (tuple) of a user flat index."""
@@ -143,6 +157,132 @@ def _inner_cost(grid, pos, N, I, H, O):
     return n_outer * (per_prefix + nk * (per_eval + 0.3))
 
 
+#: A fused row holds at most this many points, and its product table (pairs
+#: x points after the folded axis) at most _FUSED_TABLE doubles, per thread.
+_FUSED_MAX_ROW = 2**16
+_FUSED_TABLE = 2**16
+#: Grids smaller than this keep the one-axis layout (choosing costs more).
+_FUSED_MIN_EVALS = 2**20
+#: Blocks of at most this many axes are considered.
+_FUSED_MAX_AXES = 4
+
+
+def _moves_table(a, b):
+    """Does outer axis a (a grid entry) move fused block axis b's table?
+    A W1[i,h] table reads column h of W1 and W2[h,:]; a W2[h,o] table a2[:,h]."""
+    la, ia, ja = a[1:4]
+    lb, ib, jb = b[1:4]
+    if lb == "W1":
+        return (la == "W1" and ja == jb) or (la == "W2" and ia == jb)
+    return la == "W1" and ja == ib
+
+
+def _block_ok(grid, block, O):
+    """Do the block's axes touch distinct terms a2[e,h]*W2[h,o] of z3?"""
+    seen = set()
+    for a in block:
+        layer, i, j = grid[a][1:4]
+        terms = {(j, o) for o in range(O)} if layer == "W1" else {(i, j)}
+        if seen & terms:
+            return False
+        seen |= terms
+    return True
+
+
+def _fused_cost(grid, outer, block, nfold, N, I, H, O):
+    """Rough cost of a fused layout, in _inner_cost's units: the rows
+    (K.row_e over every point, per prefix work), plus each table's rebuilds
+    (once per value of the outer axes down to the innermost one moving it)
+    and the product table's."""
+    NP = N * O
+    lens = [len(g[4]) for g in grid]
+    KB = math.prod(lens[b] for b in block)
+    KR = math.prod(lens[b] for b in block[nfold:])
+    touched = {grid[a][3] for a in outer if grid[a][1] == "W1"}
+    per_prefix = (8 * N * len(touched) + 0.25 * N * H * (I + O) + 50 + 8 * NP
+                  + len(block) * (N * I + O) + (KB // KR) * (20 + 2 * NP)
+                  + KB * (0.3 * NP + 0.3))
+    total = math.prod(lens[a] for a in outer) * per_prefix
+    r_builds = 1
+    for bi, b in enumerate(block):
+        movers = [p for p, a in enumerate(outer) if _moves_table(grid[a], grid[b])]
+        count = math.prod(lens[a] for a in outer[:max(movers) + 1]) if movers else 1
+        per = 8 * N + 9 * NP if grid[b][1] == "W1" else 8 * NP
+        total += count * lens[b] * per
+        if bi >= nfold:
+            r_builds = max(r_builds, count)
+    return total + r_builds * 0.15 * NP * KR
+
+
+def _fused_layout(grid, N, I, H, O):
+    """The cheapest fused layout, as (cost, order, nblock, nfold), or None.
+
+    A block is 2.._FUSED_MAX_AXES axes touching distinct terms of z3 (see
+    _chunk_fused), put last in plan order; with nfold, its first axis's table
+    is multiplied into exp(-base) per value instead of into the product
+    table (the right choice when that table moves every prefix).  Outer
+    axes: those moving a product-table axis outermost, then those moving
+    only the folded table, then the rest, each group in user order, so the
+    tables are rebuilt as rarely as the order allows.
+    """
+    m = len(grid)
+    lens = [len(g[4]) for g in grid]
+    if m < 2 or math.prod(lens) < _FUSED_MIN_EVALS:
+        return None
+    best = None
+    for size in range(2, min(_FUSED_MAX_AXES, m) + 1):
+        for block in itertools.combinations(range(m), size):
+            KB = math.prod(lens[b] for b in block)
+            if KB > _FUSED_MAX_ROW or not _block_ok(grid, block, O):
+                continue
+            rest = [a for a in range(m) if a not in block]
+            for fold in (None,) + block:
+                blk = list(block) if fold is None else [fold] + [b for b in block if b != fold]
+                nfold = 0 if fold is None else 1
+                if N * O * math.prod(lens[b] for b in blk[nfold:]) > _FUSED_TABLE:
+                    continue
+
+                def group(a):
+                    if any(_moves_table(grid[a], grid[b]) for b in blk[nfold:]):
+                        return 0
+                    return 1 if nfold and _moves_table(grid[a], grid[blk[0]]) else 2
+                outer = sorted(rest, key=lambda a: (group(a), a))
+                cost = _fused_cost(grid, outer, blk, nfold, N, I, H, O)
+                if best is None or cost < best[0]:
+                    best = (cost, outer + blk, len(blk), nfold)
+    return best
+
+
+def _lambda_of(NN):
+    """NN's Part 7 regularization (getattr(NN, "Lambda", None)), checked."""
+    lam = getattr(NN, "Lambda", None)
+    if lam is None:
+        return None
+    if isinstance(lam, (bool, np.bool_)) or not isinstance(lam, numbers.Real):
+        raise TypeError(f"grid_search: NN.Lambda must be None or a real number, "
+                        f"not {type(lam).__name__}")
+    lam = float(lam)
+    if not math.isfinite(lam) or lam < 0:
+        raise ValueError(f"grid_search: NN.Lambda must be finite and >= 0, got {lam!r}")
+    return lam
+
+
+def _penalty(lam, grid, W, n, O):
+    """Part 7's cost for the kernel, as (reg, scale, pen0, pen per user axis).
+
+    sum over the O outputs of J = 0.5*sum((y-yHat)**2)/n + lam/2*(sum(W1**2)
+    + sum(W2**2)) is the tutorial's data cost times scale = 1/n plus, for
+    every weight, O*lam/2*w**2: pen0 for the weights off the axes, pen[a][k]
+    for value k of axis a.  lam None: the plain cost (reg False).
+    """
+    if lam is None:
+        return None
+    c = O * lam / 2.0
+    off = np.ones(W.size, dtype=bool)
+    off[[g[5] for g in grid]] = False
+    return True, 1.0 / n, c * float(np.sum(W[off] ** 2)), [c * g[4] ** 2 for g in grid]
+
+
 def _make_plan(NN, X, y, axes):
     """Validate a search and lay it out for the kernel; returns a _Plan.
 
@@ -152,6 +292,7 @@ def _make_plan(NN, X, y, axes):
     bad input, ValueError if the point count overflows int64.
     """
     I, H, O = NN.inputLayerSize, NN.hiddenLayerSize, NN.outputLayerSize
+    lam = _lambda_of(NN)
     W1 = as_weights(NN.W1, "NN.W1", (I, H))
     W2 = as_weights(NN.W2, "NN.W2", (H, O))
     X, y = as_data(X, y, I, O)
@@ -173,7 +314,11 @@ def _make_plan(NN, X, y, axes):
     outer = sorted((a for a in range(len(grid)) if a != inner),
                    key=lambda a: (0 if (grid[a][1] == "W1" and grid[a][3] == hin) else 1, a))
     W = np.concatenate((W1.ravel(), W2.ravel()))
-    return _Plan(X, y, W, H, grid, outer + [inner])
+    penalty = _penalty(lam, grid, W, X.shape[0], O)
+    fused = _fused_layout(grid, X.shape[0], I, H, O)
+    if fused is not None and fused[0] < min(costs):
+        return _Plan(X, y, W, H, grid, fused[1], fused[2], fused[3], penalty)
+    return _Plan(X, y, W, H, grid, outer + [inner], penalty=penalty)
 
 
 def _combine(results):
@@ -220,7 +365,8 @@ def _run_range(plan, start, stop, full_output=False, num_threads=None, out=None)
         target, ostride, offset = np.empty(0), plan.pstride, 0
     bc, bu = _grid.search(plan.X, plan.y, plan.W, plan.H, plan.values, plan.vstart,
                           plan.vlen, plan.which, plan.ustride, ostride, target, offset,
-                          plan.tile, start, stop, plan.chunk, nt)
+                          plan.tile, start, stop, plan.chunk, plan.nblock, plan.nfold,
+                          plan.reg, plan.scale, plan.pen0, plan.pen, nt)
     return bc, bu, costs
 
 

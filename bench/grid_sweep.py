@@ -1,0 +1,111 @@
+"""Sweep weight sets of k = 1..9 weights: each set's rate as a share of the best.
+
+    python bench/grid_sweep.py              # the full sweep (a few minutes)
+    python bench/grid_sweep.py --quick      # ~10x fewer evaluations, a smoke run
+    python bench/grid_sweep.py --repeat 3   # best of 3 runs per set (default 2)
+
+The reference rate ("best") is the best separable set, W1[0,0], W1[0,1],
+W1[0,2] at 400^3, measured in the same run; every other rate is printed as
+a share of it (1/x), beside the issue's target for that set.  Sets: the
+issue's named cases, then a fixed sample (seeded) of subsets of the nine
+weights per k, each with n values per axis so that n^k is about 1e8-1e9.
+Tutorial data, np.random.seed(0) network, values in [-5, 5], best point
+only (full_output=False), default threads.  The load average is printed
+before and after: the machine is shared, so compare shares, not rates.
+"""
+import itertools
+import math
+import os
+import sys
+import time
+
+import numpy as np
+
+import nndfast
+from nndfast import _grid
+
+NINE = ("W1[0,0]", "W1[0,1]", "W1[0,2]", "W1[1,0]", "W1[1,1]", "W1[1,2]",
+        "W2[0,0]", "W2[1,0]", "W2[2,0]")
+BEST = (NINE[:3], 400)
+#: (weights, values per axis, target share) of the issue's named cases
+NAMED = [
+    (NINE, 12, 1 / 3),
+    (NINE[:6], 24, 1 / 3),
+    (NINE[:4], 100, 1 / 3),
+    (("W1[0,0]", "W1[1,0]"), 1000, 1 / 8),
+]
+SAMPLE_PER_K = 4
+
+
+def sample_sets():
+    """A fixed sample of subsets per k (seeded, so every run times the same sets)."""
+    rng = np.random.default_rng(12)
+    named = {tuple(w) for w, _, _ in NAMED} | {BEST[0]}
+    out = []
+    for k in range(1, 10):
+        combos = [c for c in itertools.combinations(NINE, k) if c not in named]
+        pick = rng.choice(len(combos), size=min(SAMPLE_PER_K, len(combos)), replace=False)
+        out.extend(combos[i] for i in sorted(pick))
+    return out
+
+
+def values_per_axis(k, evaluations):
+    return max(2, int(round(evaluations ** (1.0 / k))))
+
+
+def rate(NN, names, n, repeat):
+    w = np.linspace(-5, 5, n)
+    axes = {name: w for name in names}
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        nndfast.grid_search(NN, nndfast.X, nndfast.y, axes, full_output=False)
+        best = min(best, time.perf_counter() - t0)
+    return n ** len(names) / best
+
+
+def short(names):
+    return ", ".join(names) if len(names) < 9 else "all nine"
+
+
+def main(argv):
+    quick = "--quick" in argv
+    repeat = int(argv[argv.index("--repeat") + 1]) if "--repeat" in argv else 2
+    scale = 0.1 if quick else 1.0
+    np.random.seed(0)
+    NN = nndfast.Neural_Network()
+    load0 = os.getloadavg()
+    n_best = values_per_axis(3, scale * BEST[1] ** 3)
+    best = rate(NN, BEST[0], n_best, repeat + 1)
+    rows = []
+    for names, n, target in NAMED:
+        n = values_per_axis(len(names), scale * n ** len(names))
+        rows.append((names, n, rate(NN, names, n, repeat), f">= 1/{round(1 / target)}"))
+    for names in sample_sets():
+        n = values_per_axis(len(names), scale * 2e8)
+        evals = n ** len(names)
+        target = ">= 1/12" if evals >= 1e8 * scale else "-"
+        rows.append((names, n, rate(NN, names, n, repeat), target))
+    # the best separable rate is re-measured last: a share over 1 would mean the
+    # load changed during the run
+    best = max(best, rate(NN, BEST[0], n_best, repeat))
+    load1 = os.getloadavg()
+    print(f"SIMD loops: {_grid.simd_isa()}, threads: "
+          f"{nndfast._threads.resolve_num_threads(None)}, load average (1 min) "
+          f"before {load0[0]:.2f}, after {load1[0]:.2f}")
+    print(f"best separable rate: {short(BEST[0])} at {n_best}^3: {best:.3g} evaluations/s")
+    print()
+    print("| k | weights | grid | evaluations | rate (/s) | share of the best | target |")
+    print("| ---: | --- | --- | ---: | ---: | ---: | ---: |")
+    for names, n, r, target in rows:
+        k = len(names)
+        share = r / best
+        print(f"| {k} | {short(names)} | {n}^{k} | {float(n ** k):.2g} | {r:.3g} | "
+              f"1/{1 / share:.1f} | {target} |")
+    worst = min(r / best for names, n, r, t in rows[len(NAMED):] if t != "-")
+    print(f"\nworst share among the sampled sets with >= 1e8 evaluations: 1/{1 / worst:.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
