@@ -3,6 +3,8 @@
     python bench/grid_sweep.py              # the full sweep (a few minutes)
     python bench/grid_sweep.py --quick      # ~10x fewer evaluations, a smoke run
     python bench/grid_sweep.py --repeat 3   # best of 3 runs per set (default 2)
+    python bench/grid_sweep.py --threads 1 --cpu   # one thread, CPU seconds
+                                            # (steadier on a loaded machine)
 
 The reference rate ("best") is the best separable set, W1[0,0], W1[0,1],
 W1[0,2] at 400^3, measured in the same run; every other rate is printed as
@@ -53,14 +55,20 @@ def values_per_axis(k, evaluations):
     return max(2, int(round(evaluations ** (1.0 / k))))
 
 
+#: set by main: threads per search, and the clock (wall or this process's CPU)
+OPTS = {"threads": None, "clock": time.perf_counter}
+
+
 def rate(NN, names, n, repeat):
     w = np.linspace(-5, 5, n)
     axes = {name: w for name in names}
     best = float("inf")
+    clock = OPTS["clock"]
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        nndfast.grid_search(NN, nndfast.X, nndfast.y, axes, full_output=False)
-        best = min(best, time.perf_counter() - t0)
+        t0 = clock()
+        nndfast.grid_search(NN, nndfast.X, nndfast.y, axes, full_output=False,
+                            num_threads=OPTS["threads"])
+        best = min(best, clock() - t0)
     return n ** len(names) / best
 
 
@@ -72,6 +80,10 @@ def main(argv):
     quick = "--quick" in argv
     repeat = int(argv[argv.index("--repeat") + 1]) if "--repeat" in argv else 2
     scale = 0.1 if quick else 1.0
+    if "--threads" in argv:
+        OPTS["threads"] = int(argv[argv.index("--threads") + 1])
+    if "--cpu" in argv:
+        OPTS["clock"] = time.process_time
     np.random.seed(0)
     NN = nndfast.Neural_Network()
     load0 = os.getloadavg()
@@ -91,7 +103,8 @@ def main(argv):
     best = max(best, rate(NN, BEST[0], n_best, repeat))
     load1 = os.getloadavg()
     print(f"SIMD loops: {_grid.simd_isa()}, threads: "
-          f"{nndfast._threads.resolve_num_threads(None)}, load average (1 min) "
+          f"{nndfast._threads.resolve_num_threads(OPTS['threads'])}, "
+          f"clock: {'CPU' if '--cpu' in argv else 'wall'}, load average (1 min) "
           f"before {load0[0]:.2f}, after {load1[0]:.2f}")
     print(f"best separable rate: {short(BEST[0])} at {n_best}^3: {best:.3g} evaluations/s")
     print()
