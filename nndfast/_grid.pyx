@@ -23,6 +23,13 @@ Separable evaluation, per outer prefix:
   and a division per four pairs (K.row_e), no exp.  Otherwise, or when some
   |z| could exceed NND_GRID_EMAX, the row uses the polynomial sigmoid (K.row).
   The choice depends only on the plan and the prefix's own values.
+- Hidden tables: with innermost W1[i,h], A's refresh uses F[e,k] =
+  exp(-X[e,i]*v[k]) (per tile) and exp(-zb[e]) (per refresh): K.hidden_e,
+  no exp per value.  Same range rule as E.
+- Fused blocks (nblock > 1, _chunk_fused): the last nblock axes, touching
+  distinct terms a2[e,h]*W2[h,o] of z3, form one row over their product;
+  exp(-z3) = exp(-base) * prod of one table per block axis.
+- Part 7 (reg): each row becomes row*scale + penalties (K.penalty).
 The row loops are the SIMD functions of _grid_impl.h, dispatched in _grid.h.
 
 Determinism: every cost is computed by the same instructions wherever it is

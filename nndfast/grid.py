@@ -18,6 +18,7 @@ point is the minimum in a strict total order (first NaN, else lowest cost,
 ties to the lowest flat index: np.argmin), so any split of [0, n_rows)
 combined with _combine reproduces grid_search's result bit for bit.
 """
+import functools
 import itertools
 import math
 import numbers
@@ -192,26 +193,28 @@ def _block_ok(grid, block, O):
     return True
 
 
-def _fused_cost(grid, outer, block, nfold, N, I, H, O):
+def _fused_cost(lens, moves, outer, block, nfold, N, I, H, O, w1):
     """Rough cost of a fused layout, in _inner_cost's units: the rows
     (K.row_e over every point, per prefix work), plus each table's rebuilds
     (once per value of the outer axes down to the innermost one moving it)
-    and the product table's."""
+    and the product table's.  moves[a][b]: outer axis a moves b's table;
+    w1[a]: axis a is a W1 weight (its column, else None)."""
     NP = N * O
-    lens = [len(g[4]) for g in grid]
     KB = math.prod(lens[b] for b in block)
     KR = math.prod(lens[b] for b in block[nfold:])
-    touched = {grid[a][3] for a in outer if grid[a][1] == "W1"}
-    per_prefix = (8 * N * len(touched) + 0.25 * N * H * (I + O) + 50 + 8 * NP
+    touched = len({w1[a] for a in outer if w1[a] is not None})
+    per_prefix = (8 * N * touched + 0.25 * N * H * (I + O) + 50 + 8 * NP
                   + len(block) * (N * I + O) + (KB // KR) * (20 + 2 * NP)
                   + KB * (0.3 * NP + 0.3))
-    total = math.prod(lens[a] for a in outer) * per_prefix
+    prefix = [1]
+    for a in outer:
+        prefix.append(prefix[-1] * lens[a])
+    total = prefix[-1] * per_prefix
     r_builds = 1
     for bi, b in enumerate(block):
-        movers = [p for p, a in enumerate(outer) if _moves_table(grid[a], grid[b])]
-        count = math.prod(lens[a] for a in outer[:max(movers) + 1]) if movers else 1
-        per = 8 * N + 9 * NP if grid[b][1] == "W1" else 8 * NP
-        total += count * lens[b] * per
+        last = max((p for p, a in enumerate(outer) if moves[a][b]), default=-1)
+        count = prefix[last + 1]
+        total += count * lens[b] * (8 * N + 9 * NP if w1[b] is not None else 8 * NP)
         if bi >= nfold:
             r_builds = max(r_builds, count)
     return total + r_builds * 0.15 * NP * KR
@@ -228,10 +231,20 @@ def _fused_layout(grid, N, I, H, O):
     only the folded table, then the rest, each group in user order, so the
     tables are rebuilt as rarely as the order allows.
     """
-    m = len(grid)
-    lens = [len(g[4]) for g in grid]
-    if m < 2 or math.prod(lens) < _FUSED_MIN_EVALS:
+    lens = tuple(len(g[4]) for g in grid)
+    if len(grid) < 2 or math.prod(lens) < _FUSED_MIN_EVALS:
         return None
+    return _fused_layout_of(tuple(g[1:4] for g in grid), lens, N, I, H, O)
+
+
+@functools.lru_cache(maxsize=64)
+def _fused_layout_of(weights, lens, N, I, H, O):
+    # _fused_layout by the axes' (layer, i, j) and lengths: a search repeated
+    # on other values of the same shape reuses the choice.
+    m = len(weights)
+    grid = [(None,) + w for w in weights]
+    moves = [[_moves_table(grid[a], grid[b]) for b in range(m)] for a in range(m)]
+    w1 = [g[3] if g[1] == "W1" else None for g in grid]
     best = None
     for size in range(2, min(_FUSED_MAX_AXES, m) + 1):
         for block in itertools.combinations(range(m), size):
@@ -244,15 +257,13 @@ def _fused_layout(grid, N, I, H, O):
                 nfold = 0 if fold is None else 1
                 if N * O * math.prod(lens[b] for b in blk[nfold:]) > _FUSED_TABLE:
                     continue
-
-                def group(a):
-                    if any(_moves_table(grid[a], grid[b]) for b in blk[nfold:]):
-                        return 0
-                    return 1 if nfold and _moves_table(grid[a], grid[blk[0]]) else 2
-                outer = sorted(rest, key=lambda a: (group(a), a))
-                cost = _fused_cost(grid, outer, blk, nfold, N, I, H, O)
+                tail = blk[nfold:]
+                outer = sorted(rest, key=lambda a: (
+                    0 if any(moves[a][b] for b in tail) else
+                    1 if nfold and moves[a][blk[0]] else 2, a))
+                cost = _fused_cost(lens, moves, outer, blk, nfold, N, I, H, O, w1)
                 if best is None or cost < best[0]:
-                    best = (cost, outer + blk, len(blk), nfold)
+                    best = (cost, tuple(outer + blk), len(blk), nfold)
     return best
 
 
@@ -320,7 +331,7 @@ def _make_plan(NN, X, y, axes):
     penalty = _penalty(lam, grid, W, X.shape[0], O)
     fused = _fused_layout(grid, X.shape[0], I, H, O)
     if fused is not None and fused[0] < min(costs) * _FUSED_PREFER:
-        return _Plan(X, y, W, H, grid, fused[1], fused[2], fused[3], penalty)
+        return _Plan(X, y, W, H, grid, list(fused[1]), fused[2], fused[3], penalty)
     return _Plan(X, y, W, H, grid, outer + [inner], penalty=penalty)
 
 
@@ -442,7 +453,11 @@ def grid_search(NN, X, y, axes, full_output=True, num_threads=None, progress=Fal
     Returns
     -------
     GridResult with ``costs`` (shape (len(axis0), len(axis1), ...), where
-    costs[i, j, ...] is sum(NN.costFunction(X, y)) at those weights, or None),
+    costs[i, j, ...] is sum(NN.costFunction(X, y)) at those weights, or None;
+    with NN.Lambda a number (Part 7; ``getattr(NN, "Lambda", None)``), each
+    output's J is 0.5*sum((y-yHat)**2)/n + Lambda/2*(sum(W1**2)+sum(W2**2)),
+    n = len(X); a negative, NaN or infinite Lambda raises ValueError, a
+    non-number TypeError),
     ``best_cost``, ``best_index`` (tuple; ties to the lowest flat index, as
     np.argmin), ``best_weights`` (dict "W1[i,j]" -> value), ``evaluations``
     and ``seconds``.
