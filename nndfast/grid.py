@@ -1,424 +1,27 @@
-"""Brute-force grid search over any chosen weights (Part 3 of the tutorial).
+"""Brute-force grid search over any chosen weights (Part 3 of the tutorial):
+the API and its local driver.
 
 ``grid_search`` evaluates the tutorial's cost at every point of a grid of
 weight values with the compiled kernel in nndfast._grid; nndfast.reference
 has the same function written as the tutorial's loop.
 
-Internal API, for scaling out (e.g. a Dask task per range)::
-
-    plan = _make_plan(NN, X, y, axes)          # validated, picklable
-    for start, stop in ranges covering [0, plan.n_rows):
-        best_cost, best_flat, costs = _run_range(plan, start, stop, full_output, 1)
-    # combine: _combine over the (best_cost, best_flat) pairs, in any order;
-    # place each costs slice with _place(plan, surface, start, stop, costs).
-
-On one machine (one SIMD build), every cost is computed by the same
-instructions whichever range, chunk or thread evaluates it, and the best
-point is the minimum in a strict total order (first NaN, else lowest cost,
-ties to the lowest flat index: np.argmin), so any split of [0, n_rows)
-combined with _combine reproduces grid_search's result bit for bit.
+The search itself (validation, axis order, rows, chunks, combining and
+placing results) is the plan in nndfast._plan.  This module is the local
+driver: it runs the plan's rows in blocks on this machine, with progress
+and prompt Ctrl-C.  With a Dask client it hands the call to the Dask driver,
+nndfast.distributed, which sits on the same plan.
 """
-import functools
-import itertools
-import math
-import numbers
-import os
 import time
 
-import numpy as np
-
-from nndfast import _grid
+from nndfast import _plan
 from nndfast._progress import Progress
+from nndfast._results import GridResult
 from nndfast._threads import resolve_num_threads
-from nndfast._validate import F64, as_data, as_weights, parse_axes
-from nndfast.reference import GridResult
 
 __all__ = ["grid_search", "GridResult"]
 
-#: Innermost-axis values per kernel row; longer axes are split in tiles so
-#: scratch stays small and Ctrl-C stays prompt...
-_TILE = 2**15
-#: ...and a chunk's tables (about N*(O+1) doubles per tile value) stay
-#: around this many doubles for data sets with many rows.
-_TABLE_DOUBLES = 2**20
-#: Evaluations per chunk (the unit of parallel work), at most; a chunk
-#: recomputes its innermost-axis tables once, so chunks are large...
-_CHUNK_EVALS = 2**17
-#: ...but a grid is cut into at least this many chunks when it has the rows,
-_MIN_CHUNKS = 16
-#: and a chunk holds at most this many evaluations x examples (about 10 ms
-#: of work whatever len(X) is), so Ctrl-C and progress stay prompt on big data.
-_CHUNK_WORK = 2**22
 #: Wall-clock seconds per block between checks for Ctrl-C and progress.
 _BLOCK_SECONDS = 0.05
-_INT64_MAX = np.iinfo(np.int64).max
-#: Surfaces up to this size skip the available-memory check (reading
-#: /proc/meminfo costs more than a small search).
-_SMALL_SURFACE_BYTES = 2**26
-
-
-class _Plan(object):
-    """One search, validated and laid out for the kernel (plain data: picklable).
-
-    Plan order: the kernel's axis order, outer axes first, the innermost last
-    (``order[a]`` is the user axis at plan position a).  The grid is split
-    into ``n_rows`` rows: with nblock == 1, row r is tile r % ntiles of the
-    innermost axis at outer prefix r // ntiles; with nblock > 1 (a fused
-    block, see _fused_layout), row r is outer prefix r with all the points of
-    the last nblock axes.  Rows [a, b) cover the plan-order flat points
-    [row_start(a), row_start(b)).  reg, scale, pen0, pen: Part 7's cost
-    (see _penalty).
-    """
-
-    def __init__(self, X, y, W, H, grid, order, nblock=1, nfold=0, penalty=None):
-        self.X, self.y, self.W, self.H = X, y, W, H
-        self.names = [g[0] for g in grid]
-        self.axis_values = [g[4] for g in grid]
-        self.shape = tuple(len(v) for v in self.axis_values)
-        self.evaluations = math.prod(self.shape)
-        self.order = tuple(order)
-        ustrides = [math.prod(self.shape[a + 1:]) for a in range(len(self.shape))]
-        pshape = [self.shape[a] for a in order]
-        self.plan_shape = tuple(pshape)
-        self.values = np.concatenate([self.axis_values[a] for a in order])
-        self.vlen = np.array(pshape, dtype=np.int64)
-        self.vstart = np.concatenate(([0], np.cumsum(self.vlen)[:-1])).astype(np.int64)
-        self.which = np.array([grid[a][5] for a in order], dtype=np.int64)
-        self.ustride = np.array([ustrides[a] for a in order], dtype=np.int64)
-        self.pstride = np.array([math.prod(pshape[a + 1:]) for a in range(len(pshape))],
-                                dtype=np.int64)
-        self.nblock, self.nfold = nblock, nfold
-        self.reg, self.scale, self.pen0, pen = penalty or (False, 1.0, 0.0, None)
-        self.pen = (np.concatenate([pen[a] for a in order]) if self.reg
-                    else np.empty(0))
-        if nblock > 1:
-            nk = self.tile = math.prod(pshape[-nblock:])
-            self.ntiles = 1
-        else:
-            nk = pshape[-1]
-            per_value = X.shape[0] * (y.shape[1] + 1)
-            self.tile = min(nk, _TILE, max(64, _TABLE_DOUBLES // max(1, per_value)))
-            self.ntiles = -(-nk // self.tile)
-        self.row_len = nk
-        self.n_rows = (self.evaluations // nk) * self.ntiles
-        # a chunk rebuilds its tables (worth several rows), so keep >= 64 rows
-        # per chunk where the grid has them, yet >= _MIN_CHUNKS chunks
-        rows = max(-(-_CHUNK_EVALS // self.tile), 64)
-        self.chunk = max(1, min(rows, -(-self.n_rows // _MIN_CHUNKS),
-                                _CHUNK_WORK // (self.tile * max(1, X.shape[0]))))
-        self.identity = self.order == tuple(range(len(order)))
-
-    def __setstate__(self, state):
-        # Unpickled arrays (a Dask worker's copy of the plan) can sit at any
-        # byte offset of the message buffer; the kernels load doubles and
-        # int64s directly, so realign (copy) those that are not aligned.
-        for key, value in state.items():
-            if isinstance(value, np.ndarray):
-                state[key] = np.require(value, requirements=("C", "A"))
-        self.__dict__.update(state)
-
-    def row_start(self, r):
-        """Plan-order flat index of row r's first point."""
-        prefix, t = divmod(r, self.ntiles)
-        return prefix * self.row_len + t * self.tile
-
-    def index(self, flat):
-        """User grid index (tuple) of a user flat index."""
-        return tuple(int(i) for i in np.unravel_index(flat, self.shape))
-
-
-def _inner_cost(grid, pos, N, I, H, O):
-    """Rough cost (in exp-path sigmoids) of the search with axis pos innermost.
-
-    Mirrors the kernel's paths: the precomputed-exponential rows cost about
-    a third of a sigmoid per pair; they apply when the innermost axis's
-    exponentials do not move with an outer axis (W2[h,o] innermost: no outer
-    axis on W1's column h; W1[i,h] innermost: no outer axis on W2[h,:]).
-    """
-    nk = len(grid[pos][4])
-    outer = [a for a in range(len(grid)) if a != pos]
-    layer, i, j = grid[pos][1:4]
-    h = j if layer == "W1" else i           # the hidden unit the axis touches
-    touched = {grid[a][3] for a in outer if grid[a][1] == "W1"}
-    n_outer = math.prod(len(grid[a][4]) for a in outer)
-    per_prefix = 8 * N * len(touched) + 0.25 * N * H * (I + O) + 50
-    if layer == "W2":
-        per_eval = N if h in touched else 0.3 * N
-        per_prefix += 8 * N * (O - 1)
-    else:
-        w2_moves = any(grid[a][1] == "W2" and grid[a][2] == h for a in outer)
-        per_eval = N * O if w2_moves else 0.3 * N * O
-        if h in touched:  # A (and E) refreshed each time an axis on column h moves
-            steady = math.prod(len(grid[a][4]) for a in outer
-                               if not (grid[a][1] == "W1" and grid[a][3] == h))
-            if steady == 1:   # refreshed every prefix: the kernel skips the tables
-                per_eval = N * O + N
-            else:
-                per_eval += (N if w2_moves else N + N * O) / steady
-    return n_outer * (per_prefix + nk * (per_eval + 0.3))
-
-
-#: A fused row holds at most this many points, and its product table (pairs
-#: x points after the folded axis) at most _FUSED_TABLE doubles, per thread.
-_FUSED_MAX_ROW = 2**16
-_FUSED_TABLE = 2**16
-#: Grids smaller than this keep the one-axis layout (choosing costs more).
-_FUSED_MIN_EVALS = 2**20
-#: Blocks of at most this many axes are considered.
-_FUSED_MAX_AXES = 4
-#: A fused layout is used when its modelled cost is below the one-axis
-#: layout's times this (tests raise it to force fused layouts on small grids).
-_FUSED_PREFER = 1.0
-
-
-def _moves_table(a, b):
-    """Does outer axis a (a grid entry) move fused block axis b's table?
-    A W1[i,h] table reads column h of W1 and W2[h,:]; a W2[h,o] table a2[:,h]."""
-    la, ia, ja = a[1:4]
-    lb, ib, jb = b[1:4]
-    if lb == "W1":
-        return (la == "W1" and ja == jb) or (la == "W2" and ia == jb)
-    return la == "W1" and ja == ib
-
-
-def _block_ok(grid, block, O):
-    """Do the block's axes touch distinct terms a2[e,h]*W2[h,o] of z3?"""
-    seen = set()
-    for a in block:
-        layer, i, j = grid[a][1:4]
-        terms = {(j, o) for o in range(O)} if layer == "W1" else {(i, j)}
-        if seen & terms:
-            return False
-        seen |= terms
-    return True
-
-
-def _fused_cost(lens, moves, outer, block, nfold, N, I, H, O, w1):
-    """Rough cost of a fused layout, in _inner_cost's units: the rows
-    (K.row_e over every point, per prefix work), plus each table's rebuilds
-    (once per value of the outer axes down to the innermost one moving it)
-    and the product table's.  moves[a][b]: outer axis a moves b's table;
-    w1[a]: axis a is a W1 weight (its column, else None)."""
-    NP = N * O
-    KB = math.prod(lens[b] for b in block)
-    KR = math.prod(lens[b] for b in block[nfold:])
-    touched = len({w1[a] for a in outer if w1[a] is not None})
-    per_prefix = (8 * N * touched + 0.25 * N * H * (I + O) + 50 + 8 * NP
-                  + len(block) * (N * I + O) + (KB // KR) * (20 + 2 * NP)
-                  + KB * (0.3 * NP + 0.3))
-    prefix = [1]
-    for a in outer:
-        prefix.append(prefix[-1] * lens[a])
-    total = prefix[-1] * per_prefix
-    r_builds = 1
-    for bi, b in enumerate(block):
-        last = max((p for p, a in enumerate(outer) if moves[a][b]), default=-1)
-        count = prefix[last + 1]
-        total += count * lens[b] * (8 * N + 9 * NP if w1[b] is not None else 8 * NP)
-        if bi >= nfold:
-            r_builds = max(r_builds, count)
-    return total + r_builds * 0.15 * NP * KR
-
-
-def _fused_layout(grid, N, I, H, O):
-    """The cheapest fused layout, as (cost, order, nblock, nfold), or None.
-
-    A block is 2.._FUSED_MAX_AXES axes touching distinct terms of z3 (see
-    _chunk_fused), put last in plan order; with nfold, its first axis's table
-    is multiplied into exp(-base) per value instead of into the product
-    table (the right choice when that table moves every prefix).  Outer
-    axes: those moving a product-table axis outermost, then those moving
-    only the folded table, then the rest, each group in user order, so the
-    tables are rebuilt as rarely as the order allows.
-    """
-    lens = tuple(len(g[4]) for g in grid)
-    if len(grid) < 2 or math.prod(lens) < _FUSED_MIN_EVALS:
-        return None
-    return _fused_layout_of(tuple(g[1:4] for g in grid), lens, N, I, H, O)
-
-
-@functools.lru_cache(maxsize=64)
-def _fused_layout_of(weights, lens, N, I, H, O):
-    # _fused_layout by the axes' (layer, i, j) and lengths: a search repeated
-    # on other values of the same shape reuses the choice.
-    m = len(weights)
-    grid = [(None,) + w for w in weights]
-    moves = [[_moves_table(grid[a], grid[b]) for b in range(m)] for a in range(m)]
-    w1 = [g[3] if g[1] == "W1" else None for g in grid]
-    best = None
-    for size in range(2, min(_FUSED_MAX_AXES, m) + 1):
-        for block in itertools.combinations(range(m), size):
-            KB = math.prod(lens[b] for b in block)
-            if KB > _FUSED_MAX_ROW or not _block_ok(grid, block, O):
-                continue
-            rest = [a for a in range(m) if a not in block]
-            for fold in (None,) + block:
-                blk = list(block) if fold is None else [fold] + [b for b in block if b != fold]
-                nfold = 0 if fold is None else 1
-                if N * O * math.prod(lens[b] for b in blk[nfold:]) > _FUSED_TABLE:
-                    continue
-                tail = blk[nfold:]
-                outer = sorted(rest, key=lambda a: (
-                    0 if any(moves[a][b] for b in tail) else
-                    1 if nfold and moves[a][blk[0]] else 2, a))
-                cost = _fused_cost(lens, moves, outer, blk, nfold, N, I, H, O, w1)
-                if best is None or cost < best[0]:
-                    best = (cost, tuple(outer + blk), len(blk), nfold)
-    return best
-
-
-def _lambda_of(NN):
-    """NN's Part 7 regularization (getattr(NN, "Lambda", None)), checked."""
-    lam = getattr(NN, "Lambda", None)
-    if lam is None:
-        return None
-    if isinstance(lam, (bool, np.bool_)) or not isinstance(lam, numbers.Real):
-        raise TypeError(f"grid_search: NN.Lambda must be None or a real number, "
-                        f"not {type(lam).__name__}")
-    lam = float(lam)
-    if not math.isfinite(lam) or lam < 0:
-        raise ValueError(f"grid_search: NN.Lambda must be finite and >= 0, got {lam!r}")
-    return lam
-
-
-def _penalty(lam, grid, W, n, O):
-    """Part 7's cost for the kernel, as (reg, scale, pen0, pen per user axis).
-
-    sum over the O outputs of J = 0.5*sum((y-yHat)**2)/n + lam/2*(sum(W1**2)
-    + sum(W2**2)) is the tutorial's data cost times scale = 1/n plus, for
-    every weight, O*lam/2*w**2: pen0 for the weights off the axes, pen[a][k]
-    for value k of axis a.  lam None: the plain cost (reg False).
-    """
-    if lam is None:
-        return None
-    c = O * lam / 2.0
-    off = np.ones(W.size, dtype=bool)
-    off[[g[5] for g in grid]] = False
-    return True, 1.0 / n, c * float(np.sum(W[off] ** 2)), [c * g[4] ** 2 for g in grid]
-
-
-def _make_plan(NN, X, y, axes):
-    """Validate a search and lay it out for the kernel; returns a _Plan.
-
-    NN is any network with the tutorial's attributes (W1, W2 and the layer
-    sizes); it is only read.  X, y are checked as Neural_Network checks
-    them; axes as grid_search documents.  Raises TypeError / ValueError for
-    bad input, ValueError if the point count overflows int64.
-    """
-    I, H, O = NN.inputLayerSize, NN.hiddenLayerSize, NN.outputLayerSize
-    lam = _lambda_of(NN)
-    W1 = as_weights(NN.W1, "NN.W1", (I, H))
-    W2 = as_weights(NN.W2, "NN.W2", (H, O))
-    X, y = as_data(X, y, I, O)
-    grid = parse_axes(axes, {"W1": (I, H), "W2": (H, O)})
-    total = math.prod(len(g[4]) for g in grid)
-    if total > _INT64_MAX:
-        raise ValueError(
-            f"grid_search: the grid has {total} points, more than int64 can count "
-            f"({_INT64_MAX}); use fewer or shorter axes")
-    # (name, layer, i, j, values, index in W1.ravel() ++ W2.ravel())
-    grid = [g + ((g[2] * H + g[3]) if g[1] == "W1" else (I * H + g[2] * O + g[3]),)
-            for g in grid]
-    costs = [_inner_cost(grid, a, X.shape[0], I, H, O) for a in range(len(grid))]
-    # cheapest innermost axis; ties to the user's last (keeps the user layout)
-    inner = min(range(len(grid)), key=lambda a: (costs[a], -a))
-    hin = grid[inner][3] if grid[inner][1] == "W1" else None
-    # outer axes in user order, except that axes on the innermost W1 axis's
-    # column go outermost, so its activations are refreshed least often
-    outer = sorted((a for a in range(len(grid)) if a != inner),
-                   key=lambda a: (0 if (grid[a][1] == "W1" and grid[a][3] == hin) else 1, a))
-    W = np.concatenate((W1.ravel(), W2.ravel()))
-    penalty = _penalty(lam, grid, W, X.shape[0], O)
-    fused = _fused_layout(grid, X.shape[0], I, H, O)
-    if fused is not None and fused[0] < min(costs) * _FUSED_PREFER:
-        return _Plan(X, y, W, H, grid, list(fused[1]), fused[2], fused[3], penalty)
-    return _Plan(X, y, W, H, grid, outer + [inner], penalty=penalty)
-
-
-def _combine(results):
-    """Best (cost, flat) of several (cost, flat) pairs: np.argmin's order
-    (first NaN, else the smallest cost, ties to the lowest flat index)."""
-    best = None
-    for c, u in results:
-        if u < 0:
-            continue
-        if best is None:
-            best = (c, u)
-            continue
-        bc, bu = best
-        if bc != bc:
-            if c != c and u < bu:
-                best = (c, u)
-        elif c != c or c < bc or (c == bc and u < bu):
-            best = (c, u)
-    return best
-
-
-def _run_range(plan, start, stop, full_output=False, num_threads=None, out=None):
-    """Evaluate rows [start, stop) of a plan (0 <= start < stop <= plan.n_rows).
-
-    Returns (best_cost, best_flat, costs): the best point of the range by
-    np.argmin's order, its flat index in the user's grid, and the costs:
-    - out=None, full_output: a new 1-D array of the range's points in plan
-      order (plan-order flat indices [plan.row_start(start),
-      plan.row_start(stop))); place it with _place;
-    - out given (the user-layout surface, C-contiguous float64 of
-      plan.shape): written in place, costs is None;
-    - otherwise None, and nothing of size the grid is allocated.
-    Deterministic: independent of num_threads and of how rows are split.
-    """
-    nt = resolve_num_threads(num_threads)
-    costs = None
-    if out is not None:
-        target, ostride, offset = out.reshape(-1), plan.ustride, 0
-    elif full_output:
-        a, b = plan.row_start(start), plan.row_start(stop)
-        costs = target = np.empty(b - a)
-        ostride, offset = plan.pstride, a
-    else:
-        target, ostride, offset = np.empty(0), plan.pstride, 0
-    bc, bu = _grid.search(plan.X, plan.y, plan.W, plan.H, plan.values, plan.vstart,
-                          plan.vlen, plan.which, plan.ustride, ostride, target, offset,
-                          plan.tile, start, stop, plan.chunk, plan.nblock, plan.nfold,
-                          plan.reg, plan.scale, plan.pen0, plan.pen, nt)
-    return bc, bu, costs
-
-
-def _place(plan, surface, start, stop, costs):
-    """Write _run_range's costs of rows [start, stop) into the user-layout surface."""
-    a, b = plan.row_start(start), plan.row_start(stop)
-    if plan.identity:
-        surface.reshape(-1)[a:b] = costs
-    else:
-        view = surface.transpose(plan.order)
-        view[np.unravel_index(np.arange(a, b), plan.plan_shape)] = costs
-
-
-def _available_memory():
-    """Bytes the OS says are available now (MemAvailable), or None if unknown."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
-def _check_surface_fits(plan):
-    need = plan.evaluations * F64.itemsize
-    if need <= _SMALL_SURFACE_BYTES:
-        return
-    avail = _available_memory()
-    if avail is not None and need > avail:
-        raise MemoryError(
-            f"grid_search: the full cost surface of shape {plan.shape} needs "
-            f"{need / 2**30:.3g} GiB but only {avail / 2**30:.3g} GiB are available; "
-            f"pass full_output=False to get just the best point (no surface)")
 
 
 def grid_search(NN, X, y, axes, full_output=True, num_threads=None, progress=False,
@@ -470,12 +73,9 @@ def grid_search(NN, X, y, axes, full_output=True, num_threads=None, progress=Fal
         return run_grid_search(client, NN, X, y, axes, full_output, num_threads, progress)
     t0 = time.perf_counter()
     nt = resolve_num_threads(num_threads)
-    plan = _make_plan(NN, X, y, axes)
+    plan = _plan.make_plan(NN, X, y, axes)
     report = Progress(progress, plan.evaluations)
-    surface = None
-    if full_output:
-        _check_surface_fits(plan)
-        surface = np.empty(plan.shape)
+    surface = _plan.new_surface(plan, full_output)
     best = None
     evals_per_row = plan.evaluations / plan.n_rows
     # First block: about 3*2**20 evaluations x examples; then _BLOCK_SECONDS at the best
@@ -491,9 +91,9 @@ def grid_search(NN, X, y, axes, full_output=True, num_threads=None, progress=Fal
         while start < plan.n_rows:
             stop = min(plan.n_rows, start + block)
             tb = time.perf_counter()
-            bc, bu, _ = _run_range(plan, start, stop, full_output, nt, out=surface)
+            bc, bu, _ = _plan.run_range(plan, start, stop, full_output, nt, out=surface)
             dt = time.perf_counter() - tb
-            best = _combine([best, (bc, bu)] if best else [(bc, bu)])
+            best = _plan.combine([best, (bc, bu)] if best else [(bc, bu)])
             if dt > 0:
                 rate = max(rate, (stop - start) / dt)
             start = stop
@@ -502,9 +102,4 @@ def grid_search(NN, X, y, axes, full_output=True, num_threads=None, progress=Fal
             block = max(min_block, min(8 * block, int(target) // plan.chunk * plan.chunk))
     finally:
         report.close()
-    best_cost, best_flat = best
-    best_index = plan.index(best_flat)
-    best_weights = {name: float(v[i])
-                    for name, v, i in zip(plan.names, plan.axis_values, best_index)}
-    return GridResult(surface, float(best_cost), best_index, best_weights,
-                      plan.evaluations, time.perf_counter() - t0)
+    return _plan.result(plan, surface, best, time.perf_counter() - t0)
