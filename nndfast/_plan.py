@@ -165,7 +165,7 @@ def inner_cost(grid, pos, N, I, H, O):
 _FUSED_MAX_ROW = 2**16
 _FUSED_TABLE = 2**16
 #: Grids smaller than this keep the one-axis layout (choosing costs more).
-_FUSED_MIN_EVALS = 2**20
+_FUSED_MIN_EVALS = 2**17
 #: Blocks of at most this many axes are considered.
 _FUSED_MAX_AXES = 4
 #: A fused layout is used when its modelled cost is below the one-axis

@@ -255,9 +255,8 @@ def test_bitwise_identical_across_thread_counts():
 
 @pytest.mark.parametrize("force_fused", [False, True])
 def test_run_range_splits_combine_bitwise(monkeypatch, force_fused):
-    if force_fused:
-        monkeypatch.setattr(P, "_FUSED_MIN_EVALS", 0)
-        monkeypatch.setattr(P, "_FUSED_PREFER", float("inf"))
+    monkeypatch.setattr(P, "_FUSED_MIN_EVALS", 0)
+    monkeypatch.setattr(P, "_FUSED_PREFER", float("inf") if force_fused else 0.0)
     NN = _net(seed=11)
     w = np.linspace(-5, 5, 200)
     axes = {"W1[0,0]": w, "W1[0,1]": w[::2], "W2[1,0]": w[:30]}
