@@ -105,7 +105,9 @@ static void NND_GRID_FN(nnd_grid_row)(int64_t np, int64_t nk, const double *cons
     }
 }
 
-/* E[j*nk + k] = exp(-src[j][k] * w[j]) for j < np, every |src*w| <= NND_GRID_EMAX. */
+/* E[j*nk + k] = exp(-src[j][k] * w[j]) for j < np, every |src*w| <= NND_GRID_EMAX:
+ * nnd_exp_mid, which takes either sign there, so no reciprocal is needed (a
+ * division per entry would cost more than the exp). */
 NND_GRID_ATTR
 static void NND_GRID_FN(nnd_grid_exp_table)(int64_t np, int64_t nk, const double *const *src,
                                             const double *w, double *E) {
@@ -115,11 +117,7 @@ static void NND_GRID_FN(nnd_grid_exp_table)(int64_t np, int64_t nk, const double
         const double wj = w[j];
         double *Ej = E + j * nk;
 #pragma omp simd
-        for (k = 0; k < nk; k++) {
-            double x = -(s[k] * wj);
-            double t = nnd_exp_neg(x < 0.0 ? x : -x);
-            Ej[k] = x <= 0.0 ? t : 1.0 / t;
-        }
+        for (k = 0; k < nk; k++) Ej[k] = nnd_exp_mid(-(s[k] * wj));
     }
 }
 
