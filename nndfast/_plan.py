@@ -80,7 +80,10 @@ class Plan(object):
         ustrides = [math.prod(self.shape[a + 1:]) for a in range(len(self.shape))]
         pshape = [self.shape[a] for a in order]
         self.plan_shape = tuple(pshape)
-        self.values = np.concatenate([self.axis_values[a] for a in order])
+        # one axis: its (validated, float64, contiguous) values as they are; a
+        # copy of 10^8 values would cost about half the search
+        self.values = (self.axis_values[0] if len(order) == 1
+                       else np.concatenate([self.axis_values[a] for a in order]))
         self.vlen = np.array(pshape, dtype=np.int64)
         self.vstart = np.concatenate(([0], np.cumsum(self.vlen)[:-1])).astype(np.int64)
         self.which = np.array([grid[a][5] for a in order], dtype=np.int64)
