@@ -336,13 +336,36 @@ cdef inline cnp.ndarray _empty1(Py_ssize_t n):
     return cnp.PyArray_EMPTY(1, dims, cnp.NPY_DOUBLE, 0)
 
 
+cdef extern from "Python.h":
+    # never fails for an exact int: an out-of-range value sets *overflow
+    long PyLong_AsLongAndOverflow(object v, int *overflow) noexcept
+
+
 cdef inline Py_ssize_t _size(object v) noexcept:
     # A layer size the tiny path can trust: an exact int in 1 .. 2^31 - 1;
     # anything else (bool, numpy ints, floats, huge ints) gives -1 and
     # leaves it to network.py's checks.
-    if type(v) is not int or not (0 < <object> v < 0x80000000):
+    cdef int overflow = 0
+    cdef long x
+    if type(v) is not int:
         return -1
-    return <Py_ssize_t> v
+    x = PyLong_AsLongAndOverflow(v, &overflow)
+    if overflow or x < 1 or x > 0x7fffffff:
+        return -1
+    return <Py_ssize_t> x
+
+
+cdef inline bint _buffer(object a, Py_ssize_t rows, Py_ssize_t cols) noexcept:
+    # a scratch array the kernels may write: (rows, cols) float64, C-contiguous,
+    # aligned, writeable, native byte order
+    cdef cnp.ndarray arr
+    if type(a) is not cnp.ndarray:
+        return False
+    arr = <cnp.ndarray> a
+    return (cnp.PyArray_NDIM(arr) == 2 and cnp.PyArray_TYPE(arr) == cnp.NPY_DOUBLE
+            and cnp.PyArray_DIM(arr, 0) == rows and cnp.PyArray_DIM(arr, 1) == cols
+            and (cnp.PyArray_FLAGS(arr) & cnp.NPY_ARRAY_CARRAY) == cnp.NPY_ARRAY_CARRAY
+            and cnp.PyArray_ISNOTSWAPPED(arr))
 
 
 cdef inline bint _fits(object s, Py_ssize_t N, Py_ssize_t H, Py_ssize_t O) noexcept:
@@ -352,11 +375,8 @@ cdef inline bint _fits(object s, Py_ssize_t N, Py_ssize_t H, Py_ssize_t O) noexc
     if type(s) is not tuple or len(<tuple> s) != 4:
         return False
     t = <tuple> s
-    return (_ok2(t[0], N, H) and _ok2(t[1], N, H) and _ok2(t[2], N, O) and _ok2(t[3], N, O)
-            and cnp.PyArray_ISWRITEABLE(<cnp.ndarray> t[0])
-            and cnp.PyArray_ISWRITEABLE(<cnp.ndarray> t[1])
-            and cnp.PyArray_ISWRITEABLE(<cnp.ndarray> t[2])
-            and cnp.PyArray_ISWRITEABLE(<cnp.ndarray> t[3]))
+    return (_buffer(t[0], N, H) and _buffer(t[1], N, H) and _buffer(t[2], N, O)
+            and _buffer(t[3], N, O))
 
 
 cdef tuple _tiny_setup(dict d, object X, object y, Net *n):
@@ -368,7 +388,8 @@ cdef tuple _tiny_setup(dict d, object X, object y, Net *n):
     cdef Py_ssize_t I, H, O, N
     cdef object W1 = d.get("_W1"), W2 = d.get("_W2"), Lambda = d.get("_Lambda")
     cdef double lam = 0.0
-    cdef object s
+    cdef object scratch
+    cdef tuple s
     I = _size(d.get("inputLayerSize"))
     H = _size(d.get("hiddenLayerSize"))
     O = _size(d.get("outputLayerSize"))
@@ -387,8 +408,10 @@ cdef tuple _tiny_setup(dict d, object X, object y, Net *n):
         return None
     if y is not None and not _ok2(y, N, O):
         return None
-    s = d.get("_scratch")
-    if not _fits(s, N, H, O):
+    scratch = d.get("_scratch")
+    if _fits(scratch, N, H, O):
+        s = <tuple> scratch
+    else:
         s = (_empty2(N, H), _empty2(N, H), _empty2(N, O), _empty2(N, O))
         d["_scratch"] = s
     n.nex, n.nin, n.nhid, n.nout = N, I, H, O
