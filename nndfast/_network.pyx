@@ -159,9 +159,12 @@ cdef int _run_sums(const Net *n, int op, double *out, int num_threads) noexcept 
 
 cdef void _regularize(const Net *n, double *J, double *g1, double *g2) noexcept nogil:
     """Part 7's terms on the summed J (O,) and, unless g1 is NULL, on g1, g2:
-    J = scale*J + (lam/2)*(sum W1^2 + sum W2^2), g = scale*g + lam*W.  Each
-    step is skipped at its neutral value, so Parts 2-6 (scale 1, lam 0) keep
-    their bitwise results, even for inf weights where 0*inf would be NaN."""
+    J = scale*J + (lam/2)*(sum W1^2 + sum W2^2)/O, g = scale*g + lam*W.
+    The penalty is split over the O outputs so that sum(J), the objective of
+    every trainer, check and grid search, has exactly g as its gradient (the
+    tutorial's O = 1 is its formula as written).  Each step is skipped at its
+    neutral value, so Parts 2-6 (scale 1, lam 0) keep their bitwise results,
+    even for inf weights where 0*inf would be NaN."""
     cdef Py_ssize_t k, IH = n.nin * n.nhid, HO = n.nhid * n.nout
     cdef double s1 = 0.0, s2 = 0.0, penalty
     if n.scale != 1.0:
@@ -177,7 +180,7 @@ cdef void _regularize(const Net *n, double *J, double *g1, double *g2) noexcept 
             s1 += n.W1[k] * n.W1[k]
         for k in range(HO):
             s2 += n.W2[k] * n.W2[k]
-        penalty = (n.lam / 2.0) * (s1 + s2)
+        penalty = (n.lam / 2.0) * (s1 + s2) / n.nout
         for k in range(n.nout):
             J[k] = J[k] + penalty
         if g1 != NULL:

@@ -255,7 +255,9 @@ class Neural_Network(object):
 
         X : (n, inputLayerSize), y : (n, outputLayerSize).  Returns a new
         float64 array of shape (outputLayerSize,) (the sums over rows only are
-        per output); caches yHat, z2, a2, z3.
+        per output); caches yHat, z2, a2, z3.  With several outputs and
+        Lambda, each entry carries 1/outputLayerSize of the penalty, so that
+        sum(J) is the cost whose gradient costFunctionPrime gives.
         """
         J = _k.cost_tiny(self.__dict__, X, y)
         if J is not None:

@@ -64,14 +64,20 @@ class Neural_Network(object):
 
     def costFunction(self, X, y):
         """J = 0.5*sum((y-yHat)**2) over examples, shape (outputLayerSize,);
-        with Lambda, Part 7's 0.5*sum((y-yHat)**2)/n + (Lambda/2)*(sum W1^2 + sum W2^2)."""
+        with Lambda, Part 7's 0.5*sum((y-yHat)**2)/n + (Lambda/2)*(sum W1^2 + sum W2^2).
+
+        With several outputs each entry of J carries 1/outputLayerSize of the
+        penalty, so that sum(J) is the cost whose gradient costFunctionPrime
+        gives (Part 7 has one output, where this is its formula as written).
+        """
         self.yHat = self.forward(X)
         if self.Lambda is None:
             J = 0.5 * np.sum((y - self.yHat) ** 2, axis=0)
         else:
             # Part 7: normalize by the number of examples, penalize big weights
             J = 0.5 * np.sum((y - self.yHat) ** 2, axis=0) / X.shape[0] + \
-                (self.Lambda / 2) * (np.sum(self.W1 ** 2) + np.sum(self.W2 ** 2))
+                (self.Lambda / 2) * (np.sum(self.W1 ** 2) + np.sum(self.W2 ** 2)) \
+                / self.outputLayerSize
         return J
 
     def costFunctionPrime(self, X, y):

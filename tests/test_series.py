@@ -235,6 +235,20 @@ def test_lambda_can_change_between_calls():
                  scale=np.abs(ref.computeGradients(X, y)).max())
 
 
+def test_several_outputs_share_the_penalty_so_sum_J_has_the_gradient():
+    """J[o] = data_o/n + penalty/O: sum(J) is data/n + penalty, the cost whose
+    gradient is X.T @ delta2 / n + Lambda*W1 (and likewise for W2)."""
+    X, y = data(2, 7, 2, 3)
+    fast, ref = pair(2, outputLayerSize=3, Lambda=0.5)
+    J = fast.costFunction(X, y)
+    penalty = 0.25 * (np.sum(ref.W1 ** 2) + np.sum(ref.W2 ** 2))
+    data_term = 0.5 * np.sum((y - ref.forward(X)) ** 2, axis=0) / 7
+    assert_close(J, data_term + penalty / 3)
+    assert_close(J, ref.costFunction(X, y))
+    assert nndfast.gradient_check(fast, X, y) < 1e-8
+    assert reference.gradient_check(ref, X, y) < 1e-8
+
+
 def _regularized_scales(ref, X, y):
     """assert_close scales for Part 7's J and gradient: the unregularized
     bounds over n plus the penalty's own magnitude."""
@@ -265,6 +279,35 @@ def test_regularized_crosscheck(n, I, H, O, Lambda, seed):
     assert_close(fast.yHat, ref.yHat)
     grads = fast.computeGradients(X, y)
     assert np.array_equal(grads, np.concatenate((g1.ravel(), g2.ravel())))
+
+
+@pytest.mark.parametrize("Lambda", LAMBDAS)
+@pytest.mark.parametrize("n,I,H,O", [(3, 2, 3, 1), (4, 2, 3, 1), (40, 3, 5, 2), (600, 2, 64, 1)])
+def test_numerical_gradient_and_check_with_lambda(n, I, H, O, Lambda):
+    fast, ref = pair(n + H, inputLayerSize=I, hiddenLayerSize=H, outputLayerSize=O,
+                     Lambda=Lambda)
+    X, y = data(n, n, I, O)
+    numgrad = nndfast.computeNumericalGradient(fast, X, y)
+    numgrad_ref = reference.computeNumericalGradient(ref, X, y)
+    J = ref.costFunction(X, y)
+    assert np.all(np.abs(numgrad - numgrad_ref) <= numgrad_tolerance(J) * max(1, n / 4))
+    assert np.array_equal(fast.getParams(), ref.getParams())     # restored
+    assert nndfast.gradient_check(fast, X, y) < 1e-8
+
+
+@pytest.mark.parametrize("method", ["batch", "stochastic"])
+def test_regularized_descent_on_larger_data_matches_the_reference(method):
+    """The parallel gradient (n * H * (I + O) above the tiny threshold) with
+    Lambda, against the reference's loop."""
+    X, y = data(3, 3000, 2, 1)
+    fast, ref = pair(8, hiddenLayerSize=16, Lambda=1e-3)
+    kw = dict(learning_rate=0.3 if method == "batch" else 0.01, max_iter=4, tol=0.0,
+              method=method, seed=1)
+    res = nndfast.gradient_descent(fast, X, y, **kw)
+    res_ref = reference.gradient_descent(ref, X, y, **kw)
+    assert_close(res.costs, res_ref.costs, rtol=1e-10)
+    assert_close(fast.getParams(), ref.getParams(), rtol=1e-10,
+                 scale=np.abs(ref.getParams()).max())
 
 
 def test_regularized_results_do_not_depend_on_the_thread_count():
