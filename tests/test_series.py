@@ -490,6 +490,21 @@ for Lambda in (None, 0.01):
             fast.hiddenLayerSize, fast.outputLayerSize = 3, 1
             fast.W1, fast.W2 = np.ones((2, 3)), np.ones((3, 1))
             fast.forward(X)
+
+# scratch left by another size, or poked in by hand, is never written through
+np.random.seed(1)
+fast, ref = nndfast.Neural_Network(), None
+np.random.seed(1)
+ref = reference.Neural_Network()
+X, y = rng.uniform(size=(3, 2)), rng.uniform(size=(3, 1))
+ro = np.zeros((3, 3))
+ro.flags.writeable = False
+for bad in (None, (), (1, 2, 3, 4), (np.zeros((3, 3)),) * 3, (np.zeros((2, 3)),) * 4,
+            (ro, ro, np.zeros((3, 1)), np.zeros((3, 1))), [np.zeros((3, 3))] * 4,
+            (np.zeros((3, 3), np.float32),) * 2 + (np.zeros((3, 1)),) * 2):
+    fast._scratch = bad
+    check(fast, ref, X, y)
+assert not ro.any()
 print("resized OK")
 """
 
