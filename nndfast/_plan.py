@@ -24,7 +24,6 @@ combined with combine reproduces a whole-grid search bit for bit.
 import functools
 import itertools
 import math
-import numbers
 import os
 
 import numpy as np
@@ -32,7 +31,7 @@ import numpy as np
 from nndfast import _grid
 from nndfast._results import GridResult
 from nndfast._threads import resolve_num_threads
-from nndfast._validate import F64, as_data, as_weights, parse_axes
+from nndfast._validate import F64, as_data, as_lambda, as_weights, parse_axes
 
 __all__ = ["Plan", "make_plan", "run_range", "combine", "place", "new_surface", "result",
            "check_surface_fits", "available_memory"]
@@ -272,31 +271,19 @@ def _fused_layout_of(weights, lens, N, I, H, O):
     return best
 
 
-def lambda_of(NN):
-    """NN's Part 7 regularization (getattr(NN, "Lambda", None)), checked."""
-    lam = getattr(NN, "Lambda", None)
-    if lam is None:
-        return None
-    if isinstance(lam, (bool, np.bool_)) or not isinstance(lam, numbers.Real):
-        raise TypeError(f"grid_search: NN.Lambda must be None or a real number, "
-                        f"not {type(lam).__name__}")
-    lam = float(lam)
-    if not math.isfinite(lam) or lam < 0:
-        raise ValueError(f"grid_search: NN.Lambda must be finite and >= 0, got {lam!r}")
-    return lam
-
-
-def penalty(lam, grid, W, n, O):
+def penalty(lam, grid, W, n):
     """Part 7's cost for the kernel, as (reg, scale, pen0, pen per user axis).
 
-    sum over the O outputs of J = 0.5*sum((y-yHat)**2)/n + lam/2*(sum(W1**2)
-    + sum(W2**2)) is the tutorial's data cost times scale = 1/n plus, for
-    every weight, O*lam/2*w**2: pen0 for the weights off the axes, pen[a][k]
-    for value k of axis a.  lam None: the plain cost (reg False).
+    sum(J) over the outputs, with nndfast's and the reference's costFunction
+    (each output carries 1/outputLayerSize of the penalty), is
+    0.5*sum((y-yHat)**2)/n + lam/2*(sum(W1**2) + sum(W2**2)): the tutorial's
+    data cost times scale = 1/n plus lam/2*w**2 for every weight, pen0 for
+    the weights off the axes, pen[a][k] for value k of axis a.  lam None:
+    the plain cost (None is returned, reg off).
     """
     if lam is None:
         return None
-    c = O * lam / 2.0
+    c = lam / 2.0
     off = np.ones(W.size, dtype=bool)
     off[[g[5] for g in grid]] = False
     return True, 1.0 / n, c * float(np.sum(W[off] ** 2)), [c * g[4] ** 2 for g in grid]
@@ -311,7 +298,7 @@ def make_plan(NN, X, y, axes):
     bad input, ValueError if the point count overflows int64.
     """
     I, H, O = NN.inputLayerSize, NN.hiddenLayerSize, NN.outputLayerSize
-    lam = lambda_of(NN)
+    lam = as_lambda(getattr(NN, "Lambda", None))
     W1 = as_weights(NN.W1, "NN.W1", (I, H))
     W2 = as_weights(NN.W2, "NN.W2", (H, O))
     X, y = as_data(X, y, I, O)
@@ -333,7 +320,7 @@ def make_plan(NN, X, y, axes):
     outer = sorted((a for a in range(len(grid)) if a != inner),
                    key=lambda a: (0 if (grid[a][1] == "W1" and grid[a][3] == hin) else 1, a))
     W = np.concatenate((W1.ravel(), W2.ravel()))
-    pen = penalty(lam, grid, W, X.shape[0], O)
+    pen = penalty(lam, grid, W, X.shape[0])
     fused = fused_layout(grid, X.shape[0], I, H, O)
     if fused is not None and fused[0] < min(costs) * _FUSED_PREFER:
         return Plan(X, y, W, H, grid, list(fused[1]), fused[2], fused[3], pen)

@@ -562,7 +562,8 @@ def test_shared_hidden_unit_uses_hidden_tables_and_their_fallback():
 # -- Part 7: Lambda ---------------------------------------------------------------------
 
 def _part7_surface(NN, X, y, axes, Lambda):
-    """The tutorial's loop with Part 7's cost, summed over the outputs."""
+    """The tutorial's loop with Part 7's cost, sum(J) over the outputs (each
+    carries 1/outputLayerSize of the penalty, as costFunction has it)."""
     shape = tuple(len(v) for v in axes.values())
     out = np.empty(shape)
     W1, W2 = NN.W1.copy(), NN.W2.copy()
@@ -573,7 +574,7 @@ def _part7_surface(NN, X, y, axes, Lambda):
             W[r, c] = values[i]
         yHat = 1 / (1 + np.exp(-(1 / (1 + np.exp(-(X @ W1))) @ W2)))
         J = 0.5 * np.sum((y - yHat) ** 2, axis=0) / X.shape[0] \
-            + (Lambda / 2) * (np.sum(W1 ** 2) + np.sum(W2 ** 2))
+            + (Lambda / 2) * (np.sum(W1 ** 2) + np.sum(W2 ** 2)) / y.shape[1]
         out[idx] = np.sum(J)
     return out
 
@@ -596,6 +597,9 @@ def test_lambda_surface_is_part7_cost(monkeypatch, Lambda, I, H, O, force_fused)
         fast = nndfast.grid_search(NN, X, y, axes)
         expected = _part7_surface(NN, X, y, axes, Lambda)
         np.testing.assert_allclose(fast.costs, expected, rtol=RTOL, atol=ATOL)
+        ref = reference.Neural_Network(I, H, O, Lambda=Lambda)
+        ref.W1, ref.W2 = NN.W1.copy(), NN.W2.copy()
+        _assert_same(fast, reference.grid_search(ref, X, y, axes))
         assert fast.best_index == np.unravel_index(np.argmin(expected), expected.shape)
         assert nndfast.grid_search(NN, X, y, axes, full_output=False).best_index == \
             fast.best_index
@@ -616,7 +620,8 @@ def test_lambda_zero_still_divides_by_n_and_none_does_not():
                                         (float("inf"), ValueError), ("0.1", TypeError),
                                         (True, TypeError), ([0.1], TypeError)])
 def test_bad_lambda(Lambda, exc):
-    NN = _net(seed=38)
+    # the reference network takes any attribute; grid_search checks it
+    NN = reference.Neural_Network()
     NN.Lambda = Lambda
     with pytest.raises(exc, match="Lambda"):
         nndfast.grid_search(NN, nndfast.X, nndfast.y, {"W1[0,0]": [0.0, 1.0]})
