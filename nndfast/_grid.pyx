@@ -213,8 +213,8 @@ cdef int _chunk(const Grid *g, int64_t p0, int64_t p1,
     cdef int64_t win = g.which[m - 1]
     cdef bint inner_w2 = win >= I * H
     cdef Py_ssize_t ii, ih, io
-    cdef int64_t p, q, ia, uoff, ooff, k, us_in = g.ustride[m - 1], os_in = g.ostride[m - 1]
-    cdef Py_ssize_t a, e, h, i, o
+    cdef int64_t p, q, uoff, ooff, k, us_in = g.ustride[m - 1], os_in = g.ostride[m - 1]
+    cdef Py_ssize_t a, e, h, o
     cdef double s, d, c, cmin, bc = 0.0
     cdef int64_t bu = -1
     cdef int has_nan
@@ -466,8 +466,8 @@ cdef int _chunk_fused(const Grid *g, int64_t p0, int64_t p1,
     cdef Py_ssize_t N = g.N, I = g.I, H = g.H, O = g.O, m = g.m
     cdef Py_ssize_t P = I * H + H * O, NP = N * O
     cdef Py_ssize_t nb = g.nblock, nf = g.nfold, mo = m - nb
-    cdef Py_ssize_t b, bb, e, h, i, o, j
-    cdef int64_t k, kk, p, q, nv, KB = 1, KR = 1, na, nmax = 1, tsize = 0, wa, ld
+    cdef Py_ssize_t b, bb, e, h, o, j
+    cdef int64_t k, kk, p, nv, KB = 1, KR = 1, na, nmax = 1, tsize = 0, wa, ld
     cdef int64_t uoff, ooff, ih, ii, io
     cdef double s, d, c, pc = 0.0, bc = 0.0, bmax, zsum, vmax
     cdef int64_t bu = -1
@@ -475,7 +475,6 @@ cdef int _chunk_fused(const Grid *g, int64_t p0, int64_t p1,
     cdef const double *v
     cdef const double *cur
     cdef double *dst
-    cdef double *tmp
 
     for b in range(mo, m):
         KB = KB * g.vlen[b]
