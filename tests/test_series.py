@@ -10,8 +10,6 @@ is seen.  (Part 6's and Part 7's trainer traces are tested in test_train.py.)
 """
 import os
 import pickle
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
@@ -22,6 +20,7 @@ from hypothesis import strategies as st
 import nndfast
 from nndfast import reference
 
+from _child import python
 from conftest import RTOL, assert_close, cost_scale, data, gradient_scales, pair
 
 EPS = np.finfo(float).eps
@@ -514,8 +513,7 @@ def test_resized_layers_in_a_child_process():
     Lambda: the reference's shapes and numbers, and half-done resizes raise.
     A child process, so that a memory error shows as a crash, not as luck."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(nndfast.__file__)))
-    r = subprocess.run([sys.executable, "-c", RESIZE_CHILD, root], capture_output=True,
-                       text=True, timeout=300, cwd=os.path.dirname(os.path.abspath(__file__)))
+    r = python("-c", RESIZE_CHILD, root, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, (r.returncode, r.stdout[-2000:], r.stderr[-4000:])
     assert r.stdout.strip().endswith("resized OK")
 
