@@ -4,6 +4,11 @@ Agreement with the tutorial's trainer (nndfast.reference.trainer, i.e.
 scipy over the numpy network) is measured by tests/_agreement.py, which
 bench/train_agreement.py also prints.  Tests that need scipy skip without it.
 """
+import os
+import signal
+import subprocess
+import sys
+import time
 import warnings
 
 import numpy as np
@@ -372,3 +377,49 @@ def test_caches_hold_the_final_weights_values(with_test):
     for name in ("z2", "a2", "z3"):
         np.testing.assert_array_equal(getattr(a, name), getattr(fresh, name))
     np.testing.assert_array_equal(a.yHat, yhat)
+
+
+CHILD = r"""
+import sys, time
+import numpy as np
+import nndfast
+
+np.random.seed(0)
+NN = nndfast.Neural_Network(hiddenLayerSize=16)
+rng = np.random.default_rng(0)
+X = rng.standard_normal((50000, 2)); y = rng.random((50000, 1))
+start = NN.getParams()
+print("READY", flush=True)
+t0 = time.perf_counter()
+try:
+    nndfast.trainer(NN, gtol=0, maxiter=100000, disp=False).train(X, y)
+    print("FINISHED", flush=True)
+except KeyboardInterrupt:
+    moved = not np.array_equal(NN.getParams(), start)
+    print("INTERRUPTED %.3f %s %s" % (time.perf_counter() - t0, moved,
+                                       np.isfinite(NN.getParams()).all()), flush=True)
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs POSIX signals")
+def test_ctrl_c_stops_a_long_run_promptly(tmp_path):
+    script = tmp_path / "child.py"
+    script.write_text(CHILD)
+    env = dict(os.environ)
+    here = os.path.dirname(os.path.dirname(os.path.abspath(nndfast.__file__)))
+    env["PYTHONPATH"] = here + os.pathsep + env.get("PYTHONPATH", "")
+    child = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert child.stdout.readline().strip() == "READY"
+        time.sleep(1.0)
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=120)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    words = out.split()
+    assert words[0] == "INTERRUPTED", out + err[-2000:]
+    # the KeyboardInterrupt lands within a second; the network keeps its progress
+    assert float(words[1]) < 2.0
+    assert words[2:] == ["True", "True"]
