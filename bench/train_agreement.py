@@ -12,7 +12,7 @@ nndfast's kernels, so the built-in row can only be judged against it: the
 two differ from the tutorial in arithmetic (rounding), not in algorithm.
 --ceiling adds scipy over the tutorial's own network with the cost and
 gradient perturbed by one part in 1e16: how far rounding alone carries a
-case from the tutorial's path.
+case from the tutorial's path (see CHAOTIC in tests/_agreement.py).
 
 Speed: the total wall-clock time of the tutorial's trainer over every case
 and seed divided by nndfast's (best of N runs), needs scipy.
@@ -52,16 +52,6 @@ class _NoisyModule(object):
     trainer = _Noisy
 
 
-def _count_against(module, case, **options):
-    totals = dict.fromkeys(("iterations", "trace", "weights", "all"), 0)
-    for seed in A.SEEDS:
-        ok = A.agreement(A.train(module, seed, case, **options),
-                         A.train(reference, seed, case))
-        for key, value in ok.items():
-            totals[key] += value
-    return totals
-
-
 def all_runs(module, **options):
     """Train every case from every seed (the job the speed ratio times)."""
     for case in A.CASES:
@@ -78,16 +68,16 @@ def main(argv=None):
     n = len(A.SEEDS)
     print(f"nndfast {nndfast.__version__}: seeds agreeing with the tutorial's trainer, of {n}")
     print()
-    print("| case | trainer | iterations | trace | weights | all |")
-    print("|---|---|---|---|---|---|")
+    print(f"| case | trainer | iterations | trace | weights | all | trace, first {A.PREFIX} |")
+    print("|---|---|---|---|---|---|---|")
     rows = [("built-in", nndfast, {}), ("peer: scipy-BFGS", nndfast, {"method": "scipy-BFGS"})]
     if args.ceiling:
         rows.append(("scipy, 1e-16 noise", _NoisyModule, {}))
     for case in A.CASES:
         for name, module, options in rows:
-            c = _count_against(module, case, **options)
+            c = A.count(case, module, **options)
             print(f"| {case} | {name} | {c['iterations']} | {c['trace']} | {c['weights']} "
-                  f"| {c['all']} |")
+                  f"| {c['all']} | {c['prefix']} |")
     tr = best_time(lambda: all_runs(reference), args.repeat)
     tf = best_time(lambda: all_runs(nndfast), args.repeat)
     print()

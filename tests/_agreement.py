@@ -9,6 +9,15 @@ plain-numpy network).  A run of nndfast's trainer *agrees* with it when it
 
 Used by tests/test_trainer.py (which asserts >= 18 of 20 seeds) and by
 bench/train_agreement.py (which prints the counts and the speed ratio).
+
+Part 7 with Lambda = 0 is CHAOTIC: the unregularized fit of 4 examples walks
+out along a valley of growing weights where rounding-sized differences
+split paths after 85-145 iterations.  scipy's own BFGS over the tutorial's
+network, with its cost and gradient perturbed by one part in 1e16, agrees
+with the unperturbed run on only about 8 of 20 seeds; no implementation
+whose arithmetic differs from the tutorial's by one rounding can do better.
+There the tests ask for the trace over the first PREFIX iterations and for
+no fewer whole agreements than scipy's BFGS over nndfast's kernels.
 """
 import numpy as np
 
@@ -17,6 +26,7 @@ from nndfast import reference
 
 SEEDS = range(20)
 ITERATIONS, RTOL, FLOOR, WEIGHTS = 4, 1e-3, 1e-7, 0.05
+PREFIX = 60
 
 # Part 7's data (shared/TUTORIAL.md): four training examples normalized as in
 # Part 1; the test inputs divided by the *normalized* training maximum (1),
@@ -34,6 +44,7 @@ CASES = {
     "Part 7, Lambda=1e-4": ((TRAIN_X, TRAIN_Y, TEST_X, TEST_Y), 1e-4),
     "Part 7, Lambda=0": ((TRAIN_X, TRAIN_Y, TEST_X, TEST_Y), 0.0),
 }
+CHAOTIC = {"Part 7, Lambda=0"}
 
 
 class Run(object):
@@ -59,7 +70,8 @@ def train(module, seed, case, **options):
     data, Lambda = CASES[case]
     NN = network(module, seed, Lambda)
     T = module.trainer(NN, disp=False, **options)
-    T.train(*data)
+    with np.errstate(over="ignore"):        # the tutorial's sigmoid overflows at big weights
+        T.train(*data)
     return Run(T, NN, len(data) == 4)
 
 
@@ -71,24 +83,30 @@ def same_trace(a, b):
     return bool(np.all(np.abs(a[keep] - b[keep]) <= RTOL * np.abs(b[keep])))
 
 
+def _traces(run, tutorial, k=None):
+    return same_trace(run.J[:k], tutorial.J[:k]) and (
+        tutorial.testJ is None or same_trace(run.testJ[:k], tutorial.testJ[:k]))
+
+
 def agreement(run, tutorial):
-    """{criterion: bool} for one seed."""
+    """{criterion: bool} for one seed ("prefix": the traces over the first
+    PREFIX iterations)."""
     out = {
         "iterations": abs(run.nit - tutorial.nit) <= ITERATIONS,
-        "trace": same_trace(run.J, tutorial.J) and (
-            tutorial.testJ is None or same_trace(run.testJ, tutorial.testJ)),
+        "trace": _traces(run, tutorial),
         "weights": bool(np.max(np.abs(run.weights - tutorial.weights)) <= WEIGHTS),
     }
     out["all"] = all(out.values())
+    out["prefix"] = _traces(run, tutorial, PREFIX)
     return out
 
 
-def count(case, seeds=SEEDS, **options):
-    """{criterion: number of seeds that meet it}, nndfast's trainer(**options)
+def count(case, module=nndfast, seeds=SEEDS, **options):
+    """{criterion: number of seeds that meet it}: module's trainer(**options)
     against the tutorial's, on CASES[case]."""
-    totals = dict.fromkeys(("iterations", "trace", "weights", "all"), 0)
+    totals = dict.fromkeys(("iterations", "trace", "weights", "all", "prefix"), 0)
     for seed in seeds:
-        ok = agreement(train(nndfast, seed, case, **options), train(reference, seed, case))
+        ok = agreement(train(module, seed, case, **options), train(reference, seed, case))
         for key, value in ok.items():
             totals[key] += value
     return totals
