@@ -74,10 +74,11 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args(argv)
-    worst = max(train_seeds(nndfast))
+    costs = np.array(train_seeds(nndfast))
     print(f"nndfast {nndfast.__version__}, OpenMP {nndfast.openmp_enabled()}, "
-          f"best of {args.repeat}; built-in trainer's worst final cost over seeds 0-19: "
-          f"{worst:.2e}")
+          f"best of {args.repeat}; built-in trainer over seeds 0-19: final cost < 1e-8 on "
+          f"{np.sum(costs < 1e-8)} seeds, worst {costs.max():.2e} (a local minimum, where the "
+          f"tutorial's trainer stops too)")
     print()
     print("| job | target | reference | nndfast | speed-up |")
     print("|---|---|---|---|---|")
