@@ -14,6 +14,9 @@ Conventions (see _network.pyx):
   allocates every buffer; the kernels trust their input.
 - The parameters live in one vector laid out like Neural_Network.getParams():
   W1.ravel() (I*H values) then W2.ravel() (H*O values).
+- Lambda (the last argument of every driver) is None for the cost of Parts
+  2-6 or a float >= 0 for Part 7's regularized cost; _setup turns it into the
+  Net's scale and lam, so every driver here, descent and BFGS, honours it.
 - `work` is scratch of work_size(n, I, H, O) doubles, reused across calls so
   a run in short segments (for callbacks and Ctrl-C) does not reallocate.
 - Each driver returns a status: RAN_OUT (did every iteration asked for),
@@ -61,13 +64,21 @@ cdef struct Work:
     double *v5
 
 
-cdef void _setup(Work *w, const double *X, const double *y, Py_ssize_t n,
-                 Py_ssize_t I, Py_ssize_t H, Py_ssize_t O, double *work) noexcept nogil:
+cdef int _setup(Work *w, const double *X, const double *y, Py_ssize_t n,
+                Py_ssize_t I, Py_ssize_t H, Py_ssize_t O, double *work,
+                object Lambda) except -1:
+    # Lambda: None (Parts 2-6) or a float >= 0 (Part 7), checked by train.py.
     w.P = I * H + H * O
     w.IH = I * H
     w.O = O
     w.net.X, w.net.y = X, y
     w.net.nex, w.net.nin, w.net.nhid, w.net.nout = n, I, H, O
+    # Part 7's cost is a mean over the n examples plus Lambda/2 * sum W^2;
+    # _run_grad applies it (see Net in _network.pxd).
+    if Lambda is None:
+        w.net.scale, w.net.lam = 1.0, 0.0
+    else:
+        w.net.scale, w.net.lam = 1.0 / n, <double> Lambda
     w.net.z2 = work
     w.net.a2 = work + n * H
     w.net.z3 = work + 2 * n * H
@@ -82,6 +93,7 @@ cdef void _setup(Work *w, const double *X, const double *y, Py_ssize_t n,
     w.v5 = work + 6 * w.P
     # 7P .. 7P + O: Je; 7P + O .. 8P + 2O spare
     w.Je = work + 7 * w.P
+    return 0
 
 
 cdef inline int _grad_at(Work *w, const double *params, double *g, double *J,
@@ -156,11 +168,12 @@ def gradient(const double[:, ::1] X,     # IN  (n, I), n >= 1
              double[::1] grad,           # OUT (P,)
              double[::1] J,              # OUT (O,)
              double[::1] work,           # SCRATCH
-             int num_threads):
+             int num_threads,
+             Lambda=None):               # IN  None, or Part 7's Lambda (float >= 0)
     """The cost J and its gradient (unrolled like params) at params."""
     cdef Work w
     cdef int rc
-    _setup(&w, &X[0, 0], &y[0, 0], X.shape[0], X.shape[1], H, y.shape[1], &work[0])
+    _setup(&w, &X[0, 0], &y[0, 0], X.shape[0], X.shape[1], H, y.shape[1], &work[0], Lambda)
     with nogil:
         rc = _grad_at(&w, &params[0], &grad[0], &J[0], num_threads)
     if rc:
@@ -177,7 +190,8 @@ def batch_descent(const double[:, ::1] X,     # IN  (n, I), n >= 1
                   double learning_rate,
                   double tol,
                   double[:, ::1] costs,       # OUT (n_iter, O): cost after each step
-                  int num_threads):
+                  int num_threads,
+                  Lambda=None):               # IN  None, or Part 7's Lambda (float >= 0)
     """Up to costs.shape[0] steps of params -= learning_rate * grad.
 
     On entry grad and J must hold the gradient and cost at params (from
@@ -189,7 +203,7 @@ def batch_descent(const double[:, ::1] X,     # IN  (n, I), n >= 1
     cdef int status = RAN_OUT, rc = 0
     cdef double *p = &params[0]
     cdef double *g = &grad[0]
-    _setup(&w, &X[0, 0], &y[0, 0], X.shape[0], X.shape[1], H, y.shape[1], &work[0])
+    _setup(&w, &X[0, 0], &y[0, 0], X.shape[0], X.shape[1], H, y.shape[1], &work[0], Lambda)
     P, O = w.P, w.O
     with nogil:
         while it < n_iter:
@@ -219,9 +233,12 @@ def stochastic_descent(const double[:, ::1] X,        # IN  (n, I), n >= 1
                        double learning_rate,
                        double tol,
                        double[:, ::1] costs,          # OUT (n_epochs, O): cost after each epoch
-                       int num_threads):
+                       int num_threads,
+                       Lambda=None):          # IN  None, or Part 7's Lambda (float >= 0)
     """Up to orders.shape[0] epochs; in epoch t, for e in orders[t]:
-    params -= learning_rate * (gradient on example e alone).
+    params -= learning_rate * (gradient on example e alone).  With Lambda,
+    each step's gradient is Part 7's with n = 1 (example e's backprop plus
+    Lambda * W); the per-epoch cost and tol test are on all n examples.
 
     After each epoch the full gradient and cost are evaluated (for the cost
     history and the tol test).  Returns (epochs, status, gradient evaluations).
@@ -235,10 +252,13 @@ def stochastic_descent(const double[:, ::1] X,        # IN  (n, I), n >= 1
     cdef int status = RAN_OUT, rc = 0
     cdef double *p = &params[0]
     cdef double *g = &grad[0]
-    _setup(&w, &X[0, 0], &y[0, 0], n, I, H, y.shape[1], &work[0])
+    _setup(&w, &X[0, 0], &y[0, 0], n, I, H, y.shape[1], &work[0], Lambda)
     P, O = w.P, w.O
     one = w.net
     one.nex = 1
+    # Part 7's formula on the step's own examples: the mean over n = 1 is
+    # that example's cost, and each step adds the full Lambda * W.
+    one.scale = 1.0
     one.W1 = p
     one.W2 = p + w.IH
     with nogil:
@@ -417,7 +437,8 @@ def bfgs_network(const double[:, ::1] X,       # IN  (n, I), n >= 1
                  Py_ssize_t maxiter,
                  Py_ssize_t check_every,       # evaluations between Ctrl-C checks
                  callback,                     # None: fill trace; else callback(params)
-                 int num_threads):
+                 int num_threads,
+                 Lambda=None):                 # IN  None, or Part 7's Lambda (float >= 0)
     """scipy's BFGS (minimize(method='BFGS', jac=True)) on the network's
     cost sum(J) over the parameters, evaluated by the backprop kernel.
 
@@ -435,7 +456,7 @@ def bfgs_network(const double[:, ::1] X,       # IN  (n, I), n >= 1
     cdef const double[:, ::1] tX
     cdef const double[:, ::1] tY
     errors = []
-    _setup(&w, &X[0, 0], &y[0, 0], n, I, H, O, &work[0])
+    _setup(&w, &X[0, 0], &y[0, 0], n, I, H, O, &work[0], Lambda)
     o.w = &w
     o.J = &J[0]
     o.num_threads = num_threads
@@ -449,7 +470,7 @@ def bfgs_network(const double[:, ::1] X,       # IN  (n, I), n >= 1
     if callback is None and testX is not None:
         tX, tY = testX, testY
         test_work = np.empty(work_size(tX.shape[0], I, H, O))
-        _setup(&tw, &tX[0, 0], &tY[0, 0], tX.shape[0], I, H, O, &test_work[0])
+        _setup(&tw, &tX[0, 0], &tY[0, 0], tX.shape[0], I, H, O, &test_work[0], Lambda)
         o.test = &tw
         o.test_trace = &test_trace[0, 0]
     r.fg = _net_fg

@@ -14,7 +14,7 @@ import numpy as np
 from nndfast import _train as _k
 from nndfast._results import DescentResult, OptimizeResult
 from nndfast._threads import resolve_num_threads
-from nndfast._validate import as_data, as_examples, check_finite
+from nndfast._validate import as_data, as_examples, as_lambda, check_finite
 from nndfast.network import computeNumericalGradient, is_stock
 
 __all__ = ["gradient_descent", "gradient_check", "trainer", "DescentResult",
@@ -73,6 +73,11 @@ def _data(NN, X, y):
     return X, y, I, H, O
 
 
+def _lambda(NN):
+    """NN's Part 7 regularization parameter (None for Parts 2-6), checked."""
+    return as_lambda(getattr(NN, "Lambda", None))
+
+
 def _params(NN, I, H, O):
     p = np.array(NN.getParams(), dtype=np.float64)
     if p.shape != (I * H + H * O,):
@@ -108,9 +113,11 @@ def gradient_descent(NN, X, y, learning_rate=1.0, max_iter=1000, tol=1e-6,
     X : (n, inputLayerSize) array;  y : (n, outputLayerSize) array
         Finite values, n >= 1.
     learning_rate : float > 0, default 1.0
-        The step.  The cost is a sum over examples, so its gradient grows with
-        n: on the tutorial's 3 examples 1 to 8 works; for n examples start
-        near 1/n.
+        The step.  Without Lambda the cost is a sum over examples, so its
+        gradient grows with n: on the tutorial's 3 examples 1 to 8 works; for
+        n examples start near 1/n.  With NN.Lambda set (Part 7) the cost is
+        a mean plus (Lambda/2)*(sum W1^2 + sum W2^2), and every step, batch
+        or stochastic, descends that cost.
     max_iter : int >= 1, default 1000
         Steps (batch) or epochs (stochastic) at most.
     tol : float >= 0, default 1e-6
@@ -120,7 +127,9 @@ def gradient_descent(NN, X, y, learning_rate=1.0, max_iter=1000, tol=1e-6,
     method : "batch" or "stochastic"
         batch: each step is exactly W -= learning_rate * dJ/dW over all
         examples.  stochastic: each epoch visits every example once, one at
-        a time, in a shuffled order, stepping on that example's gradient.
+        a time, in a shuffled order, stepping on that example's gradient
+        (with Lambda: Part 7's gradient for that one example, n = 1, so the
+        Lambda * W term is applied at every step, n times per epoch).
     seed : None, int or np.random.Generator seed, default None
         Seeds the stochastic visiting orders: epoch t uses
         np.argsort(rng.random(n), kind="stable") with
@@ -155,12 +164,13 @@ def gradient_descent(NN, X, y, learning_rate=1.0, max_iter=1000, tol=1e-6,
     nt = resolve_num_threads(num_threads)
     X, y, I, H, O = _data(NN, X, y)
     p = _params(NN, I, H, O)
+    lam = _lambda(NN)
     rng = np.random.default_rng(seed) if method == "stochastic" else None
     n = X.shape[0]
 
     work = np.empty(_k.work_size(n, I, H, O))
     g, J = np.empty(p.size), np.empty(O)
-    _k.gradient(X, y, H, p, g, J, work, nt)
+    _k.gradient(X, y, H, p, g, J, work, nt, lam)
     evaluations = 1
     if not (np.isfinite(J).all() and np.isfinite(g).all()):
         raise ValueError("the cost or gradient at the starting weights is not finite")
@@ -182,11 +192,11 @@ def gradient_descent(NN, X, y, learning_rate=1.0, max_iter=1000, tol=1e-6,
             costs = np.empty((k, O))
             if method == "batch":
                 it, status, ev = _k.batch_descent(X, y, H, p, g, J, work, learning_rate,
-                                                  tol, costs, nt)
+                                                  tol, costs, nt, lam)
             else:
                 orders = np.argsort(rng.random((k, n)), axis=1, kind="stable")
                 it, status, ev = _k.stochastic_descent(X, y, H, p, g, J, work, orders,
-                                                       learning_rate, tol, costs, nt)
+                                                       learning_rate, tol, costs, nt, lam)
             pieces.append(costs[:it])
             done += it
             evaluations += ev
@@ -392,6 +402,7 @@ class trainer(object):
     def _train_builtin(self, params0, X, y, testX, testY, H, O):
         x = params0.copy()
         P = x.size
+        lam = _lambda(self.N)
         g = np.empty(P)
         Hinv = np.empty((P, P))
         compiled = is_stock(self.N) and not _overrides(self, trainer, "costFunctionWrapper")
@@ -405,7 +416,8 @@ class trainer(object):
                 every = int(_SEGMENT_WORK // (n * H * (I + O)))
                 out = _k.bfgs_network(X, y, H, x, g, Hinv, costs, testX, testY, test_costs,
                                       self.gtol, self.maxiter, every,
-                                      None if trace else self.callbackF, self.num_threads)
+                                      None if trace else self.callbackF, self.num_threads,
+                                      lam)
             else:
                 out = _k.bfgs_python(self._objective(X, y, P), self.callbackF, x, g, Hinv,
                                      self.gtol, self.maxiter)

@@ -108,8 +108,6 @@ def test_agreement_with_the_tutorial_trainer(case):
     Where rounding alone splits paths (A.CHAOTIC), the first A.PREFIX
     iterations, and as many whole agreements as scipy's own BFGS gets."""
     pytest.importorskip("scipy")
-    if A.CASES[case][1] is not None and not hasattr(nndfast.Neural_Network(), "Lambda"):
-        pytest.skip("Neural_Network(Lambda=...) has not landed")   # TODO: remove on merge
     counts = A.count(case)
     if case not in A.CHAOTIC:
         assert counts["all"] >= 18, counts
