@@ -117,16 +117,18 @@ def test_agreement_with_the_tutorial_trainer(case):
         assert counts["all"] >= peer["all"] - 2, (counts, peer)
 
 
-def test_compiled_and_python_objectives_take_the_same_steps():
+@pytest.mark.parametrize("Lambda", [None, 1e-4, 0.0])
+def test_compiled_and_python_objectives_take_the_same_steps(Lambda):
     """Over nndfast's network the builtin runs the backprop kernel directly;
     through an overridden costFunctionWrapper it calls Python.  Same kernel,
     same algorithm: the same run."""
+    Xs, ys = (X, y) if Lambda is None else (A.TRAIN_X, A.TRAIN_Y)
     for seed in range(5):
-        a, _ = pair(seed)
-        b, _ = pair(seed)
-        Ta = trained(a, X, y)
+        a, _ = pair(seed, Lambda=Lambda)
+        b, _ = pair(seed, Lambda=Lambda)
+        Ta = trained(a, Xs, ys)
         Tb = Recording(b, disp=False)
-        Tb.train(X, y)
+        Tb.train(Xs, ys)
         ra, rb = Ta.optimizationResults, Tb.optimizationResults
         assert (ra.nit, ra.nfev, ra.njev, ra.status) == (rb.nit, rb.nfev, rb.njev, rb.status)
         assert len(Tb.points) == rb.nfev
@@ -222,15 +224,16 @@ def test_ctrl_c_checks_do_not_change_the_run(monkeypatch):
 
 # -- Part 7: train/test --------------------------------------------------------
 
-def test_test_cost_is_recorded_each_iteration():
-    a, _ = pair(1)
+@pytest.mark.parametrize("Lambda", [None, 1e-4])
+def test_test_cost_is_recorded_each_iteration(Lambda):
+    a, _ = pair(1, Lambda=Lambda)
     T = trained(a, A.TRAIN_X, A.TRAIN_Y, A.TEST_X, A.TEST_Y)
     nit = T.optimizationResults.nit
     assert len(T.J) == len(T.testJ) == nit and T.testJ[0].shape == (1,)
     np.testing.assert_allclose(T.testJ[-1], a.costFunction(A.TEST_X, A.TEST_Y), rtol=1e-12)
     np.testing.assert_allclose(T.J[-1], a.costFunction(A.TRAIN_X, A.TRAIN_Y), rtol=1e-12)
     # the test data changes only what is recorded
-    b, _ = pair(1)
+    b, _ = pair(1, Lambda=Lambda)
     Tb = trained(b, A.TRAIN_X, A.TRAIN_Y)
     np.testing.assert_array_equal(np.array(T.J), np.array(Tb.J))
     assert Tb.testJ == []
