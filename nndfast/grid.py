@@ -27,7 +27,8 @@ import numpy as np
 from nndfast import _grid
 from nndfast._progress import Progress
 from nndfast._threads import resolve_num_threads
-from nndfast._validate import F64, as_data, as_weights, parse_axes
+from nndfast._validate import F64, _weight_key, as_data, as_weights, parse_axes
+from nndfast.network import is_stock
 from nndfast.reference import GridResult
 
 __all__ = ["grid_search", "GridResult"]
@@ -287,8 +288,9 @@ def grid_search(NN, X, y, axes, full_output=True, num_threads=None, progress=Fal
         called with (done, total) evaluations after every block.
     client : None or dask.distributed.Client
         Run the search on that Dask cluster (nndfast.distributed; needs the
-        extra: pip install "nndfast[dask]").  Same result, bit for bit;
-        num_threads then means threads per worker (None: each worker's own).
+        extra: pip install "nndfast[dask]").  Same result, bit for bit.
+        num_threads is then checked but each range runs on one thread: a
+        worker runs several ranges at once, one per Dask worker thread.
 
     Returns
     -------
@@ -300,7 +302,17 @@ def grid_search(NN, X, y, axes, full_output=True, num_threads=None, progress=Fal
 
     Ctrl-C raises KeyboardInterrupt within about 0.1 s: the work runs in
     blocks of about 50 ms, with signals checked between them.
+
+    Speed: the compiled search needs nndfast's network with the tutorial's
+    costFunction, forward and sigmoid.  A network that overrides one of
+    them, or any other network (nndfast.reference's), is searched by the
+    reference's Python loop over its own costFunction (serial, locally only:
+    client must be None), with the same validation, progress and Ctrl-C,
+    on private copies of its weights.
     """
+    if not is_stock(NN, "costFunction"):
+        return _grid_search_generic(NN, X, y, axes, full_output, num_threads, progress,
+                                    client)
     if client is not None:
         from nndfast.distributed import run_grid_search
         return run_grid_search(client, NN, X, y, axes, full_output, num_threads, progress)
@@ -343,4 +355,56 @@ def grid_search(NN, X, y, axes, full_output=True, num_threads=None, progress=Fal
     best_weights = {name: float(v[i])
                     for name, v, i in zip(plan.names, plan.axis_values, best_index)}
     return GridResult(surface, float(best_cost), best_index, best_weights,
+                      plan.evaluations, time.perf_counter() - t0)
+
+
+def _grid_search_generic(NN, X, y, axes, full_output, num_threads, progress, client):
+    """grid_search through NN's own costFunction: the reference's loop (set
+    the axis weights in place, call costFunction, store sum(J)), on private
+    float64 copies of the weights that NN holds during the search, so the
+    arrays it held are never written to.  Its cached yHat, z2, a2, z3 are
+    left at the last point, as after the reference's loop."""
+    if client is not None:
+        raise ValueError(
+            "grid_search: this network overrides costFunction, forward or sigmoid (or is "
+            "not nndfast's), so it is searched by a Python loop over its own costFunction, "
+            "which runs locally only; pass client=None")
+    t0 = time.perf_counter()
+    resolve_num_threads(num_threads)
+    plan = _make_plan(NN, X, y, axes)   # the compiled search's checks and messages
+    report = Progress(progress, plan.evaluations)
+    surface = None
+    if full_output:
+        _check_surface_fits(plan)
+        surface = np.empty(plan.shape)
+    W1, W2 = NN.W1, NN.W2
+    private = {"W1": np.array(W1, dtype=F64), "W2": np.array(W2, dtype=F64)}
+    targets = []
+    for name, values in zip(plan.names, plan.axis_values):
+        layer, i, j = _weight_key(name)
+        targets.append((private[layer], i, j, values))
+    best_cost, best_index = None, None
+    last = time.perf_counter()
+    NN.W1, NN.W2 = private["W1"], private["W2"]
+    try:
+        for n, index in enumerate(np.ndindex(*plan.shape)):
+            for (W, i, j, values), k in zip(targets, index):
+                W[i, j] = values[k]
+            cost = float(np.sum(NN.costFunction(plan.X, plan.y)))
+            if full_output:
+                surface[index] = cost
+            # np.argmin's order: the first NaN, else the lowest cost, ties to the first
+            if best_index is None or cost < best_cost or (cost != cost and best_cost == best_cost):
+                best_cost, best_index = cost, index
+            now = time.perf_counter()
+            if now - last >= _BLOCK_SECONDS:
+                last = now
+                report.update(n + 1)
+        report.update(plan.evaluations)
+    finally:
+        NN.W1, NN.W2 = W1, W2
+        report.close()
+    best_weights = {name: float(v[i])
+                    for name, v, i in zip(plan.names, plan.axis_values, best_index)}
+    return GridResult(surface, best_cost, tuple(int(i) for i in best_index), best_weights,
                       plan.evaluations, time.perf_counter() - t0)

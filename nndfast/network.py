@@ -26,9 +26,10 @@ class _Cached(object):
     out of the scratch buffer of the last small call into the instance dict
     (later accesses hit the dict directly)."""
 
-    def __init__(self, name, slot):
+    def __init__(self, name, slot, setters):
         self.name = name
         self.slot = slot
+        self.setters = setters
 
     def __get__(self, obj, objtype=None):
         if obj is None:
@@ -36,40 +37,92 @@ class _Cached(object):
         pending = obj.__dict__.get("_pending")
         if pending is None or pending[self.slot] is None:
             raise AttributeError(
-                f"'Neural_Network' object has no attribute '{self.name}' "
-                f"(call forward or costFunction first)")
+                f"'{type(obj).__name__}' object has no attribute '{self.name}' "
+                f"(call {self.setters} first)")
         value = pending[self.slot].copy()
         obj.__dict__[self.name] = value
         return value
 
 
-# The tutorial's methods.  A class that overrides none of them computes the
-# kernels' numbers; one that overrides any must be run through its own methods.
+# The tutorial's methods, and the ones each one's tutorial body calls through
+# self (directly or not).  A stock method whose callees are all stock runs the
+# kernels; otherwise it runs its tutorial body (the _*_generic methods below),
+# so partial overrides compose as they do with the tutorial's class.
 TUTORIAL_METHODS = ("sigmoid", "sigmoidPrime", "forward", "costFunction",
                     "costFunctionPrime", "computeGradients", "getParams", "setParams")
-_STOCK_CLASSES = {}
+_CALLS = {
+    "sigmoid": (),
+    "sigmoidPrime": (),
+    "forward": ("sigmoid",),
+    "costFunction": ("forward",),
+    "costFunctionPrime": ("forward", "sigmoidPrime"),
+    "computeGradients": ("costFunctionPrime",),
+    "getParams": (),
+    "setParams": (),
+}
 
 
-def is_stock(NN):
-    """True if NN's numbers are nndfast's kernels' numbers.
+def _callees(name):
+    """Every tutorial method that name's tutorial body reaches through self."""
+    out, todo = set(), list(_CALLS[name])
+    while todo:
+        m = todo.pop()
+        if m not in out:
+            out.add(m)
+            todo.extend(_CALLS[m])
+    return frozenset(out)
 
-    That is: NN is a Neural_Network whose class (checked once per class) and
-    whose instance dict override none of TUTORIAL_METHODS.  Entry points that
-    run compiled loops (training, grid search, the numerical gradient) take
-    their fast path only for such networks and otherwise go through the
-    network's own methods.
-    """
+
+_CALLEES = {name: _callees(name) for name in TUTORIAL_METHODS}
+_CLASS_OVERRIDES = {}
+
+
+def _overrides(NN):
+    """The tutorial methods NN overrides (its class's, found once per class,
+    and its instance dict's), or None if NN is not an nndfast Neural_Network."""
     cls = type(NN)
-    stock = _STOCK_CLASSES.get(cls)
-    if stock is None:
-        stock = issubclass(cls, Neural_Network) and all(
-            getattr(cls, name, None) is getattr(Neural_Network, name)
-            for name in TUTORIAL_METHODS)
-        _STOCK_CLASSES[cls] = stock
-    if not stock:
-        return False
+    over = _CLASS_OVERRIDES.get(cls)
+    if over is None:
+        if not issubclass(cls, Neural_Network):
+            return None
+        over = _CLASS_OVERRIDES[cls] = frozenset(
+            name for name in TUTORIAL_METHODS if getattr(cls, name, None) is not _STOCK[name])
     d = getattr(NN, "__dict__", None)
-    return not d or not any(name in d for name in TUTORIAL_METHODS)
+    if d:
+        inst = [name for name in TUTORIAL_METHODS if name in d]
+        if inst:
+            over = over.union(inst)
+    return over
+
+
+def is_stock(NN, uses=TUTORIAL_METHODS):
+    """True if the tutorial methods ``uses`` give nndfast's kernels' numbers on NN.
+
+    That is: NN is an nndfast Neural_Network and neither its class (checked
+    once per class) nor its instance dict overrides any of ``uses`` or the
+    methods their tutorial bodies call (``costFunction`` calls ``forward``,
+    which calls ``sigmoid``, ...).  With the default, any override makes NN
+    non-stock.  Entry points that run compiled loops (training, grid search,
+    the numerical gradient) take them only for stock networks and otherwise
+    go through the network's own methods.  Any other network (nndfast.
+    reference's, say) is never stock: its methods are its own.
+    """
+    over = _overrides(NN)
+    if over is None:
+        return False
+    if not over:
+        return True
+    if isinstance(uses, str):
+        uses = (uses,)
+    return not any(name in over or not over.isdisjoint(_CALLEES[name]) for name in uses)
+
+
+def _runs_generic(NN, name):
+    """True if NN's stock method ``name`` must run its tutorial body: a method
+    it calls through self is overridden (name's own override does not count:
+    a super() call from it wants the stock body)."""
+    over = _overrides(NN)
+    return bool(over) and not over.isdisjoint(_CALLEES[name])
 
 
 def _positive_size(value, name):
@@ -102,10 +155,11 @@ class Neural_Network(object):
         Cached by costFunction and costFunctionPrime.
     """
 
-    z2 = _Cached("z2", 0)
-    a2 = _Cached("a2", 1)
-    z3 = _Cached("z3", 2)
-    yHat = _Cached("yHat", 3)
+    z2 = _Cached("z2", 0, "forward, costFunction or costFunctionPrime")
+    a2 = _Cached("a2", 1, "forward, costFunction or costFunctionPrime")
+    z3 = _Cached("z3", 2, "forward, costFunction or costFunctionPrime")
+    # forward returns yHat without keeping it, as in the tutorial
+    yHat = _Cached("yHat", 3, "costFunction or costFunctionPrime")
 
     def __init__(self, inputLayerSize=2, hiddenLayerSize=3, outputLayerSize=1):
         self.inputLayerSize = _positive_size(inputLayerSize, "inputLayerSize")
@@ -176,7 +230,12 @@ class Neural_Network(object):
         X : (n, inputLayerSize) array.  Returns yHat, a new
         (n, outputLayerSize) float64 array, and caches z2, a2, z3.
         """
-        yhat = _k.forward_tiny(self.__dict__, X)
+        d = self.__dict__
+        # (the names are _CALLEES["forward"]; literal for the tiny path's speed)
+        if type(self) is not Neural_Network or "sigmoid" in d:
+            if _runs_generic(self, "forward"):
+                return self._forward_generic(X)
+        yhat = _k.forward_tiny(d, X)
         if yhat is not None:
             return yhat
         return self._general(_k.forward_tiny, self._forward_large, X, None)
@@ -203,7 +262,11 @@ class Neural_Network(object):
         X : (n, inputLayerSize), y : (n, outputLayerSize).  Returns a new
         float64 array of shape (outputLayerSize,); caches yHat, z2, a2, z3.
         """
-        J = _k.cost_tiny(self.__dict__, X, y)
+        d = self.__dict__
+        if type(self) is not Neural_Network or "forward" in d or "sigmoid" in d:
+            if _runs_generic(self, "costFunction"):
+                return self._costFunction_generic(X, y)
+        J = _k.cost_tiny(d, X, y)
         if J is not None:
             return J
         return self._general(_k.cost_tiny, self._cost_large, X, y)
@@ -240,6 +303,11 @@ class Neural_Network(object):
         X : (n, inputLayerSize), y : (n, outputLayerSize).  Caches yHat,
         z2, a2, z3 as the tutorial does.
         """
+        d = self.__dict__
+        if (type(self) is not Neural_Network or "forward" in d or "sigmoid" in d
+                or "sigmoidPrime" in d):
+            if _runs_generic(self, "costFunctionPrime"):
+                return self._costFunctionPrime_generic(X, y)
         _, g1, g2 = self._cost_and_gradient(X, y)
         return g1, g2
 
@@ -264,8 +332,40 @@ class Neural_Network(object):
 
     def computeGradients(self, X, y):
         """costFunctionPrime unrolled like getParams(): shape (I*H + H*O,)."""
+        d = self.__dict__
+        if (type(self) is not Neural_Network or "costFunctionPrime" in d or "forward" in d
+                or "sigmoid" in d or "sigmoidPrime" in d):
+            if _runs_generic(self, "computeGradients"):
+                dJdW1, dJdW2 = self.costFunctionPrime(X, y)
+                return np.concatenate((np.ravel(dJdW1), np.ravel(dJdW2)))
         _, g1, g2 = self._cost_and_gradient(X, y)
         return np.concatenate((g1.ravel(), g2.ravel()))
+
+    # -- the tutorial's bodies, for networks that override a method they call --
+    # Each is the tutorial's method written the tutorial's way, calling the
+    # network's own (possibly overridden) methods through self.
+    def _forward_generic(self, X):
+        X, _ = self._check(X)
+        self.z2 = np.dot(X, self.W1)
+        self.a2 = self.sigmoid(self.z2)
+        self.z3 = np.dot(self.a2, self.W2)
+        yHat = self.sigmoid(self.z3)
+        return yHat
+
+    def _costFunction_generic(self, X, y):
+        self.yHat = self.forward(X)
+        y = _like_yhat(y, self.yHat)
+        J = 0.5 * np.sum((y - self.yHat) ** 2, axis=0)
+        return J
+
+    def _costFunctionPrime_generic(self, X, y):
+        X, y = self._check(X, y)
+        self.yHat = self.forward(X)
+        delta3 = np.multiply(-(y - self.yHat), self.sigmoidPrime(self.z3))
+        dJdW2 = np.dot(self.a2.T, delta3)
+        delta2 = np.dot(delta3, self.W2.T) * self.sigmoidPrime(self.z2)
+        dJdW1 = np.dot(X.T, delta2)
+        return dJdW1, dJdW2
 
     def __getstate__(self):
         state = self.__dict__.copy()
@@ -284,6 +384,21 @@ class Neural_Network(object):
                 f"outputLayerSize={self.outputLayerSize})")
 
 
+# The stock functions, to tell a subclass's override from an inherited method.
+_STOCK = {name: Neural_Network.__dict__[name] for name in TUTORIAL_METHODS}
+
+
+def _like_yhat(y, yHat):
+    """y as an array, checked against yHat's shape: the tutorial's y - yHat
+    would otherwise broadcast a wrong-shaped y into other numbers."""
+    y = np.asarray(y)
+    if y.dtype.kind not in "biuf":
+        raise TypeError(f"y must be a real numeric array; got dtype {y.dtype}")
+    if y.shape != np.shape(yHat):
+        raise ValueError(f"y must have the shape of yHat, {np.shape(yHat)}; got {y.shape}")
+    return y
+
+
 def _elementwise(kernel, z):
     arr = np.asarray(z)
     if arr.dtype.kind not in "biuf":
@@ -298,22 +413,29 @@ def _elementwise(kernel, z):
 def computeNumericalGradient(N, X, y):
     """Central-difference gradient of sum(J) with e = 1e-4, shaped like N.getParams().
 
-    A drop-in for the tutorial's function, giving the same numbers.  For
-    nndfast's network each weight is perturbed in place (no setParams copy
-    per step); any other network (the reference's, say) goes through the
-    tutorial's getParams/setParams loop.  The weights are as they were
-    afterwards, even after an error.
+    The tutorial's function with its numbers, for any network: each
+    parameter in turn is moved by +e and -e and N.costFunction (N's own,
+    overridden or not) is called.  For nndfast's network with the stock
+    getParams and setParams the weights are perturbed in place in private
+    copies swapped in for the loop (no setParams copy per step; same
+    numbers); any other network goes through the tutorial's
+    getParams/setParams loop.  The arrays N holds are never written to, so
+    read-only and foreign (np.frombuffer) weights work, and N's weights are
+    as they were afterwards, even after an error.
+
+    N : a network with the tutorial's API;  X : (n, inputLayerSize),
+    y : (n, outputLayerSize).  Returns a new vector of shape (I*H + H*O,).
     """
-    if not isinstance(N, Neural_Network):
-        from nndfast import reference
-        return reference.computeNumericalGradient(N, X, y)
+    if not is_stock(N, ("getParams", "setParams")):
+        return _numerical_gradient_generic(N, X, y)
     e = 1e-4
-    W1, W2 = N.W1, N.W2
-    saved = W1.copy(), W2.copy()
+    W1, W2 = N._weights()
+    P1, P2 = W1.copy(), W2.copy()
     numgrad = np.empty(W1.size + W2.size)
     k = 0
+    N._W1, N._W2 = P1, P2
     try:
-        for flat in (W1.reshape(-1), W2.reshape(-1)):
+        for flat in (P1.reshape(-1), P2.reshape(-1)):
             for p in range(flat.size):
                 p0 = flat[p]
                 # the tutorial's paramsInitial +/- perturb, one weight at a time
@@ -325,6 +447,25 @@ def computeNumericalGradient(N, X, y):
                 numgrad[k] = (loss2 - loss1) / (2 * e)
                 k += 1
     finally:
-        W1[...] = saved[0]
-        W2[...] = saved[1]
+        N._W1, N._W2 = W1, W2
+    return numgrad
+
+
+def _numerical_gradient_generic(N, X, y):
+    """The tutorial's loop over N.getParams/setParams/costFunction (duck-typed)."""
+    paramsInitial = N.getParams()
+    numgrad = np.zeros(paramsInitial.shape)
+    perturb = np.zeros(paramsInitial.shape)
+    e = 1e-4
+    try:
+        for p in range(len(paramsInitial)):
+            perturb[p] = e
+            N.setParams(paramsInitial + perturb)
+            loss2 = np.sum(N.costFunction(X, y))
+            N.setParams(paramsInitial - perturb)
+            loss1 = np.sum(N.costFunction(X, y))
+            numgrad[p] = (loss2 - loss1) / (2 * e)
+            perturb[p] = 0
+    finally:
+        N.setParams(paramsInitial)
     return numgrad
