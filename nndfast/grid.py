@@ -289,8 +289,9 @@ def grid_search(NN, X, y, axes, full_output=True, num_threads=None, progress=Fal
     client : None or dask.distributed.Client
         Run the search on that Dask cluster (nndfast.distributed; needs the
         extra: pip install "nndfast[dask]").  Same result, bit for bit.
-        num_threads is then checked but each range runs on one thread: a
-        worker runs several ranges at once, one per Dask worker thread.
+        Each Dask worker thread runs one range at a time, and num_threads
+        then means kernel threads per range: None gives every range one
+        thread, so a worker keeps exactly its ``--nthreads`` cores busy.
 
     Returns
     -------

@@ -77,21 +77,12 @@ _CALLEES = {name: _callees(name) for name in TUTORIAL_METHODS}
 _CLASS_OVERRIDES = {}
 
 
-def _overrides(NN):
-    """The tutorial methods NN overrides (its class's, found once per class,
-    and its instance dict's), or None if NN is not an nndfast Neural_Network."""
-    cls = type(NN)
+def _class_overrides(cls):
+    """The tutorial methods a Neural_Network subclass overrides (cached per class)."""
     over = _CLASS_OVERRIDES.get(cls)
     if over is None:
-        if not issubclass(cls, Neural_Network):
-            return None
         over = _CLASS_OVERRIDES[cls] = frozenset(
             name for name in TUTORIAL_METHODS if getattr(cls, name, None) is not _STOCK[name])
-    d = getattr(NN, "__dict__", None)
-    if d:
-        inst = [name for name in TUTORIAL_METHODS if name in d]
-        if inst:
-            over = over.union(inst)
     return over
 
 
@@ -107,22 +98,24 @@ def is_stock(NN, uses=TUTORIAL_METHODS):
     go through the network's own methods.  Any other network (nndfast.
     reference's, say) is never stock: its methods are its own.
     """
-    over = _overrides(NN)
-    if over is None:
+    if not isinstance(NN, Neural_Network):
         return False
-    if not over:
-        return True
     if isinstance(uses, str):
         uses = (uses,)
-    return not any(name in over or not over.isdisjoint(_CALLEES[name]) for name in uses)
+    need = set(uses).union(*(_CALLEES[name] for name in uses))
+    if not _class_overrides(type(NN)).isdisjoint(need):
+        return False
+    return getattr(NN, "__dict__", {}).keys().isdisjoint(need)
 
 
 def _runs_generic(NN, name):
     """True if NN's stock method ``name`` must run its tutorial body: a method
     it calls through self is overridden (name's own override does not count:
-    a super() call from it wants the stock body)."""
-    over = _overrides(NN)
-    return bool(over) and not over.isdisjoint(_CALLEES[name])
+    a super() call from it wants the stock body).  NN is a Neural_Network."""
+    callees = _CALLEES[name]
+    if not _class_overrides(type(NN)).isdisjoint(callees):
+        return True
+    return not NN.__dict__.keys().isdisjoint(callees)
 
 
 def _positive_size(value, name):
