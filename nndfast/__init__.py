@@ -1,4 +1,4 @@
-"""nndfast: the "Neural Networks Demystified" network at hardware speed.
+"""nndfast: the "Neural Networks Demystified" network at hardware speed (API).
 
 ``from nndfast import *`` replaces the tutorial's ``from partTwo import *``
 (and ``partFive``, ``partSix``): it gives X, y, Neural_Network,

@@ -1,11 +1,15 @@
-"""Input checks for the Python layer.  Kernels trust what passes these."""
+"""Input checks (helper) for the Python layer.  Kernels trust what passes these.
+
+Pure Python and numpy: nndfast.reference uses it too, without the build.
+"""
 import numbers
 import re
 from collections.abc import Mapping
 
 import numpy as np
 
-__all__ = ["as_examples", "as_data", "as_weights", "check_finite", "parse_axes", "F64"]
+__all__ = ["as_examples", "as_data", "as_weights", "check_finite", "check_num_threads",
+           "parse_axes", "F64"]
 
 F64 = np.dtype(np.float64)
 _NUMERIC_KINDS = "biuf"
@@ -78,6 +82,23 @@ def check_finite(A, name):
     """Raise ValueError if A holds NaN or inf."""
     if not np.isfinite(A).all():
         raise ValueError(f"{name} contains NaN or inf")
+
+
+def check_num_threads(num_threads):
+    """Return ``num_threads`` as None or an int >= 1, or raise.
+
+    Zero or a negative number raises ValueError; anything that is not an
+    int (bool and float included) raises TypeError.
+    """
+    if num_threads is None:
+        return None
+    if isinstance(num_threads, bool) or not isinstance(num_threads, numbers.Integral):
+        raise TypeError(
+            f"num_threads must be None or a positive int, got {type(num_threads).__name__} "
+            f"{num_threads!r}")
+    if num_threads < 1:
+        raise ValueError(f"num_threads must be None or a positive int, got {num_threads}")
+    return int(num_threads)
 
 
 _WEIGHT_NAME = re.compile(r"^\s*(W[12])\s*\[\s*(\d+)\s*,\s*(\d+)\s*\]\s*$")

@@ -1,4 +1,4 @@
-"""The fast drop-in Neural_Network: the tutorial's API over compiled kernels.
+"""The fast drop-in Neural_Network (API): the tutorial's API over compiled kernels.
 
 Everything here mirrors nndfast.reference.Neural_Network name for name and
 shape for shape; the arithmetic happens in nndfast._network.
@@ -420,7 +420,7 @@ def computeNumericalGradient(N, X, y):
     y : (n, outputLayerSize).  Returns a new vector of shape (I*H + H*O,).
     """
     if not is_stock(N, ("getParams", "setParams")):
-        return _numerical_gradient_generic(N, X, y)
+        return _numerical_gradient_by_params(N, X, y)
     e = 1e-4
     W1, W2 = N._weights()
     P1, P2 = W1.copy(), W2.copy()
@@ -444,14 +444,18 @@ def computeNumericalGradient(N, X, y):
     return numgrad
 
 
-def _numerical_gradient_generic(N, X, y):
-    """The tutorial's loop over N.getParams/setParams/costFunction (duck-typed)."""
-    paramsInitial = N.getParams()
-    numgrad = np.zeros(paramsInitial.shape)
-    perturb = np.zeros(paramsInitial.shape)
+def _numerical_gradient_by_params(N, X, y):
+    """The tutorial's loop, duck-typed: central differences (e = 1e-4) of
+    sum(N.costFunction(X, y)) over N.getParams(), set through N.setParams."""
+    # The same loop as reference.computeNumericalGradient, on purpose (plus
+    # the finally): the fast side does not import the oracle, and the oracle
+    # shares no code with the side it checks.
     e = 1e-4
+    paramsInitial = N.getParams()
+    numgrad = np.zeros(np.shape(paramsInitial))
+    perturb = np.zeros(np.shape(paramsInitial))
     try:
-        for p in range(len(paramsInitial)):
+        for p in range(perturb.size):
             perturb[p] = e
             N.setParams(paramsInitial + perturb)
             loss2 = np.sum(N.costFunction(X, y))

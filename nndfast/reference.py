@@ -1,8 +1,14 @@
-"""nndfast.reference: the tutorial's network in plain numpy.
+"""nndfast.reference (reference layer): the tutorial's network in plain numpy.
 
 This module is the oracle every compiled kernel is cross-checked against and
 the baseline every benchmark stands beside.  It is written the tutorial's way
 on purpose; do not speed it up.
+
+It stands alone: it imports numpy, the tutorial data (nndfast.data) and the
+pure-Python helpers nndfast._validate, nndfast._progress and
+nndfast._results, and nothing compiled, so an oracle shares no machinery
+with the kernels it checks.  (``import nndfast`` itself loads the compiled
+API; this module does not need it.)
 
 Differences from the tutorial's code, each to remove a trap:
 - costFunction returns an array of shape (outputLayerSize,) computed with
@@ -17,6 +23,9 @@ import time
 
 import numpy as np
 
+from nndfast._progress import Progress
+from nndfast._results import DescentResult, GridResult
+from nndfast._validate import check_num_threads, parse_axes
 from nndfast.data import X, y
 
 __all__ = ["Neural_Network", "computeNumericalGradient", "grid_search", "GridResult",
@@ -131,34 +140,6 @@ def computeNumericalGradient(N, X, y):
 
 # -- Grid search (Part 3's brute force) ---------------------------------------
 
-class GridResult(object):
-    """What grid_search found (the same class for nndfast and the reference).
-
-    costs : ndarray of shape (len(axis0), len(axis1), ...), or None
-        costs[i, j, ...] = sum over outputs of J with those weights; None
-        when full_output=False.
-    best_cost : float, the smallest cost (np.argmin's choice: ties go to the
-        lowest flat index).
-    best_index : tuple of int, its index in the grid.
-    best_weights : dict, canonical weight name ("W1[0,0]") -> best value.
-    evaluations : int, the number of grid points evaluated.
-    seconds : float, wall-clock time of the search.
-    """
-
-    def __init__(self, costs, best_cost, best_index, best_weights, evaluations, seconds):
-        self.costs = costs
-        self.best_cost = best_cost
-        self.best_index = best_index
-        self.best_weights = best_weights
-        self.evaluations = evaluations
-        self.seconds = seconds
-
-    def __repr__(self):
-        return (f"GridResult(best_cost={self.best_cost!r}, best_index={self.best_index!r}, "
-                f"best_weights={self.best_weights!r}, evaluations={self.evaluations}, "
-                f"seconds={self.seconds:.3g})")
-
-
 def grid_search(NN, X, y, axes, full_output=True, num_threads=None, progress=False,
                 client=None):
     """Brute force: the cost at every point of a grid of weight values.
@@ -176,11 +157,7 @@ def grid_search(NN, X, y, axes, full_output=True, num_threads=None, progress=Fal
     if client is not None:
         raise ValueError("nndfast.reference.grid_search runs locally only; pass client=None "
                          "(nndfast.grid_search runs on a Dask client)")
-    from nndfast._progress import Progress
-    from nndfast._threads import resolve_num_threads
-    from nndfast._validate import parse_axes
-
-    resolve_num_threads(num_threads)
+    check_num_threads(num_threads)
     shapes = {"W1": np.shape(NN.W1), "W2": np.shape(NN.W2)}
     grid = parse_axes(axes, shapes)
     X = np.asarray(X, dtype=float)
@@ -224,16 +201,6 @@ def grid_search(NN, X, y, axes, full_output=True, num_threads=None, progress=Fal
 # tutorial's BFGS trainer.  Same names and arguments as nndfast.train.
 # ---------------------------------------------------------------------------
 
-class DescentResult(object):
-    """What gradient_descent returns: costs, iterations, converged, evaluations."""
-
-    def __init__(self, costs, iterations, converged, evaluations):
-        self.costs = costs
-        self.iterations = iterations
-        self.converged = converged
-        self.evaluations = evaluations
-
-
 def gradient_descent(NN, X, y, learning_rate=1.0, max_iter=1000, tol=1e-6,
                      method="batch", seed=None, callback=None, num_threads=None,
                      callback_every=100):
@@ -249,7 +216,9 @@ def gradient_descent(NN, X, y, learning_rate=1.0, max_iter=1000, tol=1e-6,
     makes the cost or a weight inf/NaN is undone and the run stops (not
     converged).  num_threads is accepted for symmetry with nndfast and ignored.
     callback(iteration, cost) runs every callback_every iterations; returning
-    True stops the run.
+    True stops the run.  Returns a DescentResult (costs, iterations,
+    converged, diverged, evaluations): the class nndfast.gradient_descent
+    returns, with diverged True when a step was undone.
     """
     rng = np.random.default_rng(seed)
     n = X.shape[0]
@@ -302,7 +271,7 @@ def gradient_descent(NN, X, y, learning_rate=1.0, max_iter=1000, tol=1e-6,
                 break
 
     costs = np.array(costs).reshape(len(costs), NN.outputLayerSize)
-    return DescentResult(costs, i, converged, evaluations)
+    return DescentResult(costs, i, converged, diverged, evaluations)
 
 
 def gradient_check(NN, X, y):

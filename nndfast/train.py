@@ -1,4 +1,5 @@
-"""Training: gradient descent, the gradient check and the BFGS trainer.
+"""Training (API, and the driver of the nndfast._train kernels): gradient
+descent, the gradient check and the BFGS trainer.
 
 The loops run in nndfast._train over the same backprop kernel as
 Neural_Network.costFunctionPrime; this module checks input, picks thread
@@ -11,6 +12,7 @@ import warnings
 import numpy as np
 
 from nndfast import _train as _k
+from nndfast._results import DescentResult, OptimizeResult
 from nndfast._threads import resolve_num_threads
 from nndfast._validate import as_data, check_finite
 from nndfast.network import computeNumericalGradient, is_stock
@@ -25,60 +27,6 @@ _TRAIN_METHODS = ("builtin", "scipy-BFGS")
 _SEGMENT_WORK = 2.5e7
 # Largest visiting-order block (epochs x examples) built at once.
 _ORDER_BLOCK = 1 << 20
-
-
-class DescentResult(object):
-    """What gradient_descent returns.
-
-    Attributes
-    ----------
-    costs : ndarray (iterations, outputLayerSize)
-        costs[k] is the cost J after step (batch) or epoch (stochastic) k + 1.
-    iterations : int
-        Steps (batch) or epochs (stochastic) completed and kept.
-    converged : bool
-        True if the run stopped because every |dJ/dW| <= tol.
-    diverged : bool
-        True if a step made the cost or a weight inf/NaN (it was undone).
-    evaluations : int
-        Backprop gradient evaluations (full-data ones, plus one per example
-        visited for stochastic descent).
-    """
-
-    def __init__(self, costs, iterations, converged, diverged, evaluations):
-        self.costs = costs
-        self.iterations = iterations
-        self.converged = converged
-        self.diverged = diverged
-        self.evaluations = evaluations
-
-    def __repr__(self):
-        last = self.costs[-1] if len(self.costs) else None
-        return (f"DescentResult(iterations={self.iterations}, converged={self.converged}, "
-                f"diverged={self.diverged}, evaluations={self.evaluations}, "
-                f"final_cost={last})")
-
-
-class OptimizeResult(dict):
-    """The built-in trainer's result, shaped like scipy.optimize.OptimizeResult:
-    x, fun, jac, hess_inv, nit, nfev, njev, status, success, message, readable
-    as attributes or keys."""
-
-    def __getattr__(self, name):
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-    __setattr__ = dict.__setitem__
-    __delattr__ = dict.__delitem__
-
-    def __repr__(self):
-        width = max(map(len, self)) + 1
-        return "\n".join(f"{k.rjust(width)}: {v!r}" for k, v in self.items())
-
-    def __dir__(self):
-        return list(self.keys())
 
 
 # -- argument checks ---------------------------------------------------------

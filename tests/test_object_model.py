@@ -662,15 +662,15 @@ def test_dask_client_runs_every_range_with_num_threads_kernel_threads(monkeypatc
     """grid_search's docstring: with a client, num_threads is kernel threads per
     range, and None gives every range one thread."""
     distributed = pytest.importorskip("distributed")
-    from nndfast import grid as grid_module
+    from nndfast import _plan
     seen = []
-    real = grid_module._run_range
+    real = _plan.run_range
 
     def spy(plan, start, stop, full_output=False, num_threads=None, out=None):
         seen.append(num_threads)
         return real(plan, start, stop, full_output, num_threads, out)
 
-    monkeypatch.setattr(grid_module, "_run_range", spy)
+    monkeypatch.setattr(_plan, "run_range", spy)
     axes = {"W1[0,0]": np.linspace(-1, 1, 50), "W1[0,1]": np.linspace(-1, 1, 50)}
     np.random.seed(17)
     NN = nndfast.Neural_Network()
