@@ -349,6 +349,9 @@ class Neural_Network(object):
         self.yHat = self.forward(X)
         y = _like_yhat(y, self.yHat)
         J = 0.5 * np.sum((y - self.yHat) ** 2, axis=0)
+        Lambda = getattr(self, "Lambda", None)
+        if Lambda is not None:      # Part 7's cost
+            J = J / np.shape(X)[0] + (Lambda / 2) * (np.sum(self.W1 ** 2) + np.sum(self.W2 ** 2))
         return J
 
     def _costFunctionPrime_generic(self, X, y):
@@ -358,6 +361,10 @@ class Neural_Network(object):
         dJdW2 = np.dot(self.a2.T, delta3)
         delta2 = np.dot(delta3, self.W2.T) * self.sigmoidPrime(self.z2)
         dJdW1 = np.dot(X.T, delta2)
+        Lambda = getattr(self, "Lambda", None)
+        if Lambda is not None:      # Part 7's gradient
+            dJdW2 = dJdW2 / X.shape[0] + Lambda * self.W2
+            dJdW1 = dJdW1 / X.shape[0] + Lambda * self.W1
         return dJdW1, dJdW2
 
     def __getstate__(self):

@@ -387,6 +387,18 @@ def test_instance_attribute_overrides_are_honoured(method):
         assert counts["fast"] == counts["ref"] > 0
 
 
+def test_tutorial_bodies_honour_part7_lambda():
+    """A network with a Lambda attribute (Part 7) whose sigmoid is overridden:
+    the tutorial's bodies add Part 7's terms, as the reference's do."""
+    a, _ = pair(Tanh, seed=12)
+    a.Lambda = 1e-3
+    n = X.shape[0]
+    yhat = np.tanh(np.tanh(X @ a.W1) @ a.W2)
+    reg = (1e-3 / 2) * (np.sum(a.W1 ** 2) + np.sum(a.W2 ** 2))
+    close(a.costFunction(X, y), 0.5 * np.sum((y - yhat) ** 2, axis=0) / n + reg)
+    assert nndfast.gradient_check(a, X, y) < 1e-7
+
+
 def test_stock_methods_reached_by_super_run_the_kernels_path():
     """A subclass whose override calls super() gets the stock method's numbers."""
     a, b = pair(RegularizedSuper, seed=9)
