@@ -74,16 +74,27 @@ def _callees(name):
 
 
 _CALLEES = {name: _callees(name) for name in TUTORIAL_METHODS}
-_CLASS_OVERRIDES = {}
+class _PerClass(dict):
+    """cls -> compute(cls), computed at a class's first use (a plain dict
+    lookup afterwards, cheap enough for the tiny path)."""
+
+    def __init__(self, compute):
+        dict.__init__(self)
+        self.compute = compute
+
+    def __missing__(self, cls):
+        value = self[cls] = self.compute(cls)
+        return value
 
 
-def _class_overrides(cls):
-    """The tutorial methods a Neural_Network subclass overrides (cached per class)."""
-    over = _CLASS_OVERRIDES.get(cls)
-    if over is None:
-        over = _CLASS_OVERRIDES[cls] = frozenset(
-            name for name in TUTORIAL_METHODS if getattr(cls, name, None) is not _STOCK[name])
-    return over
+# The tutorial methods a Neural_Network subclass overrides...
+_CLASS_OVERRIDES = _PerClass(lambda cls: frozenset(
+    name for name in TUTORIAL_METHODS if getattr(cls, name, None) is not _STOCK[name]))
+# ...and the stock methods that must run their tutorial body in it, because
+# a method they call is overridden (a method's own override does not count:
+# a super() call from the override wants the stock body).
+_CLASS_GENERIC = _PerClass(lambda cls: frozenset(
+    name for name in TUTORIAL_METHODS if not _CLASS_OVERRIDES[cls].isdisjoint(_CALLEES[name])))
 
 
 def is_stock(NN, uses=TUTORIAL_METHODS):
@@ -103,19 +114,9 @@ def is_stock(NN, uses=TUTORIAL_METHODS):
     if isinstance(uses, str):
         uses = (uses,)
     need = set(uses).union(*(_CALLEES[name] for name in uses))
-    if not _class_overrides(type(NN)).isdisjoint(need):
+    if not _CLASS_OVERRIDES[type(NN)].isdisjoint(need):
         return False
     return getattr(NN, "__dict__", {}).keys().isdisjoint(need)
-
-
-def _runs_generic(NN, name):
-    """True if NN's stock method ``name`` must run its tutorial body: a method
-    it calls through self is overridden (name's own override does not count:
-    a super() call from it wants the stock body).  NN is a Neural_Network."""
-    callees = _CALLEES[name]
-    if not _class_overrides(type(NN)).isdisjoint(callees):
-        return True
-    return not NN.__dict__.keys().isdisjoint(callees)
 
 
 def _positive_size(value, name):
@@ -224,10 +225,12 @@ class Neural_Network(object):
         (n, outputLayerSize) float64 array, and caches z2, a2, z3.
         """
         d = self.__dict__
-        # (the names are _CALLEES["forward"]; literal for the tiny path's speed)
-        if type(self) is not Neural_Network or "sigmoid" in d:
-            if _runs_generic(self, "forward"):
-                return self._forward_generic(X)
+        cls = type(self)
+        # an override of a method this one calls: in the instance dict (the
+        # names of _CALLEES["forward"], literal for the tiny path's speed) or
+        # in the class
+        if "sigmoid" in d or (cls is not Neural_Network and "forward" in _CLASS_GENERIC[cls]):
+            return self._forward_generic(X)
         yhat = _k.forward_tiny(d, X)
         if yhat is not None:
             return yhat
@@ -256,9 +259,10 @@ class Neural_Network(object):
         float64 array of shape (outputLayerSize,); caches yHat, z2, a2, z3.
         """
         d = self.__dict__
-        if type(self) is not Neural_Network or "forward" in d or "sigmoid" in d:
-            if _runs_generic(self, "costFunction"):
-                return self._costFunction_generic(X, y)
+        cls = type(self)
+        if ("forward" in d or "sigmoid" in d
+                or (cls is not Neural_Network and "costFunction" in _CLASS_GENERIC[cls])):
+            return self._costFunction_generic(X, y)
         J = _k.cost_tiny(d, X, y)
         if J is not None:
             return J
@@ -297,10 +301,10 @@ class Neural_Network(object):
         z2, a2, z3 as the tutorial does.
         """
         d = self.__dict__
-        if (type(self) is not Neural_Network or "forward" in d or "sigmoid" in d
-                or "sigmoidPrime" in d):
-            if _runs_generic(self, "costFunctionPrime"):
-                return self._costFunctionPrime_generic(X, y)
+        cls = type(self)
+        if ("forward" in d or "sigmoid" in d or "sigmoidPrime" in d
+                or (cls is not Neural_Network and "costFunctionPrime" in _CLASS_GENERIC[cls])):
+            return self._costFunctionPrime_generic(X, y)
         _, g1, g2 = self._cost_and_gradient(X, y)
         return g1, g2
 
@@ -326,11 +330,11 @@ class Neural_Network(object):
     def computeGradients(self, X, y):
         """costFunctionPrime unrolled like getParams(): shape (I*H + H*O,)."""
         d = self.__dict__
-        if (type(self) is not Neural_Network or "costFunctionPrime" in d or "forward" in d
-                or "sigmoid" in d or "sigmoidPrime" in d):
-            if _runs_generic(self, "computeGradients"):
-                dJdW1, dJdW2 = self.costFunctionPrime(X, y)
-                return np.concatenate((np.ravel(dJdW1), np.ravel(dJdW2)))
+        cls = type(self)
+        if ("costFunctionPrime" in d or "forward" in d or "sigmoid" in d or "sigmoidPrime" in d
+                or (cls is not Neural_Network and "computeGradients" in _CLASS_GENERIC[cls])):
+            dJdW1, dJdW2 = self.costFunctionPrime(X, y)
+            return np.concatenate((np.ravel(dJdW1), np.ravel(dJdW2)))
         _, g1, g2 = self._cost_and_gradient(X, y)
         return np.concatenate((g1.ravel(), g2.ravel()))
 
