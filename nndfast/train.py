@@ -307,7 +307,10 @@ def _descent_generic(NN, X, y, I, H, O, learning_rate, max_iter, tol, method, rn
             NN.W1, NN.W2 = W1_old, W2_old
     if diverged:
         NN.costFunction(X, y)       # yHat, z2, a2, z3 back at the kept weights
-    costs = np.array(costs, dtype=np.float64).reshape(len(costs), O)
+    # (O,) per step from the tutorial's costFunction; an override may return
+    # a scalar, which becomes a column
+    costs = (np.array(costs, dtype=np.float64).reshape(len(costs), -1) if costs
+             else np.empty((0, O)))
     return DescentResult(costs, i, converged, diverged, evaluations)
 
 

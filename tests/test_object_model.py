@@ -257,6 +257,24 @@ def test_gradient_descent_matches_reference(mixin, method):
         close(res.costs[-1], a.costFunction(Xs, ys))
 
 
+def test_gradient_descent_with_a_scalar_cost_override():
+    """An override may return a float where the tutorial returns shape (O,)."""
+    class ScalarCost(nndfast.Neural_Network):
+        def costFunction(self, X, y):
+            return float(np.sum(super().costFunction(X, y)))
+
+    Xs, ys = data(10, 3, 2, seed=3)
+    np.random.seed(4)
+    a = ScalarCost(3, 4, 2)
+    np.random.seed(4)
+    b = nndfast.Neural_Network(3, 4, 2)
+    res = nndfast.gradient_descent(a, Xs, ys, learning_rate=0.1, max_iter=20, tol=0)
+    ref = nndfast.gradient_descent(b, Xs, ys, learning_rate=0.1, max_iter=20, tol=0)
+    assert res.costs.shape == (20, 1)
+    close(res.costs[:, 0], ref.costs.sum(axis=1))
+    close(a.getParams(), b.getParams())
+
+
 @pytest.mark.parametrize("mixin", MIXINS, ids=lambda m: m.__name__)
 def test_grid_search_matches_reference(mixin):
     a, b = pair(mixin, seed=6)
