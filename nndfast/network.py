@@ -74,6 +74,8 @@ def _callees(name):
 
 
 _CALLEES = {name: _callees(name) for name in TUTORIAL_METHODS}
+
+
 class _PerClass(dict):
     """cls -> compute(cls), computed at a class's first use (a plain dict
     lookup afterwards, cheap enough for the tiny path)."""
@@ -134,6 +136,13 @@ class Neural_Network(object):
     as ``W1 = np.random.randn(I, H)`` then ``W2 = np.random.randn(H, O)``
     from numpy's global generator, so ``np.random.seed(k)`` gives the same
     weights as nndfast.reference and the tutorial.
+
+    Subclass it, or set a method on an instance, to change any of the
+    tutorial's methods: as with the tutorial's class, the other methods and
+    every entry point (computeNumericalGradient, gradient_check,
+    gradient_descent, grid_search) then go through yours.  An inherited
+    method runs the kernels unless a method it calls is overridden, and
+    then its tutorial body in numpy (see is_stock).
 
     Attributes
     ----------
@@ -277,7 +286,10 @@ class Neural_Network(object):
         return J
 
     def _cost_and_gradient(self, X, y):
-        """(J (O,), dJdW1 (I, H), dJdW2 (H, O)) for X (n, I), y (n, O)."""
+        """(J (O,), dJdW1 (I, H), dJdW2 (H, O)) for X (n, I), y (n, O).
+
+        The kernels' numbers whatever the network overrides: callers check
+        is_stock(self, ("costFunction", "costFunctionPrime")) first."""
         r = _k.cost_and_gradient_tiny(self.__dict__, X, y)
         if r is not None:
             return r
