@@ -78,7 +78,9 @@ def grid_search(NN, X, y, axes, full_output=True, num_threads=None, progress=Fal
     them, or any other network (nndfast.reference's), is searched by the
     reference's Python loop over its own costFunction (serial, locally only:
     client must be None), with the same validation, progress and Ctrl-C,
-    on private copies of its weights.
+    on private copies of its weights (its own arrays are never written;
+    its cached yHat, z2, a2, z3 are those of the last point afterwards, as
+    after the reference's loop).
     """
     if not is_stock(NN, "costFunction"):
         return _grid_search_generic(NN, X, y, axes, full_output, num_threads, progress,
