@@ -367,7 +367,8 @@ class Neural_Network(object):
         J = 0.5 * np.sum((y - self.yHat) ** 2, axis=0)
         Lambda = getattr(self, "Lambda", None)
         if Lambda is not None:      # Part 7's cost
-            J = J / np.shape(X)[0] + (Lambda / 2) * (np.sum(self.W1 ** 2) + np.sum(self.W2 ** 2))
+            J = (J / np.shape(X)[0]
+                 + (Lambda / 2) * (np.sum(self.W1 ** 2) + np.sum(self.W2 ** 2)))
         return J
 
     def _costFunctionPrime_generic(self, X, y):

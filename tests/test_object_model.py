@@ -235,7 +235,8 @@ def test_gradient_check_of_a_consistent_override_is_tiny(mixin):
 def test_gradient_check_sees_a_mismatched_override():
     a, b = pair(CostOnly, seed=0)
     assert nndfast.gradient_check(a, X, y) > 1e-3
-    assert nndfast.gradient_check(a, X, y) == pytest.approx(R.gradient_check(b, X, y), rel=1e-6)
+    assert nndfast.gradient_check(a, X, y) == pytest.approx(R.gradient_check(b, X, y),
+                                                            rel=1e-6)
 
 
 @pytest.mark.parametrize("method", ["batch", "stochastic"])
