@@ -366,9 +366,11 @@ class Neural_Network(object):
         y = _like_yhat(y, self.yHat)
         J = 0.5 * np.sum((y - self.yHat) ** 2, axis=0)
         Lambda = getattr(self, "Lambda", None)
-        if Lambda is not None:      # Part 7's cost
-            J = (J / np.shape(X)[0]
-                 + (Lambda / 2) * (np.sum(self.W1 ** 2) + np.sum(self.W2 ** 2)))
+        if Lambda is not None:
+            # Part 7's cost, as nndfast.reference writes it: each of the O
+            # entries carries 1/O of the penalty, so sum(J) is the cost
+            J = (J / np.shape(X)[0] + (Lambda / 2) * (np.sum(self.W1 ** 2)
+                                                      + np.sum(self.W2 ** 2)) / np.size(J))
         return J
 
     def _costFunctionPrime_generic(self, X, y):

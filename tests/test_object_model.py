@@ -416,6 +416,15 @@ def test_tutorial_bodies_honour_part7_lambda():
     reg = (1e-3 / 2) * (np.sum(a.W1 ** 2) + np.sum(a.W2 ** 2))
     close(a.costFunction(X, y), 0.5 * np.sum((y - yhat) ** 2, axis=0) / n + reg)
     assert nndfast.gradient_check(a, X, y) < 1e-7
+    # several outputs: each entry of J carries 1/O of the penalty, so that
+    # sum(J) is the cost whose gradient costFunctionPrime gives
+    b, _ = pair(Tanh, seed=13, sizes=(2, 3, 2))
+    b.Lambda = 1e-2
+    Y2 = np.hstack((y, 1 - y))
+    yhat = np.tanh(np.tanh(X @ b.W1) @ b.W2)
+    reg = (1e-2 / 2) * (np.sum(b.W1 ** 2) + np.sum(b.W2 ** 2))
+    close(b.costFunction(X, Y2), 0.5 * np.sum((Y2 - yhat) ** 2, axis=0) / n + reg / 2)
+    assert nndfast.gradient_check(b, X, Y2) < 1e-7
 
 
 def test_stock_methods_reached_by_super_run_the_kernels_path():
