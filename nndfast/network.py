@@ -16,7 +16,7 @@ import numpy as np
 
 from nndfast import _network as _k
 from nndfast._threads import resolve_num_threads
-from nndfast._validate import F64, as_data, as_weights
+from nndfast._validate import F64, as_data, as_lambda, as_weights
 
 __all__ = ["Neural_Network", "computeNumericalGradient"]
 
@@ -137,6 +137,9 @@ class Neural_Network(object):
     from numpy's global generator, so ``np.random.seed(k)`` gives the same
     weights as nndfast.reference and the tutorial.
 
+    ``Neural_Network(Lambda=0.0001)`` is Part 7's regularized network; the
+    default ``Lambda=None`` keeps the cost of Parts 2-6.
+
     Subclass it, or set a method on an instance, to change any of the
     tutorial's methods: as with the tutorial's class, the other methods and
     every entry point (computeNumericalGradient, gradient_check,
@@ -146,11 +149,18 @@ class Neural_Network(object):
 
     Attributes
     ----------
+    inputLayerSize, hiddenLayerSize, outputLayerSize : int >= 1
+        May be reassigned, as with the tutorial's class (to resize a layer,
+        assign the new size and W1/W2 of the new shapes, in any order); a
+        call made while the sizes and weights disagree raises ValueError.
     W1 : ndarray (inputLayerSize, hiddenLayerSize), float64
     W2 : ndarray (hiddenLayerSize, outputLayerSize), float64
-        Edit in place (``NN.W1[0, 0] = 1.1``) or assign a new array; the
+        Edit in place (``NN.W1[0, 0] = 1.1``) or assign a new 2-D array; the
         next call uses the new values.  An assigned array that is already
         C-contiguous float64 is kept as is; anything else is copied.
+    Lambda : None or float >= 0
+        Part 7's regularization parameter (see costFunction); may be
+        changed between calls.
     z2, a2 : ndarray (n, hiddenLayerSize)
     z3 : ndarray (n, outputLayerSize)
         Cached by forward, costFunction and costFunctionPrime.
@@ -164,16 +174,20 @@ class Neural_Network(object):
     # forward returns yHat without keeping it, as in the tutorial
     yHat = _Cached("yHat", 3, "costFunction or costFunctionPrime")
 
-    def __init__(self, inputLayerSize=2, hiddenLayerSize=3, outputLayerSize=1):
+    def __init__(self, inputLayerSize=2, hiddenLayerSize=3, outputLayerSize=1, Lambda=None):
         self.inputLayerSize = _positive_size(inputLayerSize, "inputLayerSize")
         self.hiddenLayerSize = _positive_size(hiddenLayerSize, "hiddenLayerSize")
         self.outputLayerSize = _positive_size(outputLayerSize, "outputLayerSize")
+        self.Lambda = Lambda
         self._pending = None
         self._scratch = None
         self.W1 = np.random.randn(self.inputLayerSize, self.hiddenLayerSize)
         self.W2 = np.random.randn(self.hiddenLayerSize, self.outputLayerSize)
 
     # -- weights -----------------------------------------------------------
+    # The setters check dtype and ndim only: the tutorial's class lets a layer
+    # be resized by assigning its size and new weights in any order, so the
+    # shapes are checked against the sizes when the network is next used.
     @property
     def W1(self):
         """Layer-1 weights, shape (inputLayerSize, hiddenLayerSize)."""
@@ -181,7 +195,7 @@ class Neural_Network(object):
 
     @W1.setter
     def W1(self, value):
-        self._W1 = as_weights(value, "W1", (self.inputLayerSize, self.hiddenLayerSize))
+        self._W1 = as_weights(value, "W1")
 
     @property
     def W2(self):
@@ -190,25 +204,62 @@ class Neural_Network(object):
 
     @W2.setter
     def W2(self, value):
-        self._W2 = as_weights(value, "W2", (self.hiddenLayerSize, self.outputLayerSize))
+        self._W2 = as_weights(value, "W2")
+
+    @property
+    def Lambda(self):
+        """Part 7's regularization parameter: None (the cost of Parts 2-6,
+        the default) or a finite float >= 0.  Assigning anything else raises
+        TypeError (not a real number, or a bool) or ValueError (negative,
+        NaN or inf)."""
+        # .get: a network pickled before Lambda existed has none
+        return self.__dict__.get("_Lambda")
+
+    @Lambda.setter
+    def Lambda(self, value):
+        self._Lambda = as_lambda(value)
+
+    def _sizes(self):
+        """(I, H, O) as checked ints; the attributes may have been reassigned."""
+        return (_positive_size(self.inputLayerSize, "inputLayerSize"),
+                _positive_size(self.hiddenLayerSize, "hiddenLayerSize"),
+                _positive_size(self.outputLayerSize, "outputLayerSize"))
 
     def _weights(self):
+        """(W1, W2) after checking that their shapes match the layer sizes."""
+        I, H, O = self._sizes()
         W1, W2 = self._W1, self._W2
-        # An in-place `W.shape = ...` would otherwise reach the kernel unnoticed.
-        if W1.shape != (self.inputLayerSize, self.hiddenLayerSize) or \
-                W2.shape != (self.hiddenLayerSize, self.outputLayerSize):
-            W1 = self.W1 = W1
-            W2 = self.W2 = W2
+        # W.shape = ... in place, or a size reassigned without (or before)
+        # the weights it needs: stop before a kernel reads out of bounds.
+        if W1.shape != (I, H) or W2.shape != (H, O):
+            raise ValueError(
+                f"the layer sizes and weights disagree: inputLayerSize={I}, "
+                f"hiddenLayerSize={H}, outputLayerSize={O} need W1 of shape {(I, H)} and "
+                f"W2 of shape {(H, O)}, but W1 has shape {W1.shape} and W2 {W2.shape}; "
+                f"assign the sizes and weights that match")
         return W1, W2
 
+    def _regularization(self, n):
+        """(scale, lam) for the kernels (see Net in _network.pxd) on n examples."""
+        Lambda = as_lambda(self.Lambda)
+        if Lambda is None:
+            return 1.0, 0.0
+        if n == 0:
+            raise ValueError("with Lambda set the cost is a mean over the examples "
+                             "(Part 7), so X and y need at least one row")
+        return 1.0 / n, Lambda
+
     def _check(self, X, y=None):
-        return as_data(X, y, self.inputLayerSize, self.outputLayerSize)
+        I, _, O = self._sizes()
+        return as_data(X, y, I, O)
 
     def _general(self, tiny, large, X, y):
         """The path for inputs the tiny kernels declined: validate and convert
         (raising on bad input), retry the tiny kernel, else run the large one."""
-        X, y = self._check(X, y)
         W1, W2 = self._weights()
+        X, y = self._check(X, y)
+        if y is not None:
+            self._regularization(X.shape[0])      # raises for a bad Lambda
         r = tiny(self.__dict__, X) if y is None else tiny(self.__dict__, X, y)
         if r is not None:
             return r
@@ -216,7 +267,7 @@ class Neural_Network(object):
 
     def _large_buffers(self, n):
         """Fresh (z2, a2, z3, yhat) for n rows."""
-        H, O = self.hiddenLayerSize, self.outputLayerSize
+        _, H, O = self._sizes()
         return np.empty((n, H)), np.empty((n, H)), np.empty((n, O)), np.empty((n, O))
 
     def _publish_large(self, bufs, with_yhat):
@@ -262,10 +313,15 @@ class Neural_Network(object):
         return _elementwise(_k.sigmoid_prime, z)
 
     def costFunction(self, X, y):
-        """J = 0.5*sum((y-yHat)**2) over examples.
+        """J = 0.5*sum((y-yHat)**2) over examples (Parts 2-6, Lambda None), or
+        Part 7's 0.5*sum((y-yHat)**2)/n + (Lambda/2)*(sum(W1**2) + sum(W2**2))
+        with n = X.shape[0] (Lambda a number, 0 included).
 
         X : (n, inputLayerSize), y : (n, outputLayerSize).  Returns a new
-        float64 array of shape (outputLayerSize,); caches yHat, z2, a2, z3.
+        float64 array of shape (outputLayerSize,) (the sums over rows only are
+        per output); caches yHat, z2, a2, z3.  With several outputs and
+        Lambda, each entry carries 1/outputLayerSize of the penalty, so that
+        sum(J) is the cost whose gradient costFunctionPrime gives.
         """
         d = self.__dict__
         cls = type(self)
@@ -279,9 +335,10 @@ class Neural_Network(object):
 
     def _cost_large(self, X, y, W1, W2):
         b = self._large_buffers(X.shape[0])
-        J = np.zeros(self.outputLayerSize)
+        J = np.zeros(W2.shape[1])
         if X.shape[0]:
-            _k.cost(X, y, W1, W2, b[0], b[1], b[2], b[3], J, resolve_num_threads(None))
+            _k.cost(X, y, W1, W2, b[0], b[1], b[2], b[3], J, resolve_num_threads(None),
+                    *self._regularization(X.shape[0]))
         self._publish_large(b, True)
         return J
 
@@ -297,18 +354,21 @@ class Neural_Network(object):
 
     def _grad_large(self, X, y, W1, W2):
         b = self._large_buffers(X.shape[0])
-        J = np.zeros(self.outputLayerSize)
-        g1 = np.zeros((self.inputLayerSize, self.hiddenLayerSize))
-        g2 = np.zeros((self.hiddenLayerSize, self.outputLayerSize))
+        J = np.zeros(W2.shape[1])
+        g1 = np.zeros(W1.shape)
+        g2 = np.zeros(W2.shape)
         if X.shape[0]:
             _k.cost_and_gradient(X, y, W1, W2, b[0], b[1], b[2], b[3],
-                                 g1, g2, J, resolve_num_threads(None))
+                                 g1, g2, J, resolve_num_threads(None),
+                                 *self._regularization(X.shape[0]))
         self._publish_large(b, True)
         return J, g1, g2
 
     def costFunctionPrime(self, X, y):
         """Backpropagation: returns (dJdW1, dJdW2), shaped like (W1, W2).
 
+        dJdW1 = X.T @ delta2 and dJdW2 = a2.T @ delta3 (Lambda None), or Part
+        7's X.T @ delta2 / n + Lambda*W1 and a2.T @ delta3 / n + Lambda*W2.
         X : (n, inputLayerSize), y : (n, outputLayerSize).  Caches yHat,
         z2, a2, z3 as the tutorial does.
         """
@@ -322,12 +382,14 @@ class Neural_Network(object):
 
     # -- Part 5 helpers ------------------------------------------------------
     def getParams(self):
-        """W1 and W2 unrolled into a new vector of shape (I*H + H*O,)."""
-        return np.concatenate((self._W1.ravel(), self._W2.ravel()))
+        """W1 and W2 unrolled into a new vector of shape (I*H + H*O,).
+        ValueError if their shapes do not match the layer sizes."""
+        W1, W2 = self._weights()
+        return np.concatenate((W1.ravel(), W2.ravel()))
 
     def setParams(self, params):
         """Set W1 and W2 from a vector of shape (I*H + H*O,), as getParams gives."""
-        I, H, O = self.inputLayerSize, self.hiddenLayerSize, self.outputLayerSize
+        I, H, O = self._sizes()
         p = np.asarray(params)
         if p.dtype.kind not in "biuf":
             raise TypeError(f"params must be a real numeric vector; got dtype {p.dtype}")
@@ -398,9 +460,10 @@ class Neural_Network(object):
         return state
 
     def __repr__(self):
+        lam = "" if self.Lambda is None else f", Lambda={self.Lambda!r}"
         return (f"Neural_Network(inputLayerSize={self.inputLayerSize}, "
                 f"hiddenLayerSize={self.hiddenLayerSize}, "
-                f"outputLayerSize={self.outputLayerSize})")
+                f"outputLayerSize={self.outputLayerSize}{lam})")
 
 
 # The stock functions, to tell a subclass's override from an inherited method.
@@ -434,11 +497,11 @@ def computeNumericalGradient(N, X, y):
 
     The tutorial's function with its numbers, for any network: each
     parameter in turn is moved by +e and -e and N.costFunction (N's own,
-    overridden or not) is called.  For nndfast's network with the stock
-    getParams and setParams the weights are perturbed in place in private
-    copies swapped in for the loop (no setParams copy per step; same
-    numbers); any other network goes through the tutorial's
-    getParams/setParams loop.  The arrays N holds are never written to, so
+    overridden or not; with N.Lambda set, Part 7's cost) is called.  For
+    nndfast's network with the stock getParams and setParams the weights
+    are perturbed in place in private copies swapped in for the loop (no
+    setParams copy per step; same numbers); any other network goes through
+    the tutorial's getParams/setParams loop.  The arrays N holds are never written to, so
     read-only and foreign (np.frombuffer) weights work, and N's weights are
     as they were afterwards, even after an error.
 

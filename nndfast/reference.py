@@ -33,14 +33,16 @@ __all__ = ["Neural_Network", "computeNumericalGradient", "grid_search", "GridRes
 
 
 class Neural_Network(object):
-    """The tutorial's 2-3-1 sigmoid network (Parts 2, 4 and 5).
+    """The tutorial's 2-3-1 sigmoid network (Parts 2, 4, 5 and 7).
 
     W1 has shape (inputLayerSize, hiddenLayerSize) and W2 has shape
     (hiddenLayerSize, outputLayerSize), drawn with np.random.randn in that
-    order.
+    order.  Lambda=None (the default) is the network of Parts 2-6; a number
+    (0 included) gives Part 7's regularized cost and gradient.  Part 7's own
+    class defaults to Lambda=0; None keeps the earlier Parts' unscaled cost.
     """
 
-    def __init__(self, inputLayerSize=2, hiddenLayerSize=3, outputLayerSize=1):
+    def __init__(self, inputLayerSize=2, hiddenLayerSize=3, outputLayerSize=1, Lambda=None):
         # Define hyperparameters
         self.inputLayerSize = inputLayerSize
         self.outputLayerSize = outputLayerSize
@@ -49,6 +51,9 @@ class Neural_Network(object):
         # Weights (parameters)
         self.W1 = np.random.randn(self.inputLayerSize, self.hiddenLayerSize)
         self.W2 = np.random.randn(self.hiddenLayerSize, self.outputLayerSize)
+
+        # Regularization parameter (Part 7)
+        self.Lambda = Lambda
 
     def forward(self, X):
         """Propagate X (n, inputLayerSize) through the network; return yHat (n, outputLayerSize)."""
@@ -67,13 +72,25 @@ class Neural_Network(object):
         return np.exp(-z) / ((1 + np.exp(-z)) ** 2)
 
     def costFunction(self, X, y):
-        """J = 0.5*sum((y-yHat)**2) over examples, shape (outputLayerSize,)."""
+        """J = 0.5*sum((y-yHat)**2) over examples, shape (outputLayerSize,);
+        with Lambda, Part 7's 0.5*sum((y-yHat)**2)/n + (Lambda/2)*(sum W1^2 + sum W2^2).
+
+        With several outputs each entry of J carries 1/outputLayerSize of the
+        penalty, so that sum(J) is the cost whose gradient costFunctionPrime
+        gives (Part 7 has one output, where this is its formula as written).
+        """
         self.yHat = self.forward(X)
-        J = 0.5 * np.sum((y - self.yHat) ** 2, axis=0)
+        if self.Lambda is None:
+            J = 0.5 * np.sum((y - self.yHat) ** 2, axis=0)
+        else:
+            # Part 7: normalize by the number of examples, penalize big weights
+            J = 0.5 * np.sum((y - self.yHat) ** 2, axis=0) / X.shape[0] + \
+                (self.Lambda / 2) * (np.sum(self.W1 ** 2) + np.sum(self.W2 ** 2)) \
+                / self.outputLayerSize
         return J
 
     def costFunctionPrime(self, X, y):
-        """(dJdW1, dJdW2), shaped like (W1, W2)."""
+        """(dJdW1, dJdW2), shaped like (W1, W2); with Lambda, Part 7's."""
         self.yHat = self.forward(X)
 
         delta3 = np.multiply(-(y - self.yHat), self.sigmoidPrime(self.z3))
@@ -81,6 +98,11 @@ class Neural_Network(object):
 
         delta2 = np.dot(delta3, self.W2.T) * self.sigmoidPrime(self.z2)
         dJdW1 = np.dot(X.T, delta2)
+
+        if self.Lambda is not None:
+            # Part 7: add the gradient of the regularization term
+            dJdW2 = dJdW2 / X.shape[0] + self.Lambda * self.W2
+            dJdW1 = dJdW1 / X.shape[0] + self.Lambda * self.W1
 
         return dJdW1, dJdW2
 
@@ -209,7 +231,8 @@ def gradient_descent(NN, X, y, learning_rate=1.0, max_iter=1000, tol=1e-6,
     batch: each iteration is W -= learning_rate * dJ/dW over all examples.
     stochastic: each epoch visits the examples one at a time, in the order
     np.argsort(rng.random(n), kind="stable") with rng = default_rng(seed),
-    stepping on each example's own gradient.
+    stepping on each example's own gradient (costFunctionPrime on that one
+    row: with Lambda, Part 7's formula with n = 1).
 
     costs[k] is the cost (shape (outputLayerSize,)) after step/epoch k + 1.
     The run stops early, converged, once every |dJ/dW| <= tol.  A step that

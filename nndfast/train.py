@@ -14,7 +14,7 @@ import numpy as np
 from nndfast import _train as _k
 from nndfast._results import DescentResult, OptimizeResult
 from nndfast._threads import resolve_num_threads
-from nndfast._validate import as_data, check_finite
+from nndfast._validate import as_data, as_lambda, check_finite
 from nndfast.network import computeNumericalGradient, is_stock
 
 __all__ = ["gradient_descent", "gradient_check", "trainer", "DescentResult",
@@ -73,6 +73,11 @@ def _data(NN, X, y):
     return X, y, I, H, O
 
 
+def _lambda(NN):
+    """NN's Part 7 regularization parameter (None for Parts 2-6), checked."""
+    return as_lambda(getattr(NN, "Lambda", None))
+
+
 def _params(NN, I, H, O):
     p = np.array(NN.getParams(), dtype=np.float64)
     if p.shape != (I * H + H * O,):
@@ -114,9 +119,11 @@ def gradient_descent(NN, X, y, learning_rate=1.0, max_iter=1000, tol=1e-6,
     X : (n, inputLayerSize) array;  y : (n, outputLayerSize) array
         Finite values, n >= 1.
     learning_rate : float > 0, default 1.0
-        The step.  The cost is a sum over examples, so its gradient grows with
-        n: on the tutorial's 3 examples 1 to 8 works; for n examples start
-        near 1/n.
+        The step.  Without Lambda the cost is a sum over examples, so its
+        gradient grows with n: on the tutorial's 3 examples 1 to 8 works; for
+        n examples start near 1/n.  With NN.Lambda set (Part 7) the cost is
+        a mean plus (Lambda/2)*(sum W1^2 + sum W2^2), and every step, batch
+        or stochastic, descends that cost.
     max_iter : int >= 1, default 1000
         Steps (batch) or epochs (stochastic) at most.
     tol : float >= 0, default 1e-6
@@ -126,7 +133,9 @@ def gradient_descent(NN, X, y, learning_rate=1.0, max_iter=1000, tol=1e-6,
     method : "batch" or "stochastic"
         batch: each step is exactly W -= learning_rate * dJ/dW over all
         examples.  stochastic: each epoch visits every example once, one at
-        a time, in a shuffled order, stepping on that example's gradient.
+        a time, in a shuffled order, stepping on that example's gradient
+        (with Lambda: Part 7's gradient for that one example, n = 1, so the
+        Lambda * W term is applied at every step, n times per epoch).
     seed : None, int or np.random.Generator seed, default None
         Seeds the stochastic visiting orders: epoch t uses
         np.argsort(rng.random(n), kind="stable") with
@@ -190,11 +199,12 @@ def _descent_compiled(NN, X, y, I, H, O, learning_rate, max_iter, tol, method, r
     W1, W2 = NN._weights()
     p = np.concatenate((W1.ravel(), W2.ravel()))
     check_finite(p, "the network's weights")
+    lam = _lambda(NN)
     n = X.shape[0]
 
     work = np.empty(_k.work_size(n, I, H, O))
     g, J = np.empty(p.size), np.empty(O)
-    _k.gradient(X, y, H, p, g, J, work, nt)
+    _k.gradient(X, y, H, p, g, J, work, nt, lam)
     evaluations = 1
     if not (np.isfinite(J).all() and np.isfinite(g).all()):
         raise ValueError("the cost or gradient at the starting weights is not finite")
@@ -216,12 +226,12 @@ def _descent_compiled(NN, X, y, I, H, O, learning_rate, max_iter, tol, method, r
             costs = np.empty((k, O))
             if method == "batch":
                 it, status, ev = _k.batch_descent(X, y, H, p, g, J, work, learning_rate,
-                                                  tol, costs, nt)
+                                                  tol, costs, nt, lam)
             else:
                 orders = np.argsort(rng.random((k, n)), axis=1, kind="stable")
                 p_start = p.copy()
                 it, status, ev = _k.stochastic_descent(X, y, H, p, g, J, work, orders,
-                                                       learning_rate, tol, costs, nt)
+                                                       learning_rate, tol, costs, nt, lam)
                 if status == _k.STATUS_DIVERGED:
                     # The kernel undid only the diverging example's step;
                     # replay the segment's completed epochs (same arithmetic)
@@ -231,7 +241,7 @@ def _descent_compiled(NN, X, y, I, H, O, learning_rate, max_iter, tol, method, r
                     if it:
                         _k.stochastic_descent(X, y, H, p, np.empty(p.size), np.empty(O),
                                               work, orders[:it], learning_rate, tol,
-                                              np.empty((it, O)), nt)
+                                              np.empty((it, O)), nt, lam)
             pieces.append(costs[:it])
             done += it
             evaluations += ev
@@ -427,6 +437,7 @@ class trainer(object):
 
     def _train_builtin(self, X, y, I, H, O):
         p = _params(self.N, I, H, O)
+        lam = _lambda(self.N)
         P = p.size
         g = np.empty(P)
         J = np.empty(O)
@@ -441,7 +452,7 @@ class trainer(object):
         while status == _k.STATUS_RAN_OUT and (nit < self.maxiter or nfev == 0):
             k = min(seg, self.maxiter - nit)
             it, status, ev = _k.bfgs(X, y, H, p, g, J, Hinv, state, work, self.gtol,
-                                     costs[nit:nit + k], self.num_threads)
+                                     costs[nit:nit + k], self.num_threads, lam)
             nit += it
             nfev += ev
         self.J = list(costs[:nit].copy())
