@@ -427,6 +427,23 @@ def test_tutorial_bodies_honour_part7_lambda():
     assert nndfast.gradient_check(b, X, Y2) < 1e-7
 
 
+@pytest.mark.parametrize("mixin", [Tanh, HalfPrime, ScaledForward, PrimeOnly],
+                         ids=lambda m: m.__name__)
+@pytest.mark.parametrize("sizes", [(2, 3, 1), (2, 4, 2)])
+def test_overrides_with_lambda_match_reference(mixin, sizes):
+    a, b = pair(mixin, seed=14, sizes=sizes)
+    a.Lambda = b.Lambda = 1e-3
+    Xs, ys = data(8, 2, sizes[2], seed=4)
+    close(a.costFunction(Xs, ys), b.costFunction(Xs, ys))
+    close(a.computeGradients(Xs, ys), b.computeGradients(Xs, ys))
+    assert nndfast.gradient_check(a, Xs, ys) == pytest.approx(R.gradient_check(b, Xs, ys),
+                                                              rel=1e-2, abs=1e-9)
+    res = nndfast.gradient_descent(a, Xs, ys, learning_rate=0.5, max_iter=30, tol=0)
+    rres = R.gradient_descent(b, Xs, ys, learning_rate=0.5, max_iter=30, tol=0)
+    np.testing.assert_allclose(res.costs, rres.costs, rtol=1e-8, atol=1e-12)
+    close(a.getParams(), b.getParams())
+
+
 def test_stock_methods_reached_by_super_run_the_kernels_path():
     """A subclass whose override calls super() gets the stock method's numbers."""
     a, b = pair(RegularizedSuper, seed=9)
