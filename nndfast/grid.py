@@ -65,7 +65,11 @@ def grid_search(NN, X, y, axes, full_output=True, num_threads=None, progress=Fal
     Returns
     -------
     GridResult with ``costs`` (shape (len(axis0), len(axis1), ...), where
-    costs[i, j, ...] is sum(NN.costFunction(X, y)) at those weights, or None),
+    costs[i, j, ...] is sum(NN.costFunction(X, y)) at those weights, or None;
+    with NN.Lambda a number (Part 7; ``getattr(NN, "Lambda", None)``), that
+    sum is 0.5*sum((y-yHat)**2)/n + Lambda/2*(sum(W1**2)+sum(W2**2)), n =
+    len(X) (the penalty once, whatever outputLayerSize); a negative, NaN or
+    infinite Lambda raises ValueError, a non-number TypeError),
     ``best_cost``, ``best_index`` (tuple; ties to the lowest flat index, as
     np.argmin), ``best_weights`` (dict "W1[i,j]" -> value), ``evaluations``
     and ``seconds``.
