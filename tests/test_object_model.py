@@ -5,10 +5,7 @@ and float32 weights, exact callbacks, caches after training.
 Every override is written once as a mixin and applied to both nndfast's and
 nndfast.reference's Neural_Network; the reference is the oracle.
 """
-import os
 import pathlib
-import subprocess
-import sys
 import warnings
 
 import numpy as np
@@ -19,6 +16,8 @@ from nndfast import X, y
 from nndfast import reference as R
 from nndfast import train as train_module
 from nndfast.network import _CALLS, TUTORIAL_METHODS, is_stock
+
+from _child import python
 
 RTOL, ATOL = 1e-9, 1e-12
 
@@ -745,10 +744,7 @@ def test_dask_client_runs_every_range_with_num_threads_kernel_threads(monkeypatc
 
 def _child(code, timeout=120):
     """Run code in a fresh Python that imports the nndfast this test imported."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.path.dirname(os.path.dirname(os.path.abspath(nndfast.__file__)))
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=timeout, env=env, cwd=os.path.dirname(env["PYTHONPATH"]))
+    return python("-c", code, capture_output=True, text=True, timeout=timeout)
 
 
 def test_dask_md_example_runs_as_written():

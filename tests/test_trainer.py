@@ -4,7 +4,6 @@ Agreement with the tutorial's trainer (nndfast.reference.trainer, i.e.
 scipy over the numpy network) is measured by tests/_agreement.py, which
 bench/train_agreement.py also prints.  Tests that need scipy skip without it.
 """
-import os
 import signal
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from nndfast import reference as R
 from nndfast import train as train_module
 
 import _agreement as A
+from _child import popen
 from conftest import data, pair
 
 
@@ -413,11 +413,8 @@ except KeyboardInterrupt:
 def test_ctrl_c_stops_a_long_run_promptly(tmp_path):
     script = tmp_path / "child.py"
     script.write_text(CHILD)
-    env = dict(os.environ)
-    here = os.path.dirname(os.path.dirname(os.path.abspath(nndfast.__file__)))
-    env["PYTHONPATH"] = here + os.pathsep + env.get("PYTHONPATH", "")
-    child = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, env=env)
+    child = popen([sys.executable, str(script)], stdout=subprocess.PIPE,
+                  stderr=subprocess.PIPE, text=True)
     try:
         assert child.stdout.readline().strip() == "READY"
         time.sleep(1.0)
