@@ -3,6 +3,10 @@ from numpy.typing import NDArray
 
 def simd_isa() -> str: ...
 
+def all_finite(v: NDArray[np.float64]) -> bool: ...
+
+def forget_team_losses() -> None: ...
+
 def search(
     X: NDArray[np.float64],
     y: NDArray[np.float64],
