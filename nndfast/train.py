@@ -15,7 +15,7 @@ from nndfast import _train as _k
 from nndfast._results import DescentResult, OptimizeResult
 from nndfast._threads import resolve_num_threads
 from nndfast._validate import as_data, as_lambda, check_finite
-from nndfast.network import computeNumericalGradient
+from nndfast.network import computeNumericalGradient, is_stock
 
 __all__ = ["gradient_descent", "gradient_check", "trainer", "DescentResult",
            "OptimizeResult"]
@@ -87,16 +87,18 @@ def _params(NN, I, H, O):
 
 
 def _store(NN, p, I, H, O):
-    """Write p into NN's weights, in place when they are writable arrays
-    (so arrays the user holds see the change), else through setParams."""
-    W1, W2 = getattr(NN, "W1", None), getattr(NN, "W2", None)
-    if (isinstance(W1, np.ndarray) and isinstance(W2, np.ndarray)
-            and W1.flags.writeable and W2.flags.writeable
-            and W1.shape == (I, H) and W2.shape == (H, O)):
-        W1[...] = p[:I * H].reshape(I, H)
-        W2[...] = p[I * H:].reshape(H, O)
-    else:
-        NN.setParams(p.copy())
+    """Write p into NN's weights: in place when they are writable float64
+    arrays that own their memory (so arrays the user holds see the change),
+    else by assigning new arrays, so read-only, foreign (np.frombuffer, views
+    of other memory) or integer weights are never written through."""
+    new = (p[:I * H].reshape(I, H), p[I * H:].reshape(H, O))
+    for name, value in zip(("W1", "W2"), new):
+        W = getattr(NN, name)
+        if (isinstance(W, np.ndarray) and W.dtype == np.float64 and W.shape == value.shape
+                and W.flags.writeable and W.flags.owndata):
+            W[...] = value
+        else:
+            setattr(NN, name, value.copy())
 
 
 # -- gradient descent ----------------------------------------------------------
@@ -104,12 +106,16 @@ def _store(NN, p, I, H, O):
 def gradient_descent(NN, X, y, learning_rate=1.0, max_iter=1000, tol=1e-6,
                      method="batch", seed=None, callback=None, num_threads=None,
                      callback_every=100):
-    """Train NN by gradient descent, updating its weights in place.
+    """Train NN by gradient descent, updating its weights.
 
     Parameters
     ----------
     NN : Neural_Network
-        nndfast's (or nndfast.reference's) network; its W1 and W2 are updated.
+        nndfast's (or nndfast.reference's, or a subclass of either); its W1
+        and W2 are updated: in place when they are writable float64 arrays
+        that own their memory, otherwise replaced by new float64 arrays
+        (read-only, foreign or integer weights are never written through or
+        truncated).
     X : (n, inputLayerSize) array;  y : (n, outputLayerSize) array
         Finite values, n >= 1.
     learning_rate : float > 0, default 1.0
@@ -135,9 +141,9 @@ def gradient_descent(NN, X, y, learning_rate=1.0, max_iter=1000, tol=1e-6,
         np.argsort(rng.random(n), kind="stable") with
         rng = np.random.default_rng(seed), the same orders as the reference.
     callback : callable(iteration, cost) or None
-        Called every ``callback_every`` steps/epochs, between compiled
-        segments, with the network's weights already updated.  Returning True
-        stops the run.
+        Called after exactly every ``callback_every``-th step/epoch (not
+        after the last one if the run converged there), with the network's
+        weights already updated.  Returning True stops the run.
     num_threads : int or None
         Threads for each full-data gradient; None honours OMP_NUM_THREADS.
         Results are identical for any value.
@@ -146,10 +152,20 @@ def gradient_descent(NN, X, y, learning_rate=1.0, max_iter=1000, tol=1e-6,
     Returns
     -------
     DescentResult with costs, iterations, converged, diverged, evaluations.
+    ``costs[-1]`` is the network's cost when the call returns, and its
+    yHat, z2, a2 and z3 hold the values at the final weights.
 
     If a step makes the cost or a weight inf or NaN, that step is undone, the
     run stops with converged=False and a RuntimeWarning, and the weights are
-    the last finite ones.
+    the last finite ones.  Ctrl-C or an exception in the callback leaves the
+    weights at the last completed step.
+
+    Speed: nndfast's network runs in compiled segments unless it overrides
+    costFunction, costFunctionPrime or a method they call (forward, sigmoid,
+    sigmoidPrime); such a network, and any other (the reference's), is
+    trained by a Python loop over its own costFunction and
+    costFunctionPrime, as nndfast.reference.gradient_descent does: the same
+    numbers, more slowly.
     """
     learning_rate = _real(learning_rate, "learning_rate")
     if not (np.isfinite(learning_rate) and learning_rate > 0):
@@ -163,9 +179,27 @@ def gradient_descent(NN, X, y, learning_rate=1.0, max_iter=1000, tol=1e-6,
     callback_every = _count(callback_every, "callback_every")
     nt = resolve_num_threads(num_threads)
     X, y, I, H, O = _data(NN, X, y)
-    p = _params(NN, I, H, O)
-    lam = _lambda(NN)
     rng = np.random.default_rng(seed) if method == "stochastic" else None
+    run = (_descent_compiled if is_stock(NN, ("costFunction", "costFunctionPrime"))
+           else _descent_generic)
+    res = run(NN, X, y, I, H, O, learning_rate, max_iter, tol, method, rng, callback,
+              callback_every, nt)
+    if res.diverged:
+        warnings.warn(
+            f"gradient descent diverged: step {res.iterations + 1} made the cost or a weight "
+            f"inf/NaN (learning_rate={learning_rate:g} is probably too large); the step was "
+            f"undone and the weights are those after step {res.iterations}",
+            RuntimeWarning, stacklevel=2)
+    return res
+
+
+def _descent_compiled(NN, X, y, I, H, O, learning_rate, max_iter, tol, method, rng,
+                      callback, callback_every, nt):
+    """gradient_descent for a stock nndfast network: compiled segments."""
+    W1, W2 = NN._weights()
+    p = np.concatenate((W1.ravel(), W2.ravel()))
+    check_finite(p, "the network's weights")
+    lam = _lambda(NN)
     n = X.shape[0]
 
     work = np.empty(_k.work_size(n, I, H, O))
@@ -179,9 +213,6 @@ def gradient_descent(NN, X, y, learning_rate=1.0, max_iter=1000, tol=1e-6,
     seg = max(1, int(_SEGMENT_WORK // per_iter))
     if method == "stochastic":
         seg = max(1, min(seg, _ORDER_BLOCK // n))
-    if callback is not None:
-        seg = min(seg, callback_every)
-    seg = min(seg, max_iter)
 
     pieces = []
     done = 0
@@ -189,14 +220,28 @@ def gradient_descent(NN, X, y, learning_rate=1.0, max_iter=1000, tol=1e-6,
     try:
         while done < max_iter and status == _k.STATUS_RAN_OUT:
             k = min(seg, max_iter - done)
+            if callback is not None:
+                # end segments on the callback's iterations, whatever seg is
+                k = min(k, callback_every - done % callback_every)
             costs = np.empty((k, O))
             if method == "batch":
                 it, status, ev = _k.batch_descent(X, y, H, p, g, J, work, learning_rate,
                                                   tol, costs, nt, lam)
             else:
                 orders = np.argsort(rng.random((k, n)), axis=1, kind="stable")
+                p_start = p.copy()
                 it, status, ev = _k.stochastic_descent(X, y, H, p, g, J, work, orders,
                                                        learning_rate, tol, costs, nt, lam)
+                if status == _k.STATUS_DIVERGED:
+                    # The kernel undid only the diverging example's step;
+                    # replay the segment's completed epochs (same arithmetic)
+                    # so the weights are those after the last whole epoch,
+                    # whose cost costs[-1] reports.
+                    p[:] = p_start
+                    if it:
+                        _k.stochastic_descent(X, y, H, p, np.empty(p.size), np.empty(O),
+                                              work, orders[:it], learning_rate, tol,
+                                              np.empty((it, O)), nt, lam)
             pieces.append(costs[:it])
             done += it
             evaluations += ev
@@ -209,15 +254,74 @@ def gradient_descent(NN, X, y, learning_rate=1.0, max_iter=1000, tol=1e-6,
         # Ctrl-C or an exception in the callback still leaves NN at the last
         # completed step.
         _store(NN, p, I, H, O)
-
-    if status == _k.STATUS_DIVERGED:
-        warnings.warn(
-            f"gradient descent diverged: step {done + 1} made the cost or a weight inf/NaN "
-            f"(learning_rate={learning_rate:g} is probably too large); the step was undone "
-            f"and the weights are those after step {done}", RuntimeWarning, stacklevel=2)
+    # the tutorial's loop leaves yHat, z2, a2, z3 at the final weights
+    NN.costFunction(X, y)
     costs = np.concatenate(pieces) if pieces else np.empty((0, O))
     return DescentResult(costs, done, status == _k.STATUS_CONVERGED,
                          status == _k.STATUS_DIVERGED, evaluations)
+
+
+def _descent_generic(NN, X, y, I, H, O, learning_rate, max_iter, tol, method, rng,
+                     callback, callback_every, nt):
+    """gradient_descent through NN's own costFunction and costFunctionPrime:
+    nndfast.reference.gradient_descent's loop, plus divergence and Ctrl-C
+    handling.  A step assigns new weight arrays (W = W - lr*dJdW), so the
+    arrays NN held are never written to."""
+    n = X.shape[0]
+    costs = []
+    dJdW1, dJdW2 = NN.costFunctionPrime(X, y)
+    evaluations = 1
+    grad = np.concatenate((np.ravel(dJdW1), np.ravel(dJdW2)))
+    if not np.isfinite(grad).all():
+        raise ValueError("the gradient at the starting weights is not finite")
+    converged = bool(np.max(np.abs(grad)) <= tol)
+    diverged = False
+    i = 0
+    W1_old = W2_old = None      # the weights after the last completed step, mid-step
+    try:
+        while i < max_iter and not converged:
+            W1_old, W2_old = NN.W1, NN.W2
+            if method == "batch":
+                NN.W1 = NN.W1 - learning_rate * dJdW1
+                NN.W2 = NN.W2 - learning_rate * dJdW2
+            else:
+                for e in np.argsort(rng.random(n), kind="stable"):
+                    W1_ex, W2_ex = NN.W1, NN.W2
+                    dJdW1, dJdW2 = NN.costFunctionPrime(X[e:e + 1], y[e:e + 1])
+                    evaluations += 1
+                    NN.W1 = NN.W1 - learning_rate * dJdW1
+                    NN.W2 = NN.W2 - learning_rate * dJdW2
+                    if not (np.isfinite(NN.W1).all() and np.isfinite(NN.W2).all()):
+                        NN.W1, NN.W2 = W1_ex, W2_ex
+                        diverged = True
+                        break
+                if diverged:
+                    break
+            J = NN.costFunction(X, y)
+            if not (np.isfinite(J).all() and np.isfinite(NN.W1).all()
+                    and np.isfinite(NN.W2).all()):
+                diverged = True
+                break
+            costs.append(J)
+            i += 1
+            W1_old = W2_old = None
+            dJdW1, dJdW2 = NN.costFunctionPrime(X, y)
+            evaluations += 1
+            grad = np.concatenate((np.ravel(dJdW1), np.ravel(dJdW2)))
+            converged = bool(np.max(np.abs(grad)) <= tol)
+            if callback is not None and i % callback_every == 0 and not converged:
+                if callback(i, np.array(J, dtype=np.float64)) is True:
+                    break
+    finally:
+        if W1_old is not None:      # a step was cut short (divergence, Ctrl-C, an error)
+            NN.W1, NN.W2 = W1_old, W2_old
+    if diverged:
+        NN.costFunction(X, y)       # yHat, z2, a2, z3 back at the kept weights
+    # (O,) per step from the tutorial's costFunction; an override may return
+    # a scalar, which becomes a column
+    costs = (np.array(costs, dtype=np.float64).reshape(len(costs), -1) if costs
+             else np.empty((0, O)))
+    return DescentResult(costs, i, converged, diverged, evaluations)
 
 
 # -- gradient check ------------------------------------------------------------
