@@ -84,8 +84,12 @@ cdef enum:
     # hidden units) of one thread's work, so waking a team pays off.
     TEAM_MIN_WORK = 524288
     # A team must finish in under TEAM_GAIN_PCT % of the time one thread
-    # would have taken, else calls run on one thread for BACKOFF_MS.
-    TEAM_GAIN_PCT = 80
+    # would have taken, else calls run on one thread for BACKOFF_MS.  100: a
+    # search's blocks run ~50 ms in small dynamic chunks, so a team that
+    # gains less than it might (a core shared with another process) still
+    # gains; only one that loses outright (a barrier held by a thread that
+    # never got a core) is worse than one thread.
+    TEAM_GAIN_PCT = 100
     BACKOFF_MS = 250
 
 # When a thread team last failed to beat one thread (nnd_grid_now's clock);
@@ -838,7 +842,8 @@ def search(const double[:, ::1] X,        # IN  (N, I)
     # thread would have taken about the calling thread's time per chunk times
     # all chunks; if the team did not clearly beat that, the cores are busy:
     # run the next searches on one thread, and try a team again after
-    # BACKOFF_MS (the same policy as the network's large calls).
+    # BACKOFF_MS (the network's large calls' policy, with their 80 % bar
+    # relaxed to 100 % as explained at TEAM_GAIN_PCT).
     if nt > 1 and (master_chunks == 0 or (nnd_grid_now() - t0) * master_chunks * 100 >
                    TEAM_GAIN_PCT * (master_done - t0) * nchunks):
         _team_lost_at = nnd_grid_now()
