@@ -14,11 +14,11 @@ import numpy as np
 from nndfast import _train as _k
 from nndfast._results import DescentResult, OptimizeResult
 from nndfast._threads import resolve_num_threads
-from nndfast._validate import as_data, as_lambda, check_finite
+from nndfast._validate import as_data, as_examples, as_lambda, check_finite
 from nndfast.network import computeNumericalGradient, is_stock
 
 __all__ = ["gradient_descent", "gradient_check", "trainer", "DescentResult",
-           "OptimizeResult"]
+           "OptimizeResult", "OptimizeWarning"]
 
 _METHODS = ("batch", "stochastic")
 _TRAIN_METHODS = ("builtin", "scipy-BFGS")
@@ -340,47 +340,100 @@ def gradient_check(NN, X, y):
 
 # -- trainer ---------------------------------------------------------------------
 
+# scipy.optimize's messages, by its warnflag
 _MESSAGES = {
-    _k.STATUS_CONVERGED: "Optimization terminated successfully.",
-    _k.STATUS_RAN_OUT: "Maximum number of iterations has been exceeded.",
-    _k.STATUS_LINE_SEARCH_FAILED:
-        "Desired error not necessarily achieved due to precision loss.",
-    _k.STATUS_DIVERGED: "NaN result encountered.",
+    0: "Optimization terminated successfully.",
+    1: "Maximum number of iterations has been exceeded.",
+    2: "Desired error not necessarily achieved due to precision loss.",
+    3: "NaN result encountered.",
 }
-# scipy's warnflag numbers for the same outcomes
-_SCIPY_STATUS = {_k.STATUS_CONVERGED: 0, _k.STATUS_RAN_OUT: 1,
-                 _k.STATUS_LINE_SEARCH_FAILED: 2, _k.STATUS_DIVERGED: 3}
+_HALTED = "`callback` raised `StopIteration`."
+
+
+class OptimizeWarning(UserWarning):
+    """What the built-in trainer warns with where scipy warns with its
+    OptimizeWarning (a run that did not succeed, with disp=True)."""
+
+
+def _overrides(obj, base, name):
+    """True if obj's class (or obj itself) replaces base's method `name`."""
+    return getattr(type(obj), name, None) is not getattr(base, name) or name in getattr(
+        obj, "__dict__", {})
+
+
+def _test_data(testX, testY, I, O):
+    """(testX, testY) checked like X and y, or (None, None)."""
+    if (testX is None) != (testY is None):
+        raise ValueError("pass both testX and testY, or neither "
+                         f"(got testX={'None' if testX is None else 'an array'}, "
+                         f"testY={'None' if testY is None else 'an array'})")
+    if testX is None:
+        return None, None
+    testX = as_examples(testX, "testX", I, "inputLayerSize")
+    testY = as_examples(testY, "testY", O, "outputLayerSize")
+    if testY.shape[0] != testX.shape[0]:
+        raise ValueError(f"testY must have one row per row of testX: testX has "
+                         f"{testX.shape[0]} rows, testY has {testY.shape[0]}")
+    if testX.shape[0] == 0:
+        raise ValueError("testX and testY must hold at least one example")
+    check_finite(testX, "testX")
+    check_finite(testY, "testY")
+    return testX, testY
 
 
 class trainer(object):
-    """The tutorial's Part 6 trainer: ``T = trainer(NN); T.train(X, y)``.
+    """The tutorial's trainer (Parts 6 and 7): ``T = trainer(NN); T.train(X, y)``.
 
-    Minimizes the cost over NN's weights with BFGS, then sets them to the
-    result.  ``T.J`` lists the cost (shape (outputLayerSize,)) after each
-    iteration and ``T.optimizationResults`` holds the optimizer's result.
+    Minimizes the network's cost over its weights with BFGS, exactly as the
+    tutorial's ``scipy.optimize.minimize(T.costFunctionWrapper, params0,
+    jac=True, method='BFGS', args=(X, y), options={'maxiter': 200,
+    'disp': True}, callback=T.callbackF)``, then sets the weights to the
+    result.  After ``train``:
+
+    - ``T.J``: the training cost (shape (outputLayerSize,)) after each
+      iteration;
+    - ``T.testJ``: the test cost after each iteration (empty without test
+      data);
+    - ``T.optimizationResults``: an OptimizeResult with scipy's fields (x,
+      fun, jac, hess_inv, nit, nfev, njev, status, success, message);
+    - ``NN.yHat``, ``z2``, ``a2``, ``z3``: as the tutorial's last callback
+      leaves them, i.e. at the final weights (on the test set when there is
+      one).
 
     Parameters
     ----------
     N : Neural_Network
+        nndfast's, a subclass of it, or any network with the tutorial's
+        methods (nndfast.reference's, say).
     method : "builtin" (default) or "scipy-BFGS"
-        builtin: nndfast's compiled BFGS (strong Wolfe line search, the
-        inverse-Hessian update scipy uses); no scipy needed, and about 100
-        times faster on the tutorial's data.  Its result is an
-        OptimizeResult with scipy's fields.  scipy-BFGS:
-        scipy.optimize.minimize(method='BFGS', jac=True) with a callback,
-        exactly as the tutorial does (needs ``pip install "nndfast[train]"``).
-    gtol : float >= 0, default 1e-6
-        Stop once max |gradient| <= gtol.  The tutorial used scipy's 1e-5,
-        which leaves seed 6 at a cost of 3.5e-9; 1e-6 takes seeds 0-9 below
-        1e-10.
+        builtin: scipy's BFGS ported to compiled code (nndfast/_bfgs.h):
+        the same first step, strong-Wolfe line search (MINPACK's DCSRCH,
+        falling back to scipy's line_search_wolfe2), inverse-Hessian update
+        and stopping rules, evaluating the cost at the same points, so it
+        retraces scipy's iterations; no scipy needed.  Over nndfast's own
+        network the cost and gradient are the backprop kernel's and T.J is
+        filled without Python calls.  A network that overrides any tutorial
+        method, or a trainer subclass that overrides costFunctionWrapper, is
+        optimized through ``T.costFunctionWrapper`` (same algorithm, Python
+        objective); an overridden ``callbackF`` is called after every
+        iteration as scipy calls it.
+        scipy-BFGS: the tutorial's scipy call itself, over
+        ``T.costFunctionWrapper`` and ``T.callbackF`` (needs
+        ``pip install "nndfast[train]"``).
+    gtol : float >= 0, default 1e-5 (scipy's, which the tutorial used)
+        Stop once max |gradient| <= gtol.  Some tutorial seeds stop near a
+        cost of 1e-9 with it; pass 1e-6 or less for a tighter finish.
     maxiter : int >= 1, default 200 (the tutorial's)
     disp : bool, default True
-        Print the convergence message as the tutorial's scipy call does.
+        Print scipy's summary (message, function value, iterations and
+        evaluations); a run that did not succeed warns with its message
+        (OptimizeWarning), as scipy does.
     num_threads : int or None
-        Threads per gradient for the builtin method (None: OMP_NUM_THREADS).
+        Threads per gradient for the builtin method over nndfast's network
+        (None: OMP_NUM_THREADS).  Results are identical for any value.
     """
 
-    def __init__(self, N, method="builtin", gtol=1e-6, maxiter=200, disp=True,
+    def __init__(self, N, method="builtin", gtol=1e-5, maxiter=200, disp=True,
                  num_threads=None):
         if not isinstance(method, str) or method not in _TRAIN_METHODS:
             raise ValueError(f"method must be 'builtin' or 'scipy-BFGS', got {method!r}")
@@ -392,79 +445,141 @@ class trainer(object):
         self.disp = bool(disp)
         self.num_threads = resolve_num_threads(num_threads)
 
-    # The tutorial's two helpers, used by the scipy method.
+    # The tutorial's two helpers.
     def callbackF(self, params):
+        """After each iteration: record the cost (and test cost) at params."""
         self.N.setParams(params)
         self.J.append(self.N.costFunction(self.X, self.y))
+        if self.testX is not None:
+            self.testJ.append(self.N.costFunction(self.testX, self.testY))
 
     def costFunctionWrapper(self, params, X, y):
+        """(sum of the cost, gradient (P,)) at params: the function BFGS minimizes."""
         self.N.setParams(params)
-        fused = getattr(self.N, "_cost_and_gradient", None)
-        if fused is not None:       # nndfast's network: one backprop pass for both
-            cost, g1, g2 = fused(X, y)
+        if is_stock(self.N):        # nndfast's own network: one backprop pass for both
+            cost, g1, g2 = self.N._cost_and_gradient(X, y)
             grad = np.concatenate((g1.ravel(), g2.ravel()))
         else:
             cost = self.N.costFunction(X, y)
             grad = self.N.computeGradients(X, y)
         return np.sum(cost), grad
 
-    def train(self, X, y):
-        """Minimize the cost on (X, y); set N's weights to the minimizer."""
+    def train(self, X, y, testX=None, testY=None):
+        """Minimize the cost on (X, y); set N's weights to the minimizer.
+
+        X : (n, inputLayerSize), y : (n, outputLayerSize), finite, n >= 1.
+        testX : (m, inputLayerSize), testY : (m, outputLayerSize), optional
+            (both or neither): their cost is recorded in T.testJ after each
+            iteration, as in the tutorial's Part 7.
+        Returns T.optimizationResults.  If the run is interrupted (Ctrl-C,
+        an exception in callbackF), N keeps the last completed iterate.
+        """
         X, y, I, H, O = _data(self.N, X, y)
+        testX, testY = _test_data(testX, testY, I, O)
         # Make an internal variable for the callback function:
         self.X = X
         self.y = y
-        # Make empty list to store costs:
+        self.testX = testX
+        self.testY = testY
+        # Make empty lists to store costs:
         self.J = []
+        self.testJ = []
+        params0 = _params(self.N, I, H, O)
         if self.method == "scipy-BFGS":
-            res = self._train_scipy(X, y)
+            res = self._train_scipy(params0, X, y)
         else:
-            res = self._train_builtin(X, y, I, H, O)
+            res = self._train_builtin(params0, X, y, testX, testY, H, O)
         self.N.setParams(res.x)
         self.optimizationResults = res
         return res
 
-    def _train_scipy(self, X, y):
+    def _train_scipy(self, params0, X, y):
         try:
             from scipy import optimize
         except ImportError:
             raise ImportError('trainer(method="scipy-BFGS") needs scipy: '
                               'pip install "nndfast[train]"') from None
-        params0 = self.N.getParams()
         options = {'maxiter': self.maxiter, 'disp': self.disp, 'gtol': self.gtol}
         return optimize.minimize(self.costFunctionWrapper, params0, jac=True, method='BFGS',
                                  args=(X, y), options=options, callback=self.callbackF)
 
-    def _train_builtin(self, X, y, I, H, O):
-        p = _params(self.N, I, H, O)
+    def _train_builtin(self, params0, X, y, testX, testY, H, O):
+        x = params0.copy()
+        P = x.size
         lam = _lambda(self.N)
-        P = p.size
         g = np.empty(P)
-        J = np.empty(O)
         Hinv = np.empty((P, P))
-        state = np.zeros(2)
-        costs = np.empty((self.maxiter, O))
-        work = np.empty(_k.work_size(X.shape[0], I, H, O))
-        # about 3 evaluations per iteration at most, in segments of ~0.1 s
-        seg = max(1, int(_SEGMENT_WORK // (3 * X.shape[0] * H * (I + O))))
-        nit = nfev = 0
-        status = _k.STATUS_RAN_OUT
-        while status == _k.STATUS_RAN_OUT and (nit < self.maxiter or nfev == 0):
-            k = min(seg, self.maxiter - nit)
-            it, status, ev = _k.bfgs(X, y, H, p, g, J, Hinv, state, work, self.gtol,
-                                     costs[nit:nit + k], self.num_threads, lam)
-            nit += it
-            nfev += ev
-        self.J = list(costs[:nit].copy())
-        fun = float(np.sum(J))
-        message = _MESSAGES[status]
+        compiled = is_stock(self.N) and not _overrides(self, trainer, "costFunctionWrapper")
+        trace = compiled and not _overrides(self, trainer, "callbackF")
+        try:
+            if compiled:
+                costs = np.empty((self.maxiter, O))
+                test_costs = np.empty((self.maxiter, O)) if trace and testX is not None \
+                    else None
+                n, I = X.shape
+                every = int(_SEGMENT_WORK // (n * H * (I + O)))
+                out = _k.bfgs_network(X, y, H, x, g, Hinv, costs, testX, testY, test_costs,
+                                      self.gtol, self.maxiter, every,
+                                      None if trace else self.callbackF, self.num_threads,
+                                      lam)
+            else:
+                out = _k.bfgs_python(self._objective(X, y, P), self.callbackF, x, g, Hinv,
+                                     self.gtol, self.maxiter)
+        except BaseException:
+            self.N.setParams(x)
+            raise
+        nit, nfev, njev, warnflag, halted, fun, rhok_events = out
+        if trace:
+            self.J = list(costs[:nit].copy())
+            if test_costs is not None:
+                self.testJ = list(test_costs[:nit].copy())
+        if compiled:
+            # the tutorial's last callback evaluated the network at the final
+            # weights, leaving yHat, z2, a2, z3 there
+            self.N.setParams(x)
+            self.N.costFunction(X, y)
+            if testX is not None:
+                self.N.costFunction(testX, testY)
+        return self._result(x, g, Hinv, nit, nfev, njev, warnflag, halted, fun, rhok_events)
+
+    def _objective(self, X, y, P):
+        """costFunctionWrapper as scipy's minimize(jac=True) reads it."""
+        wrapper = self.costFunctionWrapper
+
+        def objective(params):
+            fg = wrapper(params, X, y)
+            fx, gx = fg[0], fg[1]
+            if not np.isscalar(fx):
+                try:
+                    fx = np.asarray(fx).item()
+                except (TypeError, ValueError) as e:
+                    raise ValueError("costFunctionWrapper must return (cost, gradient) with "
+                                     "a scalar cost") from e
+            gx = np.asarray(gx, dtype=np.float64).ravel()
+            if gx.shape != (P,):
+                raise ValueError(f"costFunctionWrapper's gradient must have {P} values "
+                                 f"(one per weight); got {gx.size}")
+            return float(fx), np.ascontiguousarray(gx)
+        return objective
+
+    def _result(self, x, g, Hinv, nit, nfev, njev, warnflag, halted, fun, rhok_events):
+        """scipy's summary (with disp) and its OptimizeResult."""
+        message = _MESSAGES[warnflag]
         if self.disp:
-            print(message if status == _k.STATUS_CONVERGED else "Warning: " + message)
+            for _ in range(rhok_events):
+                warnings.warn("Divide-by-zero encountered: rhok assumed large",
+                              OptimizeWarning, stacklevel=4)
+            if warnflag:
+                warnings.warn(message, OptimizeWarning, stacklevel=4)
+            else:
+                print(message)
             print(f"         Current function value: {fun:f}")
-            print(f"         Iterations: {nit}")
-            print(f"         Function evaluations: {nfev}")
-            print(f"         Gradient evaluations: {nfev}")
-        return OptimizeResult(fun=fun, jac=g, hess_inv=Hinv, nfev=nfev, njev=nfev,
-                              status=_SCIPY_STATUS[status],
-                              success=status == _k.STATUS_CONVERGED, message=message,
-                              x=p, nit=nit)
+            print(f"         Iterations: {nit:d}")
+            print(f"         Function evaluations: {nfev:d}")
+            print(f"         Gradient evaluations: {njev:d}")
+        res = OptimizeResult(fun=fun, jac=g, hess_inv=Hinv, nfev=nfev, njev=njev,
+                             status=warnflag, success=warnflag == 0, message=message, x=x,
+                             nit=nit)
+        if halted:
+            res.update(success=False, status=99, message=_HALTED)
+        return res
