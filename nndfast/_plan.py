@@ -79,9 +79,9 @@ class Plan(object):
         ustrides = [math.prod(self.shape[a + 1:]) for a in range(len(self.shape))]
         pshape = [self.shape[a] for a in order]
         self.plan_shape = tuple(pshape)
-        # one axis: its values as parse_axes returned them (often a read-only
-        # view of the caller's array); a copy of 10^8 values would cost about
-        # half the search
+        # one axis: its values as parse_axes returned them (often the caller's
+        # own array, only read); a copy of 10^8 values would cost about half
+        # the search
         self.values = (self.axis_values[0] if len(order) == 1
                        else np.concatenate([self.axis_values[a] for a in order]))
         self.vlen = np.array(pshape, dtype=np.int64)

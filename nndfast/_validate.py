@@ -133,13 +133,13 @@ def _weight_key(key):
 
 
 def _axis_values(arr):
-    """A 1-D numeric array as C-contiguous, aligned float64: a read-only view
-    when it already is one (an axis of 10^8 values is 0.8 GB: copying it
-    cost about half a search), else a new array."""
+    """A 1-D numeric ndarray as C-contiguous, aligned float64: itself when it
+    already is one (an axis of 10^8 values is 0.8 GB: copying it cost about
+    half a search), else a new array.  (Not a read-only view of it: setting
+    the flag on a view per call leaves numpy allocations behind, which
+    tests/test_leaks.py sees; the kernels and the reference only read.)"""
     if arr.dtype == F64 and arr.flags.c_contiguous and arr.flags.aligned:
-        view = arr.view(np.ndarray)
-        view.flags.writeable = False
-        return view
+        return arr
     return np.array(arr, dtype=F64)
 
 
@@ -151,10 +151,10 @@ def parse_axes(axes, shapes, all_finite=None):
     all_finite : None, or a faster test values -> bool (nndfast._grid's
     compiled one; np.isfinite otherwise).
     name is the canonical "W1[i,j]"; values is a float64 1-D C-contiguous
-    array: a read-only view of the caller's array when that already is one
-    (not a copy, so read it before the caller can change it: the values
-    must never reach a returned result other than as copied scalars), else
-    a new array.  Raises TypeError for a non-mapping or non-numeric values,
+    array: the caller's array itself when it already is one (not a copy:
+    only read it, and let the values reach a returned result only as copied
+    scalars, so a later edit by the caller changes nothing), else a new
+    array.  Raises TypeError for a non-mapping or non-numeric values,
     ValueError for anything else that is wrong.
     """
     if not isinstance(axes, Mapping):
