@@ -70,6 +70,66 @@ static void nnd_forward_chunk(const double *X, const double *W1, const double *W
     }
 }
 
+/* Forward pass of n rows for wide hidden layers (the large calls' path for
+ * forward and cost, see _network.pyx's _chunk).  Same arguments, same
+ * numbers (each value is formed by the same operations in the same order)
+ * and the same yhat-transposed result in t as nnd_forward_chunk, but worked
+ * row by row: a row's nh hidden units are one contiguous run that
+ * vectorizes and goes straight into z2/a2.  nnd_forward_chunk's column
+ * passes instead store z2/a2 one strided element at a time, and with many
+ * hidden units a chunk's rows no longer fit in L1, so every such store
+ * misses; that, not the arithmetic, was the cost of wide layers.  z3 is
+ * summed over hidden units in order, NND_TILE rows at a time while their a2
+ * rows are still in L1.  t's z2/a2 parts are left unwritten. */
+#define NND_TILE 8
+NND_TARGET_CLONES
+static void nnd_forward_rows(const double *X, const double *W1, const double *W2,
+                             double *z2, double *a2, double *z3, double *yhat,
+                             int64_t n, int64_t ni, int64_t nh, int64_t no, double *t)
+{
+    double *z3t = t + 2 * nh * n, *yt = z3t + no * n;
+    double acc[NND_TILE];
+    int64_t e0, e, i, h, o, r, m;
+    for (e0 = 0; e0 < n; e0 += NND_TILE) {
+        m = n - e0 < NND_TILE ? n - e0 : NND_TILE;
+        for (e = e0; e < e0 + m; e++) {
+            const double *x = X + e * ni;
+            double *zr = z2 + e * nh, *ar = a2 + e * nh;
+            double xi = x[0];
+#pragma omp simd
+            for (h = 0; h < nh; h++) zr[h] = xi * W1[h];
+            for (i = 1; i < ni; i++) {
+                const double *w = W1 + i * nh;
+                xi = x[i];
+#pragma omp simd
+                for (h = 0; h < nh; h++) zr[h] += xi * w[h];
+            }
+#pragma omp simd
+            for (h = 0; h < nh; h++) ar[h] = nnd_sigmoid(zr[h]);
+        }
+        for (o = 0; o < no; o++) {
+            const double *ar = a2 + e0 * nh;
+            double w = W2[o];
+            for (r = 0; r < m; r++) acc[r] = ar[r * nh] * w;
+            for (h = 1; h < nh; h++) {
+                w = W2[h * no + o];
+                for (r = 0; r < m; r++) acc[r] += ar[r * nh + h] * w;
+            }
+            for (r = 0; r < m; r++) z3t[o * n + e0 + r] = acc[r];
+        }
+    }
+    for (o = 0; o < no; o++) {
+        const double *zo = z3t + o * n;
+        double *yo = yt + o * n;
+#pragma omp simd
+        for (e = 0; e < n; e++) yo[e] = nnd_sigmoid(zo[e]);
+        for (e = 0; e < n; e++) {
+            z3[e * no + o] = zo[e];
+            yhat[e * no + o] = yo[e];
+        }
+    }
+}
+
 /* J of n rows: J[o] = sum 0.5*(y - yhat)^2.  y (n, no); yt is yhat transposed
  * as left by nnd_forward_chunk. */
 NND_TARGET_CLONES
