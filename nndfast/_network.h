@@ -23,6 +23,64 @@
 #define NND_FORWARD_SCRATCH(n, H, O) (2 * ((H) + (O)) * (n))
 #define NND_GRAD_SCRATCH(n, H, O) (3 * ((H) + (O)) * (n))
 
+/* Team backoff for the large-call drivers (_network.pyx's _run): the time
+ * (microseconds of omp_get_wtime) when a thread team last failed to beat
+ * what one thread would have done.  One value per process, read and
+ * written with relaxed atomics: a stale value only changes how many threads
+ * a later call uses, never a result. */
+#ifdef _OPENMP
+#include <omp.h>
+static inline double nnd_now(void) { return omp_get_wtime(); }
+static inline int nnd_thread(void) { return omp_get_thread_num(); }
+#else
+static inline double nnd_now(void) { return 0.0; }
+static inline int nnd_thread(void) { return 0; }
+#endif
+static int64_t nnd_team_lost_us = -((int64_t) 1 << 60);
+
+static inline int nnd_team_backed_off(double seconds)
+{
+#if defined(__GNUC__)
+    int64_t lost = __atomic_load_n(&nnd_team_lost_us, __ATOMIC_RELAXED);
+#else
+    int64_t lost = nnd_team_lost_us;
+#endif
+    return (int64_t) (nnd_now() * 1e6) - lost < (int64_t) (seconds * 1e6);
+}
+
+static inline void nnd_team_forget(void)
+{
+#if defined(__GNUC__)
+    __atomic_store_n(&nnd_team_lost_us, -((int64_t) 1 << 60), __ATOMIC_RELAXED);
+#else
+    nnd_team_lost_us = -((int64_t) 1 << 60);
+#endif
+}
+
+static inline void nnd_team_lost(void)
+{
+    int64_t now = (int64_t) (nnd_now() * 1e6);
+#if defined(__GNUC__)
+    __atomic_store_n(&nnd_team_lost_us, now, __ATOMIC_RELAXED);
+#else
+    nnd_team_lost_us = now;
+#endif
+}
+
+/* dst (n, cols) row-major from src (cols, n): consecutive stores, one pass
+ * (stores that stride across rows would touch every line `cols` times). */
+static inline void nnd_untranspose(const double *src, double *dst, int64_t n, int64_t cols)
+{
+    int64_t e, c;
+    if (cols == 1) {
+        memcpy(dst, src, (size_t) n * sizeof(double));
+        return;
+    }
+    for (e = 0; e < n; e++)
+        for (c = 0; c < cols; c++)
+            dst[e * cols + c] = src[c * n + e];
+}
+
 /* Forward pass of n rows.  X (n, ni), z2/a2 (n, nh), z3/yhat (n, no) point at
  * the chunk's first row.  t: NND_FORWARD_SCRATCH doubles; on return it holds
  * z2, a2, z3, yhat transposed, in that order (nnd_grad_chunk reuses them). */
@@ -45,11 +103,9 @@ static void nnd_forward_chunk(const double *X, const double *W1, const double *W
         }
 #pragma omp simd
         for (e = 0; e < n; e++) ah[e] = nnd_sigmoid(zh[e]);
-        for (e = 0; e < n; e++) {
-            z2[e * nh + h] = zh[e];
-            a2[e * nh + h] = ah[e];
-        }
     }
+    nnd_untranspose(z2t, z2, n, nh);
+    nnd_untranspose(a2t, a2, n, nh);
     for (o = 0; o < no; o++) {
         double *zo = z3t + o * n, *yo = yt + o * n;
         double w = W2[o];
@@ -63,11 +119,9 @@ static void nnd_forward_chunk(const double *X, const double *W1, const double *W
         }
 #pragma omp simd
         for (e = 0; e < n; e++) yo[e] = nnd_sigmoid(zo[e]);
-        for (e = 0; e < n; e++) {
-            z3[e * no + o] = zo[e];
-            yhat[e * no + o] = yo[e];
-        }
     }
+    nnd_untranspose(z3t, z3, n, no);
+    nnd_untranspose(yt, yhat, n, no);
 }
 
 /* Forward pass of n rows for wide hidden layers (the large calls' path for
@@ -123,11 +177,9 @@ static void nnd_forward_rows(const double *X, const double *W1, const double *W2
         double *yo = yt + o * n;
 #pragma omp simd
         for (e = 0; e < n; e++) yo[e] = nnd_sigmoid(zo[e]);
-        for (e = 0; e < n; e++) {
-            z3[e * no + o] = zo[e];
-            yhat[e * no + o] = yo[e];
-        }
     }
+    nnd_untranspose(z3t, z3, n, no);
+    nnd_untranspose(yt, yhat, n, no);
 }
 
 /* J of n rows: J[o] = sum 0.5*(y - yhat)^2.  y (n, no); yt is yhat transposed

@@ -34,6 +34,10 @@ cdef enum:
     # Large calls: the work (in _threads_for's units) each thread of a team
     # must get, about 1 ms of one thread's time.
     TEAM_MIN_WORK = 2000000
+    # A team must finish in under TEAM_GAIN_PCT % of the time one thread
+    # would have taken, else calls run on one thread for BACKOFF_MS.
+    TEAM_GAIN_PCT = 80
+    BACKOFF_MS = 250
     # From this many hidden units forward and cost work row by row
     # (nnd_forward_rows) instead of column by column.
     WIDE_H = 8
@@ -43,6 +47,11 @@ cdef enum:
 
 
 cdef extern from "_network.h" nogil:
+    double nnd_now() noexcept
+    int nnd_thread() noexcept
+    int nnd_team_backed_off(double seconds) noexcept
+    void nnd_team_lost() noexcept
+    void nnd_team_forget() noexcept
     Py_ssize_t NND_FORWARD_SCRATCH(Py_ssize_t n, Py_ssize_t H, Py_ssize_t O)
     Py_ssize_t NND_GRAD_SCRATCH(Py_ssize_t n, Py_ssize_t H, Py_ssize_t O)
     void nnd_forward_chunk(const double *X, const double *W1, const double *W2,
@@ -130,8 +139,14 @@ cdef int _run(const Net *n, int op, double *partial, int num_threads) noexcept n
     cdef int nt = _threads_for(n, op, num_threads)
     cdef int no_memory = 0
     cdef int *failed = &no_memory     # written through a pointer: shared, not thread-private
+    cdef Py_ssize_t master_chunks = 0
+    cdef Py_ssize_t *mine = &master_chunks
+    cdef double t0, master_done = 0.0
+    cdef double *done = &master_done
     cdef double stack_t[512]
     cdef double *t
+    if nt > 1 and nnd_team_backed_off(BACKOFF_MS * 1e-3):
+        nt = 1
     if nt == 1:
         t = &stack_t[0] if m <= 512 else <double *> malloc(m * sizeof(double))
         if t == NULL:
@@ -147,6 +162,7 @@ cdef int _run(const Net *n, int op, double *partial, int num_threads) noexcept n
     # OpenBLAS worker or another process on its core) then delays the call by
     # at most the chunk it holds, while the others take the rest.  Which
     # thread runs a chunk never changes its numbers: sums stay per chunk.
+    t0 = nnd_now()
     with parallel(num_threads=nt):
         t = <double *> malloc(m * sizeof(double))
         if t == NULL:
@@ -154,7 +170,18 @@ cdef int _run(const Net *n, int op, double *partial, int num_threads) noexcept n
         else:
             for c in prange(nchunks, schedule='dynamic'):
                 _chunk(n, op, c, t, partial)
+                if nnd_thread() == 0:
+                    mine[0] += 1
+                    done[0] = nnd_now()
             free(t)
+    # Even so the region ends at a barrier, and a descheduled thread can hold
+    # it for a time slice.  One thread would have taken about the calling
+    # thread's time per chunk times all chunks; if the team did not clearly
+    # beat that, the cores are busy (BLAS spinners, other processes): run
+    # the next calls on one thread, and try a team again after BACKOFF_MS.
+    if master_chunks == 0 or (nnd_now() - t0) * master_chunks * 100 > \
+            TEAM_GAIN_PCT * (master_done - t0) * nchunks:
+        nnd_team_lost()
     return -1 if no_memory else 0
 
 
@@ -278,6 +305,23 @@ def cost_and_gradient(const double[:, ::1] X,   # IN  (N, I), N >= 1
         rc = _run_grad(&n, &dJdW1[0, 0], &dJdW2[0, 0], &J[0], num_threads)
     if rc:
         raise MemoryError("nndfast: could not allocate the gradient's per-chunk sums")
+
+
+def team_size(Py_ssize_t n, Py_ssize_t I, Py_ssize_t H, Py_ssize_t O, str op,
+              int num_threads):
+    """Threads a large call of n rows (I-H-O network) uses when allowed
+    num_threads; op is "forward", "cost" or "gradient".  For benchmarks and
+    tests: the drivers apply the same rule themselves."""
+    cdef Net net
+    cdef int code = {"forward": FORWARD, "cost": COST, "gradient": GRAD}[op]
+    net.nex, net.nin, net.nhid, net.nout = n, I, H, O
+    return _threads_for(&net, code, num_threads)
+
+
+def forget_team_losses():
+    """Let the next large call use a team again even if one recently lost to
+    a single thread (_run's backoff).  For tests and benchmarks."""
+    nnd_team_forget()
 
 
 # ---------------------------------------------------------------------------
