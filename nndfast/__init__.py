@@ -1,10 +1,11 @@
-"""nndfast: the "Neural Networks Demystified" network at hardware speed.
+"""nndfast: the "Neural Networks Demystified" network at hardware speed (API).
 
 ``from nndfast import *`` replaces the tutorial's ``from partTwo import *``
-(and ``partFive``, ``partSix``): it gives X, y, Neural_Network,
-computeNumericalGradient and trainer, plus gradient_descent and
-gradient_check, with the tutorial's names, shapes and in-place
-behaviour, computed by compiled Cython/OpenMP kernels.
+(and ``partFour``, ``partFive``, ``partSix``): it gives X, y, Neural_Network
+(Part 7's ``Neural_Network(Lambda=...)`` included), computeNumericalGradient
+and trainer, plus grid_search, gradient_descent and gradient_check, with the
+tutorial's names, shapes and in-place behaviour, computed by compiled
+Cython/OpenMP kernels.
 
 nndfast.reference has the same API in plain numpy, written the tutorial's
 way; it is what the kernels are tested and benchmarked against.

@@ -1,4 +1,5 @@
-"""``python -m nndfast``: the same as the ``nndfast`` command (see nndfast.cli)."""
+"""``python -m nndfast`` (entry point): the same as the ``nndfast`` command (see
+nndfast.cli)."""
 import sys
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
-"""Kernel of the brute-force grid search (driven by nndfast/grid.py).
+"""Kernel of the brute-force grid search (laid out by the plan, nndfast/_plan.py).
 
-The grid has m axes in *plan order* (grid.py chooses it): axes 0..m-2 are the
+The grid has m axes in *plan order* (_plan.py chooses it): axes 0..m-2 are the
 outer axes and axis m-1 is the innermost one.  A point is an outer prefix p
 (a multi-index over the outer axes, last outer axis fastest) plus a value
 index k of the innermost axis.

@@ -11,11 +11,19 @@ cdef struct Net:
     double *z3           # (N, O)
     double *yhat         # (N, O)
     Py_ssize_t nex, nin, nhid, nout   # N, I, H, O
+    # Part 7's regularization, applied by _run_cost/_run_grad to the summed
+    # cost and gradient: J[o] = scale*J[o] + (lam/2)*(sum W1^2 + sum W2^2)/O,
+    # dJ/dW = scale*dJ/dW + lam*W (so sum(J) has exactly that gradient).  Lambda None (Parts 2-6): scale 1, lam 0,
+    # and the results are bitwise the unregularized ones.  Lambda a number:
+    # scale 1/N, lam Lambda.  Every Net must set both; forward ignores them.
+    double scale
+    double lam
 
 # Fill z2, a2, z3, yhat for all rows.
 cdef void _run_forward(const Net *n, int num_threads) noexcept nogil
-# Forward pass plus J (O,); returns -1 if scratch could not be allocated.
+# Forward pass plus J (O,), regularized as scale/lam say; -1 if scratch could not be allocated.
 cdef int _run_cost(const Net *n, double *J, int num_threads) noexcept nogil
-# Forward, J (O,), dJ/dW1 -> g1 (I, H), dJ/dW2 -> g2 (H, O); -1 on allocation failure.
+# Forward, J (O,), dJ/dW1 -> g1 (I, H), dJ/dW2 -> g2 (H, O), regularized as
+# scale/lam say; -1 on allocation failure.
 cdef int _run_grad(const Net *n, double *g1, double *g2, double *J,
                    int num_threads) noexcept nogil

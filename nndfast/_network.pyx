@@ -128,7 +128,7 @@ cdef inline int _threads_for(const Net *n, int op, int num_threads) noexcept nog
     if op == GRAD:
         work *= 2
     nt = min(<Py_ssize_t> num_threads, work // TEAM_MIN_WORK,
-                             (n.nex + CHUNK - 1) // CHUNK)
+             (n.nex + CHUNK - 1) // CHUNK)
     return <int> max(nt, 1)
 
 
@@ -215,8 +215,43 @@ cdef int _run_sums(const Net *n, int op, double *out, int num_threads) noexcept 
     return rc
 
 
+cdef void _regularize(const Net *n, double *J, double *g1, double *g2) noexcept nogil:
+    """Part 7's terms on the summed J (O,) and, unless g1 is NULL, on g1, g2:
+    J = scale*J + (lam/2)*(sum W1^2 + sum W2^2)/O, g = scale*g + lam*W.
+    The penalty is split over the O outputs so that sum(J), the objective of
+    every trainer, check and grid search, has exactly g as its gradient (the
+    tutorial's O = 1 is its formula as written).  Each step is skipped at its
+    neutral value, so Parts 2-6 (scale 1, lam 0) keep their bitwise results,
+    even for inf weights where 0*inf would be NaN."""
+    cdef Py_ssize_t k, IH = n.nin * n.nhid, HO = n.nhid * n.nout
+    cdef double s1 = 0.0, s2 = 0.0, penalty
+    if n.scale != 1.0:
+        for k in range(n.nout):
+            J[k] = J[k] * n.scale
+        if g1 != NULL:
+            for k in range(IH):
+                g1[k] = g1[k] * n.scale
+            for k in range(HO):
+                g2[k] = g2[k] * n.scale
+    if n.lam != 0.0:
+        for k in range(IH):
+            s1 += n.W1[k] * n.W1[k]
+        for k in range(HO):
+            s2 += n.W2[k] * n.W2[k]
+        penalty = (n.lam / 2.0) * (s1 + s2) / n.nout
+        for k in range(n.nout):
+            J[k] = J[k] + penalty
+        if g1 != NULL:
+            for k in range(IH):
+                g1[k] = g1[k] + n.lam * n.W1[k]
+            for k in range(HO):
+                g2[k] = g2[k] + n.lam * n.W2[k]
+
+
 cdef int _run_cost(const Net *n, double *J, int num_threads) noexcept nogil:
-    return _run_sums(n, COST, J, num_threads)
+    cdef int rc = _run_sums(n, COST, J, num_threads)
+    _regularize(n, J, NULL, NULL)
+    return rc
 
 
 cdef int _run_grad(const Net *n, double *g1, double *g2, double *J,
@@ -235,6 +270,7 @@ cdef int _run_grad(const Net *n, double *g1, double *g2, double *J,
     memcpy(g1, out, IH * sizeof(double))
     memcpy(g2, out + IH, HO * sizeof(double))
     memcpy(J, out + IH + HO, n.nout * sizeof(double))
+    _regularize(n, J, g1, g2)
     if out != &stack_out[0]:
         free(out)
     return rc
@@ -255,6 +291,7 @@ def forward(const double[:, ::1] X,      # IN  (N, I), N >= 1
     """Fill z2 = X@W1, a2 = f(z2), z3 = a2@W2 and yhat = f(z3)."""
     cdef Net n
     n.nex, n.nin, n.nhid, n.nout = X.shape[0], X.shape[1], W1.shape[1], W2.shape[1]
+    n.scale, n.lam = 1.0, 0.0
     n.X, n.W1, n.W2 = &X[0, 0], &W1[0, 0], &W2[0, 0]
     n.z2, n.a2, n.z3, n.yhat = &z2[0, 0], &a2[0, 0], &z3[0, 0], &yhat[0, 0]
     with nogil:
@@ -270,11 +307,15 @@ def cost(const double[:, ::1] X,      # IN  (N, I), N >= 1
          double[:, ::1] z3,           # OUT (N, O)
          double[:, ::1] yhat,         # OUT (N, O)
          double[::1] J,               # OUT (O,)  0.5*sum over rows of (y-yhat)^2
-         int num_threads):
-    """Forward pass plus the tutorial's cost J, one value per output."""
+         int num_threads,
+         double scale=1.0,            # IN  Part 7: 1/N (1 for Parts 2-6)
+         double lam=0.0):             # IN  Part 7: Lambda (0 for Parts 2-6)
+    """Forward pass plus the tutorial's cost J, one value per output
+    (times scale, plus (lam/2)*(sum W1^2 + sum W2^2))."""
     cdef Net n
     cdef int rc
     n.nex, n.nin, n.nhid, n.nout = X.shape[0], X.shape[1], W1.shape[1], W2.shape[1]
+    n.scale, n.lam = scale, lam
     n.X, n.y, n.W1, n.W2 = &X[0, 0], &y[0, 0], &W1[0, 0], &W2[0, 0]
     n.z2, n.a2, n.z3, n.yhat = &z2[0, 0], &a2[0, 0], &z3[0, 0], &yhat[0, 0]
     with nogil:
@@ -294,11 +335,15 @@ def cost_and_gradient(const double[:, ::1] X,   # IN  (N, I), N >= 1
                       double[:, ::1] dJdW1,     # OUT (I, H)
                       double[:, ::1] dJdW2,     # OUT (H, O)
                       double[::1] J,            # OUT (O,)
-                      int num_threads):
-    """Backprop: the cost J per output and dJ/dW1, dJ/dW2 in one pass."""
+                      int num_threads,
+                      double scale=1.0,         # IN  Part 7: 1/N (1 for Parts 2-6)
+                      double lam=0.0):          # IN  Part 7: Lambda (0 for Parts 2-6)
+    """Backprop: the cost J per output and dJ/dW1, dJ/dW2 in one pass,
+    regularized as scale and lam say (see Net in _network.pxd)."""
     cdef Net n
     cdef int rc
     n.nex, n.nin, n.nhid, n.nout = X.shape[0], X.shape[1], W1.shape[1], W2.shape[1]
+    n.scale, n.lam = scale, lam
     n.X, n.y, n.W1, n.W2 = &X[0, 0], &y[0, 0], &W1[0, 0], &W2[0, 0]
     n.z2, n.a2, n.z3, n.yhat = &z2[0, 0], &a2[0, 0], &z3[0, 0], &yhat[0, 0]
     with nogil:
@@ -464,16 +509,71 @@ cdef inline cnp.ndarray _empty1(Py_ssize_t n):
     return cnp.PyArray_EMPTY(1, dims, cnp.NPY_DOUBLE, 0)
 
 
+cdef extern from "Python.h":
+    # never fails for an exact int: an out-of-range value sets *overflow
+    long PyLong_AsLongAndOverflow(object v, int *overflow) noexcept
+
+
+cdef inline Py_ssize_t _size(object v) noexcept:
+    # A layer size the tiny path can trust: an exact int in 1 .. 2^31 - 1;
+    # anything else (bool, numpy ints, floats, huge ints) gives -1 and
+    # leaves it to network.py's checks.
+    cdef int overflow = 0
+    cdef long x
+    if type(v) is not int:
+        return -1
+    x = PyLong_AsLongAndOverflow(v, &overflow)
+    if overflow or x < 1 or x > 0x7fffffff:
+        return -1
+    return <Py_ssize_t> x
+
+
+cdef inline bint _buffer(object a, Py_ssize_t rows, Py_ssize_t cols) noexcept:
+    # a scratch array the kernels may write: (rows, cols) float64, C-contiguous,
+    # aligned, writeable, native byte order
+    cdef cnp.ndarray arr
+    if type(a) is not cnp.ndarray:
+        return False
+    arr = <cnp.ndarray> a
+    return (cnp.PyArray_NDIM(arr) == 2 and cnp.PyArray_TYPE(arr) == cnp.NPY_DOUBLE
+            and cnp.PyArray_DIM(arr, 0) == rows and cnp.PyArray_DIM(arr, 1) == cols
+            and (cnp.PyArray_FLAGS(arr) & cnp.NPY_ARRAY_CARRAY) == cnp.NPY_ARRAY_CARRAY
+            and cnp.PyArray_ISNOTSWAPPED(arr))
+
+
+cdef inline bint _fits(object s, Py_ssize_t N, Py_ssize_t H, Py_ssize_t O) noexcept:
+    # Whether s is a scratch tuple for N rows of the current H and O: layer
+    # sizes can change between calls, and a stale buffer would be overrun.
+    cdef tuple t
+    if type(s) is not tuple or len(<tuple> s) != 4:
+        return False
+    t = <tuple> s
+    return (_buffer(t[0], N, H) and _buffer(t[1], N, H) and _buffer(t[2], N, O)
+            and _buffer(t[3], N, O))
+
+
 cdef tuple _tiny_setup(dict d, object X, object y, Net *n):
-    """Check inputs and fill n; return the scratch tuple, or None to decline."""
+    """Check inputs and fill n; return the scratch tuple, or None to decline.
+
+    Reads the network's sizes, _W1, _W2, _Lambda (None or a float >= 0, as
+    the Lambda property stores it) and _scratch from d, trusting none of them.
+    """
     cdef Py_ssize_t I, H, O, N
-    cdef object W1 = d.get("_W1"), W2 = d.get("_W2")
+    cdef object W1 = d.get("_W1"), W2 = d.get("_W2"), Lambda = d.get("_Lambda")
+    cdef double lam = 0.0
+    cdef object scratch
     cdef tuple s
-    I = d.get("inputLayerSize", -1)
-    H = d.get("hiddenLayerSize", -1)
-    O = d.get("outputLayerSize", -1)
+    I = _size(d.get("inputLayerSize"))
+    H = _size(d.get("hiddenLayerSize"))
+    O = _size(d.get("outputLayerSize"))
     if I < 1 or H < 1 or O < 1:
         return None
+    if Lambda is not None:
+        if type(Lambda) is not float:
+            return None
+        lam = <double> Lambda
+        if not (0.0 <= lam <= 1.7976931348623157e308):    # NaN, inf, negative
+            return None
     if not _ok2(X, -1, I) or not _ok2(W1, I, H) or not _ok2(W2, H, O):
         return None
     N = cnp.PyArray_DIM(<cnp.ndarray> X, 0)
@@ -481,11 +581,15 @@ cdef tuple _tiny_setup(dict d, object X, object y, Net *n):
         return None
     if y is not None and not _ok2(y, N, O):
         return None
-    s = d.get("_scratch")
-    if s is None or cnp.PyArray_DIM(<cnp.ndarray> s[0], 0) != N:
+    scratch = d.get("_scratch")
+    if _fits(scratch, N, H, O):
+        s = <tuple> scratch
+    else:
         s = (_empty2(N, H), _empty2(N, H), _empty2(N, O), _empty2(N, O))
         d["_scratch"] = s
     n.nex, n.nin, n.nhid, n.nout = N, I, H, O
+    n.scale = 1.0 if Lambda is None else 1.0 / N
+    n.lam = lam
     n.X, n.W1, n.W2 = _p(X), _p(W1), _p(W2)
     if y is not None:
         n.y = _p(y)

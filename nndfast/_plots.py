@@ -1,7 +1,7 @@
-"""PNG plots for the ``nndfast`` command (the ``plot`` extra: matplotlib).
+"""PNG figures for the ``nndfast`` command (helper; the ``plot`` extra: matplotlib).
 
 Importing this module raises ImportError when matplotlib is missing; the
-command turns that into one line naming the extra.  Figures are drawn with
+plotting glue, nndfast._plotting, turns that into one line naming the extra.  Figures are drawn with
 the Agg canvas directly, so no GUI backend and no pyplot global state is
 involved.
 """

@@ -1,4 +1,5 @@
-"""Progress reporting for long loops (grid search): a stderr bar or a callback."""
+"""Progress reporting (helper) for long loops (grid search): a stderr bar or a
+callback.  Pure Python: the reference uses it too."""
 import sys
 import time
 

@@ -1,7 +1,11 @@
-"""Thread-count policy shared by every parallel entry point."""
-import numbers
+"""Thread-count policy (helper) shared by every parallel entry point.
 
+Loads the compiled nndfast._openmp; the pure-Python check of a user's
+``num_threads`` lives in nndfast._validate, so the reference can use it
+without the build.
+"""
 from nndfast import _openmp
+from nndfast._validate import check_num_threads
 
 __all__ = ["openmp_enabled", "resolve_num_threads"]
 
@@ -17,12 +21,7 @@ def resolve_num_threads(num_threads):
     ValueError; anything that is not an int (bool and float included) raises
     TypeError.
     """
+    num_threads = check_num_threads(num_threads)
     if num_threads is None:
         return max(1, _openmp.max_threads())
-    if isinstance(num_threads, bool) or not isinstance(num_threads, numbers.Integral):
-        raise TypeError(
-            f"num_threads must be None or a positive int, got {type(num_threads).__name__} "
-            f"{num_threads!r}")
-    if num_threads < 1:
-        raise ValueError(f"num_threads must be None or a positive int, got {num_threads}")
-    return int(num_threads)
+    return num_threads

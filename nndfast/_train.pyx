@@ -11,6 +11,9 @@ Conventions (see _network.pyx):
   allocates every buffer; the kernels trust their input.
 - The parameters live in one vector laid out like Neural_Network.getParams():
   W1.ravel() (I*H values) then W2.ravel() (H*O values).
+- Lambda (the last argument of every driver) is None for the cost of Parts
+  2-6 or a float >= 0 for Part 7's regularized cost; _setup turns it into the
+  Net's scale and lam, so every driver here, descent and BFGS, honours it.
 - `work` is scratch of work_size(n, I, H, O) doubles, reused across calls so
   a run in short segments (for callbacks and Ctrl-C) does not reallocate.
 - Each driver returns a status: RAN_OUT (did every iteration asked for),
@@ -55,13 +58,21 @@ cdef struct Work:
     double *v5
 
 
-cdef void _setup(Work *w, const double *X, const double *y, Py_ssize_t n,
-                 Py_ssize_t I, Py_ssize_t H, Py_ssize_t O, double *work) noexcept nogil:
+cdef int _setup(Work *w, const double *X, const double *y, Py_ssize_t n,
+                Py_ssize_t I, Py_ssize_t H, Py_ssize_t O, double *work,
+                object Lambda) except -1:
+    # Lambda: None (Parts 2-6) or a float >= 0 (Part 7), checked by train.py.
     w.P = I * H + H * O
     w.IH = I * H
     w.O = O
     w.net.X, w.net.y = X, y
     w.net.nex, w.net.nin, w.net.nhid, w.net.nout = n, I, H, O
+    # Part 7's cost is a mean over the n examples plus Lambda/2 * sum W^2;
+    # _run_grad applies it (see Net in _network.pxd).
+    if Lambda is None:
+        w.net.scale, w.net.lam = 1.0, 0.0
+    else:
+        w.net.scale, w.net.lam = 1.0 / n, <double> Lambda
     w.net.z2 = work
     w.net.a2 = work + n * H
     w.net.z3 = work + 2 * n * H
@@ -76,6 +87,7 @@ cdef void _setup(Work *w, const double *X, const double *y, Py_ssize_t n,
     w.v5 = work + 6 * w.P
     # 7P .. 7P + O: Je; 7P + O .. 8P + 2O spare
     w.Je = work + 7 * w.P
+    return 0
 
 
 cdef inline int _grad_at(Work *w, const double *params, double *g, double *J,
@@ -158,11 +170,12 @@ def gradient(const double[:, ::1] X,     # IN  (n, I), n >= 1
              double[::1] grad,           # OUT (P,)
              double[::1] J,              # OUT (O,)
              double[::1] work,           # SCRATCH
-             int num_threads):
+             int num_threads,
+             Lambda=None):               # IN  None, or Part 7's Lambda (float >= 0)
     """The cost J and its gradient (unrolled like params) at params."""
     cdef Work w
     cdef int rc
-    _setup(&w, &X[0, 0], &y[0, 0], X.shape[0], X.shape[1], H, y.shape[1], &work[0])
+    _setup(&w, &X[0, 0], &y[0, 0], X.shape[0], X.shape[1], H, y.shape[1], &work[0], Lambda)
     with nogil:
         rc = _grad_at(&w, &params[0], &grad[0], &J[0], num_threads)
     if rc:
@@ -179,7 +192,8 @@ def batch_descent(const double[:, ::1] X,     # IN  (n, I), n >= 1
                   double learning_rate,
                   double tol,
                   double[:, ::1] costs,       # OUT (n_iter, O): cost after each step
-                  int num_threads):
+                  int num_threads,
+                  Lambda=None):               # IN  None, or Part 7's Lambda (float >= 0)
     """Up to costs.shape[0] steps of params -= learning_rate * grad.
 
     On entry grad and J must hold the gradient and cost at params (from
@@ -191,7 +205,7 @@ def batch_descent(const double[:, ::1] X,     # IN  (n, I), n >= 1
     cdef int status = RAN_OUT, rc = 0
     cdef double *p = &params[0]
     cdef double *g = &grad[0]
-    _setup(&w, &X[0, 0], &y[0, 0], X.shape[0], X.shape[1], H, y.shape[1], &work[0])
+    _setup(&w, &X[0, 0], &y[0, 0], X.shape[0], X.shape[1], H, y.shape[1], &work[0], Lambda)
     P, O = w.P, w.O
     with nogil:
         while it < n_iter:
@@ -221,9 +235,12 @@ def stochastic_descent(const double[:, ::1] X,        # IN  (n, I), n >= 1
                        double learning_rate,
                        double tol,
                        double[:, ::1] costs,          # OUT (n_epochs, O): cost after each epoch
-                       int num_threads):
+                       int num_threads,
+                       Lambda=None):          # IN  None, or Part 7's Lambda (float >= 0)
     """Up to orders.shape[0] epochs; in epoch t, for e in orders[t]:
-    params -= learning_rate * (gradient on example e alone).
+    params -= learning_rate * (gradient on example e alone).  With Lambda,
+    each step's gradient is Part 7's with n = 1 (example e's backprop plus
+    Lambda * W); the per-epoch cost and tol test are on all n examples.
 
     After each epoch the full gradient and cost are evaluated (for the cost
     history and the tol test).  Returns (epochs, status, gradient evaluations).
@@ -237,10 +254,13 @@ def stochastic_descent(const double[:, ::1] X,        # IN  (n, I), n >= 1
     cdef int status = RAN_OUT, rc = 0
     cdef double *p = &params[0]
     cdef double *g = &grad[0]
-    _setup(&w, &X[0, 0], &y[0, 0], n, I, H, y.shape[1], &work[0])
+    _setup(&w, &X[0, 0], &y[0, 0], n, I, H, y.shape[1], &work[0], Lambda)
     P, O = w.P, w.O
     one = w.net
     one.nex = 1
+    # Part 7's formula on the step's own examples: the mean over n = 1 is
+    # that example's cost, and each step adds the full Lambda * W.
+    one.scale = 1.0
     one.W1 = p
     one.W2 = p + w.IH
     with nogil:
@@ -385,7 +405,8 @@ def bfgs(const double[:, ::1] X,      # IN  (n, I), n >= 1
          double[::1] work,            # SCRATCH
          double gtol,
          double[:, ::1] costs,        # OUT (n_iter, O): cost after each iteration
-         int num_threads):
+         int num_threads,
+         Lambda=None):                # IN  None, or Part 7's Lambda (float >= 0)
     """Minimize sum(J) over the parameters with BFGS, up to costs.shape[0]
     iterations per call.
 
@@ -409,7 +430,7 @@ def bfgs(const double[:, ::1] X,      # IN  (n, I), n >= 1
     cdef double *Hy
     cdef double f, old_f, d0, alpha1, alpha = 0.0, ys, yHy, coef, gn
     cdef Point t
-    _setup(&w, &X[0, 0], &y[0, 0], X.shape[0], X.shape[1], H, y.shape[1], &work[0])
+    _setup(&w, &X[0, 0], &y[0, 0], X.shape[0], X.shape[1], H, y.shape[1], &work[0], Lambda)
     P, O = w.P, w.O
     dirn, s, yk, Hy = w.v1, w.v2, w.v3, w.prev
     t.x, t.g, t.J = w.v4, w.v5, w.Je      # the line search's trial point

@@ -1,11 +1,15 @@
-"""Input checks for the Python layer.  Kernels trust what passes these."""
+"""Input checks (helper) for the Python layer.  Kernels trust what passes these.
+
+Pure Python and numpy: nndfast.reference uses it too, without the build.
+"""
 import numbers
 import re
 from collections.abc import Mapping
 
 import numpy as np
 
-__all__ = ["as_examples", "as_data", "as_weights", "check_finite", "parse_axes", "F64"]
+__all__ = ["as_examples", "as_data", "as_weights", "as_lambda", "check_finite",
+           "check_num_threads", "parse_axes", "F64"]
 
 F64 = np.dtype(np.float64)
 _NUMERIC_KINDS = "biuf"
@@ -59,25 +63,59 @@ def as_data(X, y, I, O):
     return X, y
 
 
-def as_weights(A, name, shape):
-    """Return A as a float64 C-contiguous array of exactly ``shape``, or raise.
+def as_weights(A, name, shape=None):
+    """Return A as a float64 C-contiguous array of exactly ``shape`` (or of
+    any 2-D shape when shape is None), or raise.
 
     An array that already is one is returned as is (not copied), so later
     in-place edits by the user are seen, as in the tutorial.
     """
-    if (type(A) is np.ndarray and A.dtype is F64 and A.shape == shape
-            and A.flags.c_contiguous and A.flags.aligned):
+    if (type(A) is np.ndarray and A.dtype is F64 and A.flags.c_contiguous
+            and A.flags.aligned and (A.shape == shape if shape else A.ndim == 2)):
         return A
     arr = _numeric(A, name)
-    if arr.shape != shape:
+    if shape is None and arr.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array; got shape {arr.shape}")
+    if shape is not None and arr.shape != shape:
         raise ValueError(f"{name} must have shape {shape}; got {arr.shape}")
     return np.array(arr, dtype=F64, order="C", copy=True)
+
+
+def as_lambda(value):
+    """Part 7's regularization parameter: None (Parts 2-6's cost), or a
+    finite real number >= 0 returned as a float; raise otherwise."""
+    if value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"Lambda must be None or a real number >= 0, got {type(value).__name__} {value!r}")
+    lam = float(value)
+    if not (0.0 <= lam < np.inf):
+        raise ValueError(f"Lambda must be a finite number >= 0 (or None), got {value!r}")
+    return lam
 
 
 def check_finite(A, name):
     """Raise ValueError if A holds NaN or inf."""
     if not np.isfinite(A).all():
         raise ValueError(f"{name} contains NaN or inf")
+
+
+def check_num_threads(num_threads):
+    """Return ``num_threads`` as None or an int >= 1, or raise.
+
+    Zero or a negative number raises ValueError; anything that is not an
+    int (bool and float included) raises TypeError.
+    """
+    if num_threads is None:
+        return None
+    if isinstance(num_threads, bool) or not isinstance(num_threads, numbers.Integral):
+        raise TypeError(
+            f"num_threads must be None or a positive int, got {type(num_threads).__name__} "
+            f"{num_threads!r}")
+    if num_threads < 1:
+        raise ValueError(f"num_threads must be None or a positive int, got {num_threads}")
+    return int(num_threads)
 
 
 _WEIGHT_NAME = re.compile(r"^\s*(W[12])\s*\[\s*(\d+)\s*,\s*(\d+)\s*\]\s*$")

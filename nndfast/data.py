@@ -1,4 +1,4 @@
-"""The tutorial's data (Part 1): hours of sleep and study, and test scores.
+"""The tutorial's data (API; Part 1): hours of sleep and study, and test scores.
 
 X is normalized by each column's maximum and y divided by 100, exactly as the
 tutorial does, so X has shape (3, 2) and y has shape (3, 1).

@@ -1,7 +1,9 @@
-"""grid_search on a Dask cluster: ``nndfast.grid_search(..., client=client)``.
+"""The Dask driver of grid_search: ``nndfast.grid_search(..., client=client)``.
 
-The grid is cut into contiguous row ranges (the chunk API of nndfast.grid:
-``_make_plan``, ``_run_range``, ``_place`` and ``_combine``).  The plan is scattered to
+It sits on the plan (nndfast._plan), as the local driver nndfast.grid does,
+and imports nothing of that driver.  The grid is cut into contiguous row
+ranges of the plan (``make_plan``, ``run_range``, ``place``, ``combine``).
+The plan is scattered to
 every worker once; each task runs one range with the compiled kernel, one
 task per worker thread, and returns ``(best_cost, best_flat_index, costs)``.
 The client combines the ranges in index order, exactly as the local call
@@ -17,8 +19,7 @@ imports it only when a client is actually used.
 import time
 import uuid
 
-import numpy as np
-
+from nndfast import _plan
 from nndfast._progress import Progress
 from nndfast._threads import resolve_num_threads
 
@@ -58,11 +59,6 @@ def connect(address, **kwargs):
     return distributed.Client(address, **kwargs)
 
 
-def _grid():
-    from nndfast import grid  # late: grid imports this module lazily too
-    return grid
-
-
 def _run_chunk(plan, start, stop, full_output, num_threads):
     """Task body (runs on a worker): evaluate plan rows [start, stop).
 
@@ -74,8 +70,8 @@ def _run_chunk(plan, start, stop, full_output, num_threads):
     workers.  (The count is passed explicitly: Dask's nannies set
     OMP_NUM_THREADS=1 anyway.)
     """
-    return _grid()._run_range(plan, start, stop, full_output,
-                              1 if num_threads is None else num_threads)
+    return _plan.run_range(plan, start, stop, full_output,
+                           1 if num_threads is None else num_threads)
 
 
 def _ranges(plan, total_threads):
@@ -103,14 +99,10 @@ def run_grid_search(client, NN, X, y, axes, full_output=True, num_threads=None,
             f"client must be a dask.distributed.Client, got {type(client).__name__}")
     if num_threads is not None:
         num_threads = resolve_num_threads(num_threads)
-    grid = _grid()
     t0 = time.perf_counter()
-    plan = grid._make_plan(NN, X, y, axes)
+    plan = _plan.make_plan(NN, X, y, axes)
     report = Progress(progress, plan.evaluations)
-    surface = None
-    if full_output:
-        grid._check_surface_fits(plan)
-        surface = np.empty(plan.shape)
+    surface = _plan.new_surface(plan, full_output)
 
     ranges = _ranges(plan, sum(client.nthreads().values()))
 
@@ -135,7 +127,7 @@ def run_grid_search(client, NN, X, y, axes, full_output=True, num_threads=None,
             start, stop = ranges[i]
             parts[i] = (best_cost, best_flat)
             if surface is not None:
-                grid._place(plan, surface, start, stop, costs)
+                _plan.place(plan, surface, start, stop, costs)
             done += plan.row_start(stop) - plan.row_start(start)
             report.update(done)
     except BaseException:
@@ -149,9 +141,4 @@ def run_grid_search(client, NN, X, y, axes, full_output=True, num_threads=None,
         report.close()
     client.cancel([plan_future])
     # In index order, as the local call: same pairs, same strict order.
-    best_cost, best_flat = grid._combine(parts)
-    best_index = plan.index(best_flat)
-    best_weights = {name: float(v[i])
-                    for name, v, i in zip(plan.names, plan.axis_values, best_index)}
-    return grid.GridResult(surface, float(best_cost), best_index, best_weights,
-                           plan.evaluations, time.perf_counter() - t0)
+    return _plan.result(plan, surface, _plan.combine(parts), time.perf_counter() - t0)

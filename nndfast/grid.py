@@ -1,264 +1,27 @@
-"""Brute-force grid search over any chosen weights (Part 3 of the tutorial).
+"""Brute-force grid search over any chosen weights (Part 3 of the tutorial):
+the API and its local driver.
 
 ``grid_search`` evaluates the tutorial's cost at every point of a grid of
 weight values with the compiled kernel in nndfast._grid; nndfast.reference
 has the same function written as the tutorial's loop.
 
-Internal API, for scaling out (e.g. a Dask task per range)::
-
-    plan = _make_plan(NN, X, y, axes)          # validated, picklable
-    for start, stop in ranges covering [0, plan.n_rows):
-        best_cost, best_flat, costs = _run_range(plan, start, stop, full_output, 1)
-    # combine: _combine over the (best_cost, best_flat) pairs, in any order;
-    # place each costs slice with _place(plan, surface, start, stop, costs).
-
-On one machine (one SIMD build), every cost is computed by the same
-instructions whichever range, chunk or thread evaluates it, and the best
-point is the minimum in a strict total order (first NaN, else lowest cost,
-ties to the lowest flat index: np.argmin), so any split of [0, n_rows)
-combined with _combine reproduces grid_search's result bit for bit.
+The search itself (validation, axis order, rows, chunks, combining and
+placing results) is the plan in nndfast._plan.  This module is the local
+driver: it runs the plan's rows in blocks on this machine, with progress
+and prompt Ctrl-C.  With a Dask client it hands the call to the Dask driver,
+nndfast.distributed, which sits on the same plan.
 """
-import math
-import os
 import time
 
-import numpy as np
-
-from nndfast import _grid
+from nndfast import _plan
 from nndfast._progress import Progress
+from nndfast._results import GridResult
 from nndfast._threads import resolve_num_threads
-from nndfast._validate import F64, as_data, as_weights, parse_axes
-from nndfast.reference import GridResult
 
 __all__ = ["grid_search", "GridResult"]
 
-#: Innermost-axis values per kernel row; longer axes are split in tiles so
-#: scratch stays small and Ctrl-C stays prompt...
-_TILE = 2**15
-#: ...and a chunk's tables (about N*(O+1) doubles per tile value) stay
-#: around this many doubles for data sets with many rows.
-_TABLE_DOUBLES = 2**20
-#: Evaluations per chunk (the unit of parallel work), at most; a chunk
-#: recomputes its innermost-axis tables once, so chunks are large...
-_CHUNK_EVALS = 2**17
-#: ...but a grid is cut into at least this many chunks when it has the rows,
-_MIN_CHUNKS = 16
-#: and a chunk holds at most this many evaluations x examples (about 10 ms
-#: of work whatever len(X) is), so Ctrl-C and progress stay prompt on big data.
-_CHUNK_WORK = 2**22
 #: Wall-clock seconds per block between checks for Ctrl-C and progress.
 _BLOCK_SECONDS = 0.05
-_INT64_MAX = np.iinfo(np.int64).max
-#: Surfaces up to this size skip the available-memory check (reading
-#: /proc/meminfo costs more than a small search).
-_SMALL_SURFACE_BYTES = 2**26
-
-
-class _Plan(object):
-    """One search, validated and laid out for the kernel (plain data: picklable).
-
-    Plan order: the kernel's axis order, outer axes first, the innermost last
-    (``order[a]`` is the user axis at plan position a).  The grid is split
-    into ``n_rows`` rows: row r is tile r % ntiles of the innermost axis at
-    outer prefix r // ntiles; rows [a, b) cover the plan-order flat points
-    [row_start(a), row_start(b)).
-    """
-
-    def __init__(self, X, y, W, H, grid, order):
-        self.X, self.y, self.W, self.H = X, y, W, H
-        self.names = [g[0] for g in grid]
-        self.axis_values = [g[4] for g in grid]
-        self.shape = tuple(len(v) for v in self.axis_values)
-        self.evaluations = math.prod(self.shape)
-        self.order = tuple(order)
-        ustrides = [math.prod(self.shape[a + 1:]) for a in range(len(self.shape))]
-        pshape = [self.shape[a] for a in order]
-        self.plan_shape = tuple(pshape)
-        self.values = np.concatenate([self.axis_values[a] for a in order])
-        self.vlen = np.array(pshape, dtype=np.int64)
-        self.vstart = np.concatenate(([0], np.cumsum(self.vlen)[:-1])).astype(np.int64)
-        self.which = np.array([grid[a][5] for a in order], dtype=np.int64)
-        self.ustride = np.array([ustrides[a] for a in order], dtype=np.int64)
-        self.pstride = np.array([math.prod(pshape[a + 1:]) for a in range(len(pshape))],
-                                dtype=np.int64)
-        nk = pshape[-1]
-        per_value = X.shape[0] * (y.shape[1] + 1)
-        self.tile = min(nk, _TILE, max(64, _TABLE_DOUBLES // max(1, per_value)))
-        self.ntiles = -(-nk // self.tile)
-        self.n_rows = (self.evaluations // nk) * self.ntiles
-        # a chunk rebuilds its tables (worth several rows), so keep >= 64 rows
-        # per chunk where the grid has them, yet >= _MIN_CHUNKS chunks
-        rows = max(-(-_CHUNK_EVALS // self.tile), 64)
-        self.chunk = max(1, min(rows, -(-self.n_rows // _MIN_CHUNKS),
-                                _CHUNK_WORK // (self.tile * max(1, X.shape[0]))))
-        self.identity = self.order == tuple(range(len(order)))
-
-    def __setstate__(self, state):
-        # Unpickled arrays (a Dask worker's copy of the plan) can sit at any
-        # byte offset of the message buffer; the kernels load doubles and
-        # int64s directly, so realign (copy) those that are not aligned.
-        for key, value in state.items():
-            if isinstance(value, np.ndarray):
-                state[key] = np.require(value, requirements=("C", "A"))
-        self.__dict__.update(state)
-
-    def row_start(self, r):
-        """Plan-order flat index of row r's first point."""
-        prefix, t = divmod(r, self.ntiles)
-        return prefix * self.plan_shape[-1] + t * self.tile
-
-    def index(self, flat):
-        """User grid index (tuple) of a user flat index."""
-        return tuple(int(i) for i in np.unravel_index(flat, self.shape))
-
-
-def _inner_cost(grid, pos, N, I, H, O):
-    """Rough cost (in exp-path sigmoids) of the search with axis pos innermost.
-
-    Mirrors the kernel's paths: the precomputed-exponential rows cost about
-    a third of a sigmoid per pair; they apply when the innermost axis's
-    exponentials do not move with an outer axis (W2[h,o] innermost: no outer
-    axis on W1's column h; W1[i,h] innermost: no outer axis on W2[h,:]).
-    """
-    nk = len(grid[pos][4])
-    outer = [a for a in range(len(grid)) if a != pos]
-    layer, i, j = grid[pos][1:4]
-    h = j if layer == "W1" else i           # the hidden unit the axis touches
-    touched = {grid[a][3] for a in outer if grid[a][1] == "W1"}
-    n_outer = math.prod(len(grid[a][4]) for a in outer)
-    per_prefix = 8 * N * len(touched) + 0.25 * N * H * (I + O) + 50
-    if layer == "W2":
-        per_eval = N if h in touched else 0.3 * N
-        per_prefix += 8 * N * (O - 1)
-    else:
-        w2_moves = any(grid[a][1] == "W2" and grid[a][2] == h for a in outer)
-        per_eval = N * O if w2_moves else 0.3 * N * O
-        if h in touched:  # A (and E) refreshed each time an axis on column h moves
-            steady = math.prod(len(grid[a][4]) for a in outer
-                               if not (grid[a][1] == "W1" and grid[a][3] == h))
-            if steady == 1:   # refreshed every prefix: the kernel skips the tables
-                per_eval = N * O + N
-            else:
-                per_eval += (N if w2_moves else N + N * O) / steady
-    return n_outer * (per_prefix + nk * (per_eval + 0.3))
-
-
-def _make_plan(NN, X, y, axes):
-    """Validate a search and lay it out for the kernel; returns a _Plan.
-
-    NN is any network with the tutorial's attributes (W1, W2 and the layer
-    sizes); it is only read.  X, y are checked as Neural_Network checks
-    them; axes as grid_search documents.  Raises TypeError / ValueError for
-    bad input, ValueError if the point count overflows int64.
-    """
-    I, H, O = NN.inputLayerSize, NN.hiddenLayerSize, NN.outputLayerSize
-    W1 = as_weights(NN.W1, "NN.W1", (I, H))
-    W2 = as_weights(NN.W2, "NN.W2", (H, O))
-    X, y = as_data(X, y, I, O)
-    grid = parse_axes(axes, {"W1": (I, H), "W2": (H, O)})
-    total = math.prod(len(g[4]) for g in grid)
-    if total > _INT64_MAX:
-        raise ValueError(
-            f"grid_search: the grid has {total} points, more than int64 can count "
-            f"({_INT64_MAX}); use fewer or shorter axes")
-    # (name, layer, i, j, values, index in W1.ravel() ++ W2.ravel())
-    grid = [g + ((g[2] * H + g[3]) if g[1] == "W1" else (I * H + g[2] * O + g[3]),)
-            for g in grid]
-    costs = [_inner_cost(grid, a, X.shape[0], I, H, O) for a in range(len(grid))]
-    # cheapest innermost axis; ties to the user's last (keeps the user layout)
-    inner = min(range(len(grid)), key=lambda a: (costs[a], -a))
-    hin = grid[inner][3] if grid[inner][1] == "W1" else None
-    # outer axes in user order, except that axes on the innermost W1 axis's
-    # column go outermost, so its activations are refreshed least often
-    outer = sorted((a for a in range(len(grid)) if a != inner),
-                   key=lambda a: (0 if (grid[a][1] == "W1" and grid[a][3] == hin) else 1, a))
-    W = np.concatenate((W1.ravel(), W2.ravel()))
-    return _Plan(X, y, W, H, grid, outer + [inner])
-
-
-def _combine(results):
-    """Best (cost, flat) of several (cost, flat) pairs: np.argmin's order
-    (first NaN, else the smallest cost, ties to the lowest flat index)."""
-    best = None
-    for c, u in results:
-        if u < 0:
-            continue
-        if best is None:
-            best = (c, u)
-            continue
-        bc, bu = best
-        if bc != bc:
-            if c != c and u < bu:
-                best = (c, u)
-        elif c != c or c < bc or (c == bc and u < bu):
-            best = (c, u)
-    return best
-
-
-def _run_range(plan, start, stop, full_output=False, num_threads=None, out=None):
-    """Evaluate rows [start, stop) of a plan (0 <= start < stop <= plan.n_rows).
-
-    Returns (best_cost, best_flat, costs): the best point of the range by
-    np.argmin's order, its flat index in the user's grid, and the costs:
-    - out=None, full_output: a new 1-D array of the range's points in plan
-      order (plan-order flat indices [plan.row_start(start),
-      plan.row_start(stop))); place it with _place;
-    - out given (the user-layout surface, C-contiguous float64 of
-      plan.shape): written in place, costs is None;
-    - otherwise None, and nothing of size the grid is allocated.
-    Deterministic: independent of num_threads and of how rows are split.
-    """
-    nt = resolve_num_threads(num_threads)
-    costs = None
-    if out is not None:
-        target, ostride, offset = out.reshape(-1), plan.ustride, 0
-    elif full_output:
-        a, b = plan.row_start(start), plan.row_start(stop)
-        costs = target = np.empty(b - a)
-        ostride, offset = plan.pstride, a
-    else:
-        target, ostride, offset = np.empty(0), plan.pstride, 0
-    bc, bu = _grid.search(plan.X, plan.y, plan.W, plan.H, plan.values, plan.vstart,
-                          plan.vlen, plan.which, plan.ustride, ostride, target, offset,
-                          plan.tile, start, stop, plan.chunk, nt)
-    return bc, bu, costs
-
-
-def _place(plan, surface, start, stop, costs):
-    """Write _run_range's costs of rows [start, stop) into the user-layout surface."""
-    a, b = plan.row_start(start), plan.row_start(stop)
-    if plan.identity:
-        surface.reshape(-1)[a:b] = costs
-    else:
-        view = surface.transpose(plan.order)
-        view[np.unravel_index(np.arange(a, b), plan.plan_shape)] = costs
-
-
-def _available_memory():
-    """Bytes the OS says are available now (MemAvailable), or None if unknown."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
-def _check_surface_fits(plan):
-    need = plan.evaluations * F64.itemsize
-    if need <= _SMALL_SURFACE_BYTES:
-        return
-    avail = _available_memory()
-    if avail is not None and need > avail:
-        raise MemoryError(
-            f"grid_search: the full cost surface of shape {plan.shape} needs "
-            f"{need / 2**30:.3g} GiB but only {avail / 2**30:.3g} GiB are available; "
-            f"pass full_output=False to get just the best point (no surface)")
 
 
 def grid_search(NN, X, y, axes, full_output=True, num_threads=None, progress=False,
@@ -306,12 +69,9 @@ def grid_search(NN, X, y, axes, full_output=True, num_threads=None, progress=Fal
         return run_grid_search(client, NN, X, y, axes, full_output, num_threads, progress)
     t0 = time.perf_counter()
     nt = resolve_num_threads(num_threads)
-    plan = _make_plan(NN, X, y, axes)
+    plan = _plan.make_plan(NN, X, y, axes)
     report = Progress(progress, plan.evaluations)
-    surface = None
-    if full_output:
-        _check_surface_fits(plan)
-        surface = np.empty(plan.shape)
+    surface = _plan.new_surface(plan, full_output)
     best = None
     evals_per_row = plan.evaluations / plan.n_rows
     # First block: about 3*2**20 evaluations x examples; then _BLOCK_SECONDS at the best
@@ -327,9 +87,9 @@ def grid_search(NN, X, y, axes, full_output=True, num_threads=None, progress=Fal
         while start < plan.n_rows:
             stop = min(plan.n_rows, start + block)
             tb = time.perf_counter()
-            bc, bu, _ = _run_range(plan, start, stop, full_output, nt, out=surface)
+            bc, bu, _ = _plan.run_range(plan, start, stop, full_output, nt, out=surface)
             dt = time.perf_counter() - tb
-            best = _combine([best, (bc, bu)] if best else [(bc, bu)])
+            best = _plan.combine([best, (bc, bu)] if best else [(bc, bu)])
             if dt > 0:
                 rate = max(rate, (stop - start) / dt)
             start = stop
@@ -338,9 +98,4 @@ def grid_search(NN, X, y, axes, full_output=True, num_threads=None, progress=Fal
             block = max(min_block, min(8 * block, int(target) // plan.chunk * plan.chunk))
     finally:
         report.close()
-    best_cost, best_flat = best
-    best_index = plan.index(best_flat)
-    best_weights = {name: float(v[i])
-                    for name, v, i in zip(plan.names, plan.axis_values, best_index)}
-    return GridResult(surface, float(best_cost), best_index, best_weights,
-                      plan.evaluations, time.perf_counter() - t0)
+    return _plan.result(plan, surface, best, time.perf_counter() - t0)

@@ -1,4 +1,4 @@
-"""The fast drop-in Neural_Network: the tutorial's API over compiled kernels.
+"""The fast drop-in Neural_Network (API): the tutorial's API over compiled kernels.
 
 Everything here mirrors nndfast.reference.Neural_Network name for name and
 shape for shape; the arithmetic happens in nndfast._network.
@@ -19,7 +19,7 @@ import numpy as np
 
 from nndfast import _network as _k
 from nndfast._threads import resolve_num_threads
-from nndfast._validate import F64, as_data, as_weights
+from nndfast._validate import F64, as_data, as_lambda, as_weights
 
 __all__ = ["Neural_Network", "computeNumericalGradient"]
 
@@ -91,13 +91,23 @@ class Neural_Network(object):
     from numpy's global generator, so ``np.random.seed(k)`` gives the same
     weights as nndfast.reference and the tutorial.
 
+    ``Neural_Network(Lambda=0.0001)`` is Part 7's regularized network; the
+    default ``Lambda=None`` keeps the cost of Parts 2-6.
+
     Attributes
     ----------
+    inputLayerSize, hiddenLayerSize, outputLayerSize : int >= 1
+        May be reassigned, as with the tutorial's class (to resize a layer,
+        assign the new size and W1/W2 of the new shapes, in any order); a
+        call made while the sizes and weights disagree raises ValueError.
     W1 : ndarray (inputLayerSize, hiddenLayerSize), float64
     W2 : ndarray (hiddenLayerSize, outputLayerSize), float64
-        Edit in place (``NN.W1[0, 0] = 1.1``) or assign a new array; the
+        Edit in place (``NN.W1[0, 0] = 1.1``) or assign a new 2-D array; the
         next call uses the new values.  An assigned array that is already
         C-contiguous float64 is kept as is; anything else is copied.
+    Lambda : None or float >= 0
+        Part 7's regularization parameter (see costFunction); may be
+        changed between calls.
     z2, a2 : ndarray (n, hiddenLayerSize)
     z3 : ndarray (n, outputLayerSize)
         Cached by forward, costFunction and costFunctionPrime.
@@ -110,16 +120,20 @@ class Neural_Network(object):
     z3 = _Cached("z3", 2)
     yHat = _Cached("yHat", 3)
 
-    def __init__(self, inputLayerSize=2, hiddenLayerSize=3, outputLayerSize=1):
+    def __init__(self, inputLayerSize=2, hiddenLayerSize=3, outputLayerSize=1, Lambda=None):
         self.inputLayerSize = _positive_size(inputLayerSize, "inputLayerSize")
         self.hiddenLayerSize = _positive_size(hiddenLayerSize, "hiddenLayerSize")
         self.outputLayerSize = _positive_size(outputLayerSize, "outputLayerSize")
+        self.Lambda = Lambda
         self._pending = None
         self._scratch = None
         self.W1 = np.random.randn(self.inputLayerSize, self.hiddenLayerSize)
         self.W2 = np.random.randn(self.hiddenLayerSize, self.outputLayerSize)
 
     # -- weights -----------------------------------------------------------
+    # The setters check dtype and ndim only: the tutorial's class lets a layer
+    # be resized by assigning its size and new weights in any order, so the
+    # shapes are checked against the sizes when the network is next used.
     @property
     def W1(self):
         """Layer-1 weights, shape (inputLayerSize, hiddenLayerSize)."""
@@ -127,7 +141,7 @@ class Neural_Network(object):
 
     @W1.setter
     def W1(self, value):
-        self._W1 = as_weights(value, "W1", (self.inputLayerSize, self.hiddenLayerSize))
+        self._W1 = as_weights(value, "W1")
 
     @property
     def W2(self):
@@ -136,25 +150,62 @@ class Neural_Network(object):
 
     @W2.setter
     def W2(self, value):
-        self._W2 = as_weights(value, "W2", (self.hiddenLayerSize, self.outputLayerSize))
+        self._W2 = as_weights(value, "W2")
+
+    @property
+    def Lambda(self):
+        """Part 7's regularization parameter: None (the cost of Parts 2-6,
+        the default) or a finite float >= 0.  Assigning anything else raises
+        TypeError (not a real number, or a bool) or ValueError (negative,
+        NaN or inf)."""
+        # .get: a network pickled before Lambda existed has none
+        return self.__dict__.get("_Lambda")
+
+    @Lambda.setter
+    def Lambda(self, value):
+        self._Lambda = as_lambda(value)
+
+    def _sizes(self):
+        """(I, H, O) as checked ints; the attributes may have been reassigned."""
+        return (_positive_size(self.inputLayerSize, "inputLayerSize"),
+                _positive_size(self.hiddenLayerSize, "hiddenLayerSize"),
+                _positive_size(self.outputLayerSize, "outputLayerSize"))
 
     def _weights(self):
+        """(W1, W2) after checking that their shapes match the layer sizes."""
+        I, H, O = self._sizes()
         W1, W2 = self._W1, self._W2
-        # An in-place `W.shape = ...` would otherwise reach the kernel unnoticed.
-        if W1.shape != (self.inputLayerSize, self.hiddenLayerSize) or \
-                W2.shape != (self.hiddenLayerSize, self.outputLayerSize):
-            W1 = self.W1 = W1
-            W2 = self.W2 = W2
+        # W.shape = ... in place, or a size reassigned without (or before)
+        # the weights it needs: stop before a kernel reads out of bounds.
+        if W1.shape != (I, H) or W2.shape != (H, O):
+            raise ValueError(
+                f"the layer sizes and weights disagree: inputLayerSize={I}, "
+                f"hiddenLayerSize={H}, outputLayerSize={O} need W1 of shape {(I, H)} and "
+                f"W2 of shape {(H, O)}, but W1 has shape {W1.shape} and W2 {W2.shape}; "
+                f"assign the sizes and weights that match")
         return W1, W2
 
+    def _regularization(self, n):
+        """(scale, lam) for the kernels (see Net in _network.pxd) on n examples."""
+        Lambda = as_lambda(self.Lambda)
+        if Lambda is None:
+            return 1.0, 0.0
+        if n == 0:
+            raise ValueError("with Lambda set the cost is a mean over the examples "
+                             "(Part 7), so X and y need at least one row")
+        return 1.0 / n, Lambda
+
     def _check(self, X, y=None):
-        return as_data(X, y, self.inputLayerSize, self.outputLayerSize)
+        I, _, O = self._sizes()
+        return as_data(X, y, I, O)
 
     def _general(self, tiny, large, X, y):
         """The path for inputs the tiny kernels declined: validate and convert
         (raising on bad input), retry the tiny kernel, else run the large one."""
-        X, y = self._check(X, y)
         W1, W2 = self._weights()
+        X, y = self._check(X, y)
+        if y is not None:
+            self._regularization(X.shape[0])      # raises for a bad Lambda
         r = tiny(self.__dict__, X) if y is None else tiny(self.__dict__, X, y)
         if r is not None:
             return r
@@ -164,8 +215,8 @@ class Neural_Network(object):
         """(z2, a2, z3, yhat) for n rows: the previous large call's arrays where
         nothing outside the network holds them, else fresh ones
         (_network.large_outputs has the rule).  with_yhat: the call sets yHat."""
-        return _k.large_outputs(self.__dict__, n, self.hiddenLayerSize,
-                                self.outputLayerSize, with_yhat)
+        _, H, O = self._sizes()
+        return _k.large_outputs(self.__dict__, n, H, O, with_yhat)
 
     def _publish_large(self, bufs, with_yhat):
         """Make z2/a2/z3 (and yHat) the just computed bufs, and offer all four
@@ -205,10 +256,15 @@ class Neural_Network(object):
         return _elementwise(_k.sigmoid_prime, z)
 
     def costFunction(self, X, y):
-        """J = 0.5*sum((y-yHat)**2) over examples.
+        """J = 0.5*sum((y-yHat)**2) over examples (Parts 2-6, Lambda None), or
+        Part 7's 0.5*sum((y-yHat)**2)/n + (Lambda/2)*(sum(W1**2) + sum(W2**2))
+        with n = X.shape[0] (Lambda a number, 0 included).
 
         X : (n, inputLayerSize), y : (n, outputLayerSize).  Returns a new
-        float64 array of shape (outputLayerSize,); caches yHat, z2, a2, z3.
+        float64 array of shape (outputLayerSize,) (the sums over rows only are
+        per output); caches yHat, z2, a2, z3.  With several outputs and
+        Lambda, each entry carries 1/outputLayerSize of the penalty, so that
+        sum(J) is the cost whose gradient costFunctionPrime gives.
         """
         J = _k.cost_tiny(self.__dict__, X, y)
         if J is not None:
@@ -217,9 +273,10 @@ class Neural_Network(object):
 
     def _cost_large(self, X, y, W1, W2):
         b = self._large_buffers(X.shape[0], True)
-        J = np.zeros(self.outputLayerSize)
+        J = np.zeros(W2.shape[1])
         if X.shape[0]:
-            _k.cost(X, y, W1, W2, b[0], b[1], b[2], b[3], J, resolve_num_threads(None))
+            _k.cost(X, y, W1, W2, b[0], b[1], b[2], b[3], J, resolve_num_threads(None),
+                    *self._regularization(X.shape[0]))
         self._publish_large(b, True)
         return J
 
@@ -232,18 +289,21 @@ class Neural_Network(object):
 
     def _grad_large(self, X, y, W1, W2):
         b = self._large_buffers(X.shape[0], True)
-        J = np.zeros(self.outputLayerSize)
-        g1 = np.zeros((self.inputLayerSize, self.hiddenLayerSize))
-        g2 = np.zeros((self.hiddenLayerSize, self.outputLayerSize))
+        J = np.zeros(W2.shape[1])
+        g1 = np.zeros(W1.shape)
+        g2 = np.zeros(W2.shape)
         if X.shape[0]:
             _k.cost_and_gradient(X, y, W1, W2, b[0], b[1], b[2], b[3],
-                                 g1, g2, J, resolve_num_threads(None))
+                                 g1, g2, J, resolve_num_threads(None),
+                                 *self._regularization(X.shape[0]))
         self._publish_large(b, True)
         return J, g1, g2
 
     def costFunctionPrime(self, X, y):
         """Backpropagation: returns (dJdW1, dJdW2), shaped like (W1, W2).
 
+        dJdW1 = X.T @ delta2 and dJdW2 = a2.T @ delta3 (Lambda None), or Part
+        7's X.T @ delta2 / n + Lambda*W1 and a2.T @ delta3 / n + Lambda*W2.
         X : (n, inputLayerSize), y : (n, outputLayerSize).  Caches yHat,
         z2, a2, z3 as the tutorial does.
         """
@@ -252,12 +312,14 @@ class Neural_Network(object):
 
     # -- Part 5 helpers ------------------------------------------------------
     def getParams(self):
-        """W1 and W2 unrolled into a new vector of shape (I*H + H*O,)."""
-        return np.concatenate((self._W1.ravel(), self._W2.ravel()))
+        """W1 and W2 unrolled into a new vector of shape (I*H + H*O,).
+        ValueError if their shapes do not match the layer sizes."""
+        W1, W2 = self._weights()
+        return np.concatenate((W1.ravel(), W2.ravel()))
 
     def setParams(self, params):
         """Set W1 and W2 from a vector of shape (I*H + H*O,), as getParams gives."""
-        I, H, O = self.inputLayerSize, self.hiddenLayerSize, self.outputLayerSize
+        I, H, O = self._sizes()
         p = np.asarray(params)
         if p.dtype.kind not in "biuf":
             raise TypeError(f"params must be a real numeric vector; got dtype {p.dtype}")
@@ -287,9 +349,10 @@ class Neural_Network(object):
         return state
 
     def __repr__(self):
+        lam = "" if self.Lambda is None else f", Lambda={self.Lambda!r}"
         return (f"Neural_Network(inputLayerSize={self.inputLayerSize}, "
                 f"hiddenLayerSize={self.hiddenLayerSize}, "
-                f"outputLayerSize={self.outputLayerSize})")
+                f"outputLayerSize={self.outputLayerSize}{lam})")
 
 
 def _elementwise(kernel, z):
@@ -306,17 +369,20 @@ def _elementwise(kernel, z):
 def computeNumericalGradient(N, X, y):
     """Central-difference gradient of sum(J) with e = 1e-4, shaped like N.getParams().
 
+    J is N.costFunction, so with N.Lambda set this is the gradient of Part
+    7's regularized cost.
+
     A drop-in for the tutorial's function, giving the same numbers.  For
     nndfast's network each weight is perturbed in place (no setParams copy
-    per step); any other network (the reference's, say) goes through the
-    tutorial's getParams/setParams loop.  The weights are as they were
-    afterwards, even after an error.
+    per step); any other object (the reference's network, say) only needs
+    getParams, setParams and costFunction: it goes through the tutorial's
+    loop over them.  The weights are as they were afterwards, even after an
+    error.
     """
     if not isinstance(N, Neural_Network):
-        from nndfast import reference
-        return reference.computeNumericalGradient(N, X, y)
+        return _numerical_gradient_by_params(N, X, y)
     e = 1e-4
-    W1, W2 = N.W1, N.W2
+    W1, W2 = N._weights()
     saved = W1.copy(), W2.copy()
     numgrad = np.empty(W1.size + W2.size)
     k = 0
@@ -335,4 +401,28 @@ def computeNumericalGradient(N, X, y):
     finally:
         W1[...] = saved[0]
         W2[...] = saved[1]
+    return numgrad
+
+
+def _numerical_gradient_by_params(N, X, y):
+    """The tutorial's loop, duck-typed: central differences (e = 1e-4) of
+    sum(N.costFunction(X, y)) over N.getParams(), set through N.setParams."""
+    # The same loop as reference.computeNumericalGradient, on purpose (plus
+    # the finally): the fast side does not import the oracle, and the oracle
+    # shares no code with the side it checks.
+    e = 1e-4
+    paramsInitial = N.getParams()
+    numgrad = np.zeros(np.shape(paramsInitial))
+    perturb = np.zeros(np.shape(paramsInitial))
+    try:
+        for p in range(perturb.size):
+            perturb[p] = e
+            N.setParams(paramsInitial + perturb)
+            loss2 = np.sum(N.costFunction(X, y))
+            N.setParams(paramsInitial - perturb)
+            loss1 = np.sum(N.costFunction(X, y))
+            numgrad[p] = (loss2 - loss1) / (2 * e)
+            perturb[p] = 0
+    finally:
+        N.setParams(paramsInitial)
     return numgrad

@@ -1,8 +1,14 @@
-"""nndfast.reference: the tutorial's network in plain numpy.
+"""nndfast.reference (reference layer): the tutorial's network in plain numpy.
 
 This module is the oracle every compiled kernel is cross-checked against and
 the baseline every benchmark stands beside.  It is written the tutorial's way
 on purpose; do not speed it up.
+
+It stands alone: it imports numpy, the tutorial data (nndfast.data) and the
+pure-Python helpers nndfast._validate, nndfast._progress and
+nndfast._results, and nothing compiled, so an oracle shares no machinery
+with the kernels it checks.  (``import nndfast`` itself loads the compiled
+API; this module does not need it.)
 
 Differences from the tutorial's code, each to remove a trap:
 - costFunction returns an array of shape (outputLayerSize,) computed with
@@ -17,6 +23,9 @@ import time
 
 import numpy as np
 
+from nndfast._progress import Progress
+from nndfast._results import DescentResult, GridResult
+from nndfast._validate import check_num_threads, parse_axes
 from nndfast.data import X, y
 
 __all__ = ["Neural_Network", "computeNumericalGradient", "grid_search", "GridResult",
@@ -24,14 +33,16 @@ __all__ = ["Neural_Network", "computeNumericalGradient", "grid_search", "GridRes
 
 
 class Neural_Network(object):
-    """The tutorial's 2-3-1 sigmoid network (Parts 2, 4 and 5).
+    """The tutorial's 2-3-1 sigmoid network (Parts 2, 4, 5 and 7).
 
     W1 has shape (inputLayerSize, hiddenLayerSize) and W2 has shape
     (hiddenLayerSize, outputLayerSize), drawn with np.random.randn in that
-    order.
+    order.  Lambda=None (the default) is the network of Parts 2-6; a number
+    (0 included) gives Part 7's regularized cost and gradient.  Part 7's own
+    class defaults to Lambda=0; None keeps the earlier Parts' unscaled cost.
     """
 
-    def __init__(self, inputLayerSize=2, hiddenLayerSize=3, outputLayerSize=1):
+    def __init__(self, inputLayerSize=2, hiddenLayerSize=3, outputLayerSize=1, Lambda=None):
         # Define hyperparameters
         self.inputLayerSize = inputLayerSize
         self.outputLayerSize = outputLayerSize
@@ -40,6 +51,9 @@ class Neural_Network(object):
         # Weights (parameters)
         self.W1 = np.random.randn(self.inputLayerSize, self.hiddenLayerSize)
         self.W2 = np.random.randn(self.hiddenLayerSize, self.outputLayerSize)
+
+        # Regularization parameter (Part 7)
+        self.Lambda = Lambda
 
     def forward(self, X):
         """Propagate X (n, inputLayerSize) through the network; return yHat (n, outputLayerSize)."""
@@ -58,13 +72,25 @@ class Neural_Network(object):
         return np.exp(-z) / ((1 + np.exp(-z)) ** 2)
 
     def costFunction(self, X, y):
-        """J = 0.5*sum((y-yHat)**2) over examples, shape (outputLayerSize,)."""
+        """J = 0.5*sum((y-yHat)**2) over examples, shape (outputLayerSize,);
+        with Lambda, Part 7's 0.5*sum((y-yHat)**2)/n + (Lambda/2)*(sum W1^2 + sum W2^2).
+
+        With several outputs each entry of J carries 1/outputLayerSize of the
+        penalty, so that sum(J) is the cost whose gradient costFunctionPrime
+        gives (Part 7 has one output, where this is its formula as written).
+        """
         self.yHat = self.forward(X)
-        J = 0.5 * np.sum((y - self.yHat) ** 2, axis=0)
+        if self.Lambda is None:
+            J = 0.5 * np.sum((y - self.yHat) ** 2, axis=0)
+        else:
+            # Part 7: normalize by the number of examples, penalize big weights
+            J = 0.5 * np.sum((y - self.yHat) ** 2, axis=0) / X.shape[0] + \
+                (self.Lambda / 2) * (np.sum(self.W1 ** 2) + np.sum(self.W2 ** 2)) \
+                / self.outputLayerSize
         return J
 
     def costFunctionPrime(self, X, y):
-        """(dJdW1, dJdW2), shaped like (W1, W2)."""
+        """(dJdW1, dJdW2), shaped like (W1, W2); with Lambda, Part 7's."""
         self.yHat = self.forward(X)
 
         delta3 = np.multiply(-(y - self.yHat), self.sigmoidPrime(self.z3))
@@ -72,6 +98,11 @@ class Neural_Network(object):
 
         delta2 = np.dot(delta3, self.W2.T) * self.sigmoidPrime(self.z2)
         dJdW1 = np.dot(X.T, delta2)
+
+        if self.Lambda is not None:
+            # Part 7: add the gradient of the regularization term
+            dJdW2 = dJdW2 / X.shape[0] + self.Lambda * self.W2
+            dJdW1 = dJdW1 / X.shape[0] + self.Lambda * self.W1
 
         return dJdW1, dJdW2
 
@@ -131,34 +162,6 @@ def computeNumericalGradient(N, X, y):
 
 # -- Grid search (Part 3's brute force) ---------------------------------------
 
-class GridResult(object):
-    """What grid_search found (the same class for nndfast and the reference).
-
-    costs : ndarray of shape (len(axis0), len(axis1), ...), or None
-        costs[i, j, ...] = sum over outputs of J with those weights; None
-        when full_output=False.
-    best_cost : float, the smallest cost (np.argmin's choice: ties go to the
-        lowest flat index).
-    best_index : tuple of int, its index in the grid.
-    best_weights : dict, canonical weight name ("W1[0,0]") -> best value.
-    evaluations : int, the number of grid points evaluated.
-    seconds : float, wall-clock time of the search.
-    """
-
-    def __init__(self, costs, best_cost, best_index, best_weights, evaluations, seconds):
-        self.costs = costs
-        self.best_cost = best_cost
-        self.best_index = best_index
-        self.best_weights = best_weights
-        self.evaluations = evaluations
-        self.seconds = seconds
-
-    def __repr__(self):
-        return (f"GridResult(best_cost={self.best_cost!r}, best_index={self.best_index!r}, "
-                f"best_weights={self.best_weights!r}, evaluations={self.evaluations}, "
-                f"seconds={self.seconds:.3g})")
-
-
 def grid_search(NN, X, y, axes, full_output=True, num_threads=None, progress=False,
                 client=None):
     """Brute force: the cost at every point of a grid of weight values.
@@ -176,11 +179,7 @@ def grid_search(NN, X, y, axes, full_output=True, num_threads=None, progress=Fal
     if client is not None:
         raise ValueError("nndfast.reference.grid_search runs locally only; pass client=None "
                          "(nndfast.grid_search runs on a Dask client)")
-    from nndfast._progress import Progress
-    from nndfast._threads import resolve_num_threads
-    from nndfast._validate import parse_axes
-
-    resolve_num_threads(num_threads)
+    check_num_threads(num_threads)
     shapes = {"W1": np.shape(NN.W1), "W2": np.shape(NN.W2)}
     grid = parse_axes(axes, shapes)
     X = np.asarray(X, dtype=float)
@@ -224,16 +223,6 @@ def grid_search(NN, X, y, axes, full_output=True, num_threads=None, progress=Fal
 # tutorial's BFGS trainer.  Same names and arguments as nndfast.train.
 # ---------------------------------------------------------------------------
 
-class DescentResult(object):
-    """What gradient_descent returns: costs, iterations, converged, evaluations."""
-
-    def __init__(self, costs, iterations, converged, evaluations):
-        self.costs = costs
-        self.iterations = iterations
-        self.converged = converged
-        self.evaluations = evaluations
-
-
 def gradient_descent(NN, X, y, learning_rate=1.0, max_iter=1000, tol=1e-6,
                      method="batch", seed=None, callback=None, num_threads=None,
                      callback_every=100):
@@ -242,14 +231,17 @@ def gradient_descent(NN, X, y, learning_rate=1.0, max_iter=1000, tol=1e-6,
     batch: each iteration is W -= learning_rate * dJ/dW over all examples.
     stochastic: each epoch visits the examples one at a time, in the order
     np.argsort(rng.random(n), kind="stable") with rng = default_rng(seed),
-    stepping on each example's own gradient.
+    stepping on each example's own gradient (costFunctionPrime on that one
+    row: with Lambda, Part 7's formula with n = 1).
 
     costs[k] is the cost (shape (outputLayerSize,)) after step/epoch k + 1.
     The run stops early, converged, once every |dJ/dW| <= tol.  A step that
     makes the cost or a weight inf/NaN is undone and the run stops (not
     converged).  num_threads is accepted for symmetry with nndfast and ignored.
     callback(iteration, cost) runs every callback_every iterations; returning
-    True stops the run.
+    True stops the run.  Returns a DescentResult (costs, iterations,
+    converged, diverged, evaluations): the class nndfast.gradient_descent
+    returns, with diverged True when a step was undone.
     """
     rng = np.random.default_rng(seed)
     n = X.shape[0]
@@ -302,7 +294,7 @@ def gradient_descent(NN, X, y, learning_rate=1.0, max_iter=1000, tol=1e-6,
                 break
 
     costs = np.array(costs).reshape(len(costs), NN.outputLayerSize)
-    return DescentResult(costs, i, converged, evaluations)
+    return DescentResult(costs, i, converged, diverged, evaluations)
 
 
 def gradient_check(NN, X, y):

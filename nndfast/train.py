@@ -1,4 +1,5 @@
-"""Training: gradient descent, the gradient check and the BFGS trainer.
+"""Training (API, and the driver of the nndfast._train kernels): gradient
+descent, the gradient check and the BFGS trainer.
 
 The loops run in nndfast._train over the same backprop kernel as
 Neural_Network.costFunctionPrime; this module checks input, picks thread
@@ -11,8 +12,9 @@ import warnings
 import numpy as np
 
 from nndfast import _train as _k
+from nndfast._results import DescentResult, OptimizeResult
 from nndfast._threads import resolve_num_threads
-from nndfast._validate import as_data, check_finite
+from nndfast._validate import as_data, as_lambda, check_finite
 from nndfast.network import computeNumericalGradient
 
 __all__ = ["gradient_descent", "gradient_check", "trainer", "DescentResult",
@@ -25,60 +27,6 @@ _TRAIN_METHODS = ("builtin", "scipy-BFGS")
 _SEGMENT_WORK = 2.5e7
 # Largest visiting-order block (epochs x examples) built at once.
 _ORDER_BLOCK = 1 << 20
-
-
-class DescentResult(object):
-    """What gradient_descent returns.
-
-    Attributes
-    ----------
-    costs : ndarray (iterations, outputLayerSize)
-        costs[k] is the cost J after step (batch) or epoch (stochastic) k + 1.
-    iterations : int
-        Steps (batch) or epochs (stochastic) completed and kept.
-    converged : bool
-        True if the run stopped because every |dJ/dW| <= tol.
-    diverged : bool
-        True if a step made the cost or a weight inf/NaN (it was undone).
-    evaluations : int
-        Backprop gradient evaluations (full-data ones, plus one per example
-        visited for stochastic descent).
-    """
-
-    def __init__(self, costs, iterations, converged, diverged, evaluations):
-        self.costs = costs
-        self.iterations = iterations
-        self.converged = converged
-        self.diverged = diverged
-        self.evaluations = evaluations
-
-    def __repr__(self):
-        last = self.costs[-1] if len(self.costs) else None
-        return (f"DescentResult(iterations={self.iterations}, converged={self.converged}, "
-                f"diverged={self.diverged}, evaluations={self.evaluations}, "
-                f"final_cost={last})")
-
-
-class OptimizeResult(dict):
-    """The built-in trainer's result, shaped like scipy.optimize.OptimizeResult:
-    x, fun, jac, hess_inv, nit, nfev, njev, status, success, message, readable
-    as attributes or keys."""
-
-    def __getattr__(self, name):
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-    __setattr__ = dict.__setitem__
-    __delattr__ = dict.__delitem__
-
-    def __repr__(self):
-        width = max(map(len, self)) + 1
-        return "\n".join(f"{k.rjust(width)}: {v!r}" for k, v in self.items())
-
-    def __dir__(self):
-        return list(self.keys())
 
 
 # -- argument checks ---------------------------------------------------------
@@ -125,6 +73,11 @@ def _data(NN, X, y):
     return X, y, I, H, O
 
 
+def _lambda(NN):
+    """NN's Part 7 regularization parameter (None for Parts 2-6), checked."""
+    return as_lambda(getattr(NN, "Lambda", None))
+
+
 def _params(NN, I, H, O):
     p = np.array(NN.getParams(), dtype=np.float64)
     if p.shape != (I * H + H * O,):
@@ -160,9 +113,11 @@ def gradient_descent(NN, X, y, learning_rate=1.0, max_iter=1000, tol=1e-6,
     X : (n, inputLayerSize) array;  y : (n, outputLayerSize) array
         Finite values, n >= 1.
     learning_rate : float > 0, default 1.0
-        The step.  The cost is a sum over examples, so its gradient grows with
-        n: on the tutorial's 3 examples 1 to 8 works; for n examples start
-        near 1/n.
+        The step.  Without Lambda the cost is a sum over examples, so its
+        gradient grows with n: on the tutorial's 3 examples 1 to 8 works; for
+        n examples start near 1/n.  With NN.Lambda set (Part 7) the cost is
+        a mean plus (Lambda/2)*(sum W1^2 + sum W2^2), and every step, batch
+        or stochastic, descends that cost.
     max_iter : int >= 1, default 1000
         Steps (batch) or epochs (stochastic) at most.
     tol : float >= 0, default 1e-6
@@ -172,7 +127,9 @@ def gradient_descent(NN, X, y, learning_rate=1.0, max_iter=1000, tol=1e-6,
     method : "batch" or "stochastic"
         batch: each step is exactly W -= learning_rate * dJ/dW over all
         examples.  stochastic: each epoch visits every example once, one at
-        a time, in a shuffled order, stepping on that example's gradient.
+        a time, in a shuffled order, stepping on that example's gradient
+        (with Lambda: Part 7's gradient for that one example, n = 1, so the
+        Lambda * W term is applied at every step, n times per epoch).
     seed : None, int or np.random.Generator seed, default None
         Seeds the stochastic visiting orders: epoch t uses
         np.argsort(rng.random(n), kind="stable") with
@@ -207,12 +164,13 @@ def gradient_descent(NN, X, y, learning_rate=1.0, max_iter=1000, tol=1e-6,
     nt = resolve_num_threads(num_threads)
     X, y, I, H, O = _data(NN, X, y)
     p = _params(NN, I, H, O)
+    lam = _lambda(NN)
     rng = np.random.default_rng(seed) if method == "stochastic" else None
     n = X.shape[0]
 
     work = np.empty(_k.work_size(n, I, H, O))
     g, J = np.empty(p.size), np.empty(O)
-    _k.gradient(X, y, H, p, g, J, work, nt)
+    _k.gradient(X, y, H, p, g, J, work, nt, lam)
     evaluations = 1
     if not (np.isfinite(J).all() and np.isfinite(g).all()):
         raise ValueError("the cost or gradient at the starting weights is not finite")
@@ -234,11 +192,11 @@ def gradient_descent(NN, X, y, learning_rate=1.0, max_iter=1000, tol=1e-6,
             costs = np.empty((k, O))
             if method == "batch":
                 it, status, ev = _k.batch_descent(X, y, H, p, g, J, work, learning_rate,
-                                                  tol, costs, nt)
+                                                  tol, costs, nt, lam)
             else:
                 orders = np.argsort(rng.random((k, n)), axis=1, kind="stable")
                 it, status, ev = _k.stochastic_descent(X, y, H, p, g, J, work, orders,
-                                                       learning_rate, tol, costs, nt)
+                                                       learning_rate, tol, costs, nt, lam)
             pieces.append(costs[:it])
             done += it
             evaluations += ev
@@ -375,6 +333,7 @@ class trainer(object):
 
     def _train_builtin(self, X, y, I, H, O):
         p = _params(self.N, I, H, O)
+        lam = _lambda(self.N)
         P = p.size
         g = np.empty(P)
         J = np.empty(O)
@@ -389,7 +348,7 @@ class trainer(object):
         while status == _k.STATUS_RAN_OUT and (nit < self.maxiter or nfev == 0):
             k = min(seg, self.maxiter - nit)
             it, status, ev = _k.bfgs(X, y, H, p, g, J, Hinv, state, work, self.gtol,
-                                     costs[nit:nit + k], self.num_threads)
+                                     costs[nit:nit + k], self.num_threads, lam)
             nit += it
             nfev += ev
         self.J = list(costs[:nit].copy())

@@ -143,6 +143,40 @@ def test_bad_arguments_exit_2_with_a_short_usage_error(args):
     assert len(proc.stderr.splitlines()) <= 6
 
 
+@pytest.mark.parametrize("address", ["notanaddress", "foo://h:1", "tcp://h:99999", "tcp://:1",
+                                     "inproc://x", "h:port"])
+def test_malformed_scheduler_address_is_a_usage_error(address):
+    """Refused by the argument parser, before anything tries to connect
+    (Dask need not be installed)."""
+    proc = run("grid", "W1[0,0]=-5:5:10", "--scheduler", address)
+    assert proc.returncode == 2
+    assert proc.stdout == "" and "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if "error:" in line]
+    assert proc.stderr.startswith("usage:") and len(errors) == 1
+    assert "--scheduler" in errors[0] and repr(address) in errors[0]
+
+
+@pytest.mark.parametrize("address", ["tcp://10.0.0.5:8786", "10.0.0.5:8786", "tls://h.example:1",
+                                     "tcp://[::1]:8786", "ws://localhost:65535"])
+def test_well_formed_scheduler_addresses_pass_the_parser(address):
+    from nndfast.cli import parse_args
+    _, args = parse_args(["grid", "W1[0,0]=-5:5:10", "--scheduler", address])
+    assert args.scheduler == address
+
+
+def test_address_dask_refuses_is_a_usage_error(monkeypatch, capsys):
+    from nndfast import distributed
+    from nndfast.cli import main
+
+    def refuse(address, **kwargs):
+        raise ValueError(f"unknown address {address!r}")
+
+    monkeypatch.setattr(distributed, "connect", refuse)
+    assert main(["grid", "W1[0,0]=-5:5:10", "--scheduler", "tcp://h:1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage:") and "error: argument --scheduler: unknown address" in err
+
+
 def test_help_exits_0():
     assert "grid" in ok(run("--help")).stdout
     assert "START:STOP:COUNT" in ok(run("grid", "--help")).stdout

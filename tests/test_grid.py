@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 
 import nndfast
+from nndfast import _grid
+from nndfast import _plan as P
 from nndfast import grid as G
 from nndfast import reference
 
@@ -146,34 +148,34 @@ def test_extreme_weights_use_the_exact_path(axes):
 def test_reordered_plan_places_costs_in_user_order():
     NN = _net(seed=4)
     axes = {"W2[1,0]": np.linspace(-3, 3, 50), "W1[0,0]": np.array([0.5, -1.0, 2.0])}
-    plan = G._make_plan(NN, nndfast.X, nndfast.y, axes)
+    plan = P.make_plan(NN, nndfast.X, nndfast.y, axes)
     assert not plan.identity  # the long W2 axis runs innermost
     ref = reference.grid_search(NN, nndfast.X, nndfast.y, axes)
     _assert_same(nndfast.grid_search(NN, nndfast.X, nndfast.y, axes), ref)
     surface = np.full(plan.shape, np.nan)
     for start in range(plan.n_rows):
-        _, _, rows = G._run_range(plan, start, start + 1, True, 1)
-        G._place(plan, surface, start, start + 1, rows)
+        _, _, rows = P.run_range(plan, start, start + 1, True, 1)
+        P.place(plan, surface, start, start + 1, rows)
     np.testing.assert_allclose(surface, ref.costs, rtol=RTOL, atol=ATOL)
 
 
 def test_long_innermost_axis_is_tiled(monkeypatch):
-    monkeypatch.setattr(G, "_TILE", 7)
+    monkeypatch.setattr(P, "_TILE", 7)
     NN = _net(seed=6)
     axes = {"W1[1,1]": np.linspace(-4, 4, 30), "W1[0,1]": np.linspace(-2, 2, 9)}
-    plan = G._make_plan(NN, nndfast.X, nndfast.y, axes)
+    plan = P.make_plan(NN, nndfast.X, nndfast.y, axes)
     assert plan.ntiles > 1
     _assert_same(nndfast.grid_search(NN, nndfast.X, nndfast.y, axes),
                  reference.grid_search(NN, nndfast.X, nndfast.y, axes))
 
 
 def test_many_examples_shrink_the_tile(monkeypatch):
-    monkeypatch.setattr(G, "_TABLE_DOUBLES", 1000)
+    monkeypatch.setattr(P, "_TABLE_DOUBLES", 1000)
     rng = np.random.default_rng(19)
     NN = _net(seed=19)
     X, y = rng.uniform(size=(300, 2)), rng.uniform(size=(300, 1))
     axes = {"W2[0,0]": np.linspace(-2, 2, 3), "W1[1,1]": np.linspace(-3, 3, 150)}
-    assert G._make_plan(NN, X, y, axes).ntiles > 1
+    assert P.make_plan(NN, X, y, axes).ntiles > 1
     _assert_same(nndfast.grid_search(NN, X, y, axes), reference.grid_search(NN, X, y, axes))
 
 
@@ -248,17 +250,17 @@ def test_run_range_splits_combine_bitwise():
     w = np.linspace(-5, 5, 200)
     axes = {"W1[0,0]": w, "W1[0,1]": w[::2], "W2[1,0]": w[:30]}
     whole = nndfast.grid_search(NN, nndfast.X, nndfast.y, axes)
-    plan = G._make_plan(NN, nndfast.X, nndfast.y, axes)
+    plan = P.make_plan(NN, nndfast.X, nndfast.y, axes)
     cuts = [0, 1, 17, 333, 334, plan.n_rows // 2, plan.n_rows]
     surface = np.empty(plan.shape)
     parts = []
     for a, b in zip(cuts[:-1], cuts[1:]):
-        bc, bu, rows = G._run_range(plan, a, b, True, 2)
-        G._place(plan, surface, a, b, rows)
+        bc, bu, rows = P.run_range(plan, a, b, True, 2)
+        P.place(plan, surface, a, b, rows)
         parts.append((bc, bu))
-    bc, bu = G._combine(parts[::-1])
+    bc, bu = P.combine(parts[::-1])
     clone = pickle.loads(pickle.dumps(plan))
-    assert G._run_range(clone, 0, clone.n_rows, False, 1)[:2] == (bc, bu)
+    assert P.run_range(clone, 0, clone.n_rows, False, 1)[:2] == (bc, bu)
     assert _bits(surface) == _bits(whole.costs)
     assert plan.index(bu) == whole.best_index and bc == whole.best_cost
 
@@ -428,7 +430,7 @@ def test_public_api():
     assert "grid_search" in nndfast.__all__ and "GridResult" in nndfast.__all__
     res = nndfast.grid_search(_net(), nndfast.X, nndfast.y, {"W1[0,0]": W})
     assert isinstance(res, nndfast.GridResult) and "best_cost" in repr(res)
-    assert G._grid.simd_isa() in ("avx512", "avx2", "base")
+    assert _grid.simd_isa() in ("avx512", "avx2", "base")
 
 
 def test_unpickled_plan_with_misaligned_arrays_is_realigned():
@@ -436,11 +438,10 @@ def test_unpickled_plan_with_misaligned_arrays_is_realigned():
     the message buffer; the kernels must never see them misaligned (found by
     the UBSan job)."""
 
-    from nndfast import grid as G
     np.random.seed(4)
     NN = nndfast.Neural_Network()
     w = np.linspace(-2, 2, 37)
-    plan = G._make_plan(NN, nndfast.X, nndfast.y, {"W1[0,0]": w, "W2[1,0]": w})
+    plan = P.make_plan(NN, nndfast.X, nndfast.y, {"W1[0,0]": w, "W2[1,0]": w})
     state = pickle.loads(pickle.dumps(plan)).__dict__.copy()
     for key, value in list(state.items()):
         if isinstance(value, np.ndarray) and value.size:
@@ -449,8 +450,8 @@ def test_unpickled_plan_with_misaligned_arrays_is_realigned():
             odd[...] = value
             assert not odd.flags.aligned
             state[key] = odd
-    copy = G._Plan.__new__(G._Plan)
+    copy = P.Plan.__new__(P.Plan)
     copy.__setstate__(state)
     assert all(v.flags.aligned for v in copy.__dict__.values() if isinstance(v, np.ndarray))
-    assert G._run_range(copy, 0, copy.n_rows, True, 1)[:2] == \
-        G._run_range(plan, 0, plan.n_rows, True, 1)[:2]
+    assert P.run_range(copy, 0, copy.n_rows, True, 1)[:2] == \
+        P.run_range(plan, 0, plan.n_rows, True, 1)[:2]

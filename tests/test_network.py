@@ -640,12 +640,27 @@ def test_setParams_with_the_wrong_vector_raises(bad, exc, message):
 
 
 @pytest.mark.parametrize("attr,bad,exc", [
-    ("W1", np.zeros((3, 2)), ValueError), ("W1", np.zeros(6), ValueError),
-    ("W2", np.zeros((1, 3)), ValueError), ("W2", np.zeros((3, 1), complex), TypeError),
-    ("W1", "weights", TypeError),
+    ("W1", np.zeros(6), ValueError), ("W2", np.zeros((3, 1, 1)), ValueError),
+    ("W2", np.zeros((3, 1), complex), TypeError), ("W1", "weights", TypeError),
 ])
-def test_assigning_wrongly_shaped_weights_raises(attr, bad, exc):
+def test_assigning_bad_weights_raises(attr, bad, exc):
     fast, ref = pair(6)
     with pytest.raises(exc, match=attr):
         setattr(fast, attr, bad)
+    crosscheck(fast, ref, nndfast.X, nndfast.y)
+
+
+@pytest.mark.parametrize("attr,bad", [("W1", np.zeros((3, 2))), ("W2", np.zeros((1, 3)))])
+def test_weights_that_do_not_fit_the_sizes_raise_when_used(attr, bad):
+    # Assigning is allowed (a layer is resized by assigning its size and
+    # weights in either order, as with the tutorial's class); using the
+    # network while they disagree is a clear error, and no kernel runs.
+    fast, ref = pair(6)
+    good = getattr(fast, attr)
+    setattr(fast, attr, bad)
+    for call in (lambda: fast.forward(nndfast.X), lambda: fast.costFunction(nndfast.X, nndfast.y),
+                 lambda: fast.computeGradients(nndfast.X, nndfast.y), fast.getParams):
+        with pytest.raises(ValueError, match=r"layer sizes and weights disagree.*W1.*W2"):
+            call()
+    setattr(fast, attr, good)
     crosscheck(fast, ref, nndfast.X, nndfast.y)

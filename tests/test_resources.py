@@ -22,7 +22,7 @@ import pytest
 
 import nndfast
 
-grid = pytest.importorskip("nndfast.grid")
+_plan = pytest.importorskip("nndfast._plan")
 
 
 def _rss():
@@ -36,7 +36,7 @@ def _tutorial():
 
 
 def test_available_memory_is_read_from_the_os():
-    avail = grid._available_memory()
+    avail = _plan.available_memory()
     assert avail is not None and avail > 0
     if os.path.exists("/proc/meminfo"):
         with open("/proc/meminfo") as f:
@@ -49,7 +49,7 @@ def test_available_memory_is_read_from_the_os():
 def test_surface_larger_than_available_memory_is_refused_before_allocation():
     NN, X, y = _tutorial()
     W1 = NN.W1.copy()
-    avail = grid._available_memory()
+    avail = _plan.available_memory()
     # a surface of about 4x the available memory (and below the int64 limit)
     side = int(round((4 * avail / 8) ** (1 / 3))) + 1
     w = np.linspace(-1, 1, side)
@@ -69,11 +69,11 @@ def test_surface_refusal_follows_what_the_os_reports(monkeypatch):
     """The limit is the OS's available memory, not a constant: shrink what
     the OS reports and a small surface is refused too."""
     NN, X, y = _tutorial()
-    # 72 MB: above the size under which grid.py skips reading the OS
+    # 72 MB: above the size under which _plan.py skips reading the OS
     w = np.linspace(-1, 1, 3000)
     axes = {"W1[0,0]": w, "W2[0,0]": w}
     assert nndfast.grid_search(NN, X, y, axes).costs.shape == (3000, 3000)
-    monkeypatch.setattr(grid, "_available_memory", lambda: 32 * 2**20)
+    monkeypatch.setattr(_plan, "available_memory", lambda: 32 * 2**20)
     with pytest.raises(MemoryError, match="available"):
         nndfast.grid_search(NN, X, y, axes)
     # streaming the minimum needs no surface, so it still runs

@@ -1,0 +1,225 @@
+"""The package's layout: one definition per result type, a reference that
+stands alone, and an import graph without cycles."""
+import ast
+import json
+import os
+import subprocess
+import sys
+import warnings
+from importlib.machinery import EXTENSION_SUFFIXES
+
+import numpy as np
+import pytest
+
+import nndfast
+from nndfast import reference
+from conftest import pair
+
+
+# -- result types --------------------------------------------------------------
+
+def test_each_result_type_is_one_class_on_both_sides():
+    from nndfast import _results, grid, train
+    assert nndfast.GridResult is grid.GridResult is reference.GridResult is _results.GridResult
+    assert train.DescentResult is reference.DescentResult is _results.DescentResult
+    assert train.OptimizeResult is _results.OptimizeResult
+    for cls in (_results.GridResult, _results.DescentResult, _results.OptimizeResult):
+        assert cls.__module__ == "nndfast._results"
+
+
+@pytest.mark.parametrize("method", ["batch", "stochastic"])
+def test_reference_descent_reports_divergence_as_nndfast_does(method):
+    fields = ("costs", "iterations", "converged", "diverged", "evaluations")
+    fast, ref = pair(0)
+    Xs, ys = nndfast.X * 1e3, nndfast.y * 1e3      # lr * grad overflows
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        a = nndfast.gradient_descent(fast, Xs, ys, learning_rate=1e306, max_iter=50,
+                                     method=method, seed=0)
+        b = reference.gradient_descent(ref, Xs, ys, learning_rate=1e306, max_iter=50,
+                                       method=method, seed=0)
+    assert all(hasattr(b, f) for f in fields)
+    assert a.diverged and b.diverged and not b.converged
+    fast, ref = pair(0)
+    b = reference.gradient_descent(ref, nndfast.X, nndfast.y, max_iter=20, method=method,
+                                   seed=0)
+    assert b.diverged is False and b.iterations == 20
+    assert np.all(np.isfinite(b.costs))
+
+
+# -- the reference stands alone ----------------------------------------------------
+
+_CHILD = r'''
+import importlib.abc, json, sys, types
+import numpy as np
+
+pkgdir, blocked = sys.argv[1], set(json.loads(sys.argv[2]))
+
+
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name in blocked:
+            raise ModuleNotFoundError(f"{name} is blocked (compiled)", name=name)
+        return None
+
+
+sys.meta_path.insert(0, Block())
+# The package without its __init__, which is the compiled API's re-exports.
+pkg = types.ModuleType("nndfast")
+pkg.__path__ = [pkgdir]
+sys.modules["nndfast"] = pkg
+try:
+    import nndfast.network  # noqa: F401  (proves the block works)
+    network_loaded = True
+except ImportError:
+    network_loaded = False
+for name in [m for m in sys.modules if m.startswith("nndfast.")]:
+    del sys.modules[name]
+
+from nndfast import reference as R
+
+np.random.seed(3)
+NN = R.Neural_Network()
+yhat = NN.forward(R.X)
+cost = NN.costFunction(R.X, R.y)
+res = R.grid_search(NN, R.X, R.y, {"W1[0,0]": np.linspace(-5, 5, 7), "W2[1,0]": [0.0, 1.0]})
+numgrad = R.computeNumericalGradient(NN, R.X, R.y)
+print(json.dumps({
+    "network_loaded": network_loaded,
+    "modules": sorted(m for m in sys.modules if m.startswith("nndfast")),
+    "yhat": yhat.tolist(), "cost": cost.tolist(), "costs": res.costs.tolist(),
+    "best_index": list(res.best_index), "numgrad": numgrad.tolist()}))
+'''
+
+
+def _compiled_modules(pkgdir):
+    """Dotted names of the package's compiled modules (built or buildable)."""
+    names = set()
+    for f in os.listdir(pkgdir):
+        stem = f.split(".")[0]
+        if f.endswith(".pyx") or any(f.endswith(s) for s in EXTENSION_SUFFIXES):
+            names.add(f"nndfast.{stem}")
+    return sorted(names)
+
+
+def test_reference_runs_with_the_compiled_modules_unavailable():
+    pkgdir = os.path.dirname(nndfast.__file__)
+    blocked = _compiled_modules(pkgdir)
+    assert {"nndfast._network", "nndfast._grid", "nndfast._openmp"} <= set(blocked)
+    proc = subprocess.run([sys.executable, "-c", _CHILD, pkgdir, json.dumps(blocked)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["network_loaded"] is False
+    assert not set(out["modules"]) & set(blocked)
+    assert "nndfast.reference" in out["modules"]
+    # the same numbers as the reference imported the ordinary way
+    np.random.seed(3)
+    NN = reference.Neural_Network()
+    res = reference.grid_search(NN, nndfast.X, nndfast.y,
+                                {"W1[0,0]": np.linspace(-5, 5, 7), "W2[1,0]": [0.0, 1.0]})
+    assert np.array_equal(out["yhat"], NN.forward(nndfast.X))
+    assert np.array_equal(out["cost"], NN.costFunction(nndfast.X, nndfast.y))
+    assert np.array_equal(out["costs"], res.costs)
+    assert tuple(out["best_index"]) == res.best_index
+    assert np.array_equal(out["numgrad"],
+                          reference.computeNumericalGradient(NN, nndfast.X, nndfast.y))
+
+
+def test_numerical_gradient_of_any_network_is_the_tutorials_loop():
+    """computeNumericalGradient on a non-nndfast network: duck typing over
+    getParams/setParams/costFunction, the tutorial's numbers, params restored."""
+    class Duck(object):   # no relation to either Neural_Network
+        def __init__(self, net):
+            self.net = net
+
+        def getParams(self):
+            return self.net.getParams()
+
+        def setParams(self, params):
+            self.net.setParams(params)
+
+        def costFunction(self, X, y):
+            return self.net.costFunction(X, y)
+
+    _, ref = pair(5)
+    before = ref.getParams()
+    expected = reference.computeNumericalGradient(ref, nndfast.X, nndfast.y)
+    got = nndfast.computeNumericalGradient(Duck(ref), nndfast.X, nndfast.y)
+    assert np.array_equal(got, expected)
+    assert np.array_equal(ref.getParams(), before)
+
+
+# -- the import graph --------------------------------------------------------------
+
+def _import_graph(pkgdir):
+    """{module: set of package modules it imports}, from the source with ast,
+    imports inside functions included.  Modules are named without the
+    package prefix; the package itself (its __init__) is "__init__"."""
+    modules = {f[:-3] for f in os.listdir(pkgdir) if f.endswith(".py")}
+    modules |= {name.split(".", 1)[1] for name in _compiled_modules(pkgdir)}
+    graph = {}
+    for name in sorted(m for m in modules if os.path.exists(os.path.join(pkgdir, m + ".py"))):
+        with open(os.path.join(pkgdir, name + ".py"), encoding="utf-8") as f:
+            tree = ast.parse(f.read())
+        deps = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                targets = [(a.name, None) for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:  # relative: from the package (no subpackages here)
+                    base = "nndfast" + (f".{base}" if base else "")
+                targets = [(base, a.name) for a in node.names]
+            else:
+                continue
+            for dotted, attr in targets:
+                parts = dotted.split(".")
+                if parts[0] != "nndfast":
+                    continue
+                if len(parts) > 1:
+                    deps.add(parts[1])
+                else:  # "import nndfast" or "from nndfast import x"
+                    deps.add(attr if attr in modules else "__init__")
+        deps.discard(name)
+        graph[name] = deps
+    return graph
+
+
+def _reach(graph, start):
+    seen, todo = set(), [start]
+    while todo:
+        for dep in graph.get(todo.pop(), ()):
+            if dep not in seen:
+                seen.add(dep)
+                todo.append(dep)
+    return seen
+
+
+def _cycles(graph):
+    """Modules that can reach themselves."""
+    return sorted(m for m in graph if m in _reach(graph, m))
+
+
+def test_import_graph_has_no_cycle_and_keeps_the_layers_apart():
+    pkgdir = os.path.dirname(nndfast.__file__)
+    graph = _import_graph(pkgdir)
+    compiled = {name.split(".", 1)[1] for name in _compiled_modules(pkgdir)}
+    # the parser sees what it must: module-level, in-function and from-package imports
+    assert "_plan" in graph["grid"] and "_plan" in graph["distributed"]
+    assert "distributed" in graph["grid"]          # grid_search(client=...), lazily
+    assert "_grid" in graph["_plan"] and "reference" in graph["cli"] | graph.get("demo", set())
+    assert _cycles(graph) == []
+    assert _cycles({"a": {"b"}, "b": {"a"}}) == ["a", "b"]   # the checker can fail
+    # the reference imports nothing compiled, directly or through a helper,
+    # and not the package's __init__ (the compiled API)
+    ref = _reach(graph, "reference")
+    assert not ref & compiled and "__init__" not in ref, sorted(ref)
+    # the helpers are pure Python (_threads asks the compiled _openmp, by design)
+    for helper in ("_validate", "_progress", "_results", "_format", "_plotting"):
+        assert not _reach(graph, helper) & (compiled | {"__init__", "reference"}), helper
+    # the fast side never imports the reference
+    for module in ("network", "grid", "train", "distributed", "_plan", "__init__"):
+        assert "reference" not in _reach(graph, module), module
+    # neither grid driver imports the other's internals: Dask's driver sits on the plan
+    assert "grid" not in _reach(graph, "distributed")
