@@ -23,9 +23,13 @@
 #define NND_FORWARD_SCRATCH(n, H, O) (2 * ((H) + (O)) * (n))
 #define NND_GRAD_SCRATCH(n, H, O) (3 * ((H) + (O)) * (n))
 
-/* Team backoff for the large-call drivers (_network.pyx's _run): the time
- * (microseconds of omp_get_wtime) when a thread team last failed to beat
- * what one thread would have done.  One value per process, read and
+/* Team backoff for the large-call drivers (_network.pyx's _run): when a
+ * thread team last failed to beat what one thread would have done
+ * (microseconds of omp_get_wtime), and how many teams in a row failed.
+ * Calls run on one thread for `base` seconds after a failure, twice that
+ * after two in a row, and so on up to 2^NND_MAX_DOUBLINGS * base, so a
+ * machine whose cores stay busy costs one slow call per long window.  A
+ * team that wins resets the streak.  One state per process, read and
  * written with relaxed atomics: a stale value only changes how many threads
  * a later call uses, never a result. */
 #ifdef _OPENMP
@@ -36,35 +40,41 @@ static inline int nnd_thread(void) { return omp_get_thread_num(); }
 static inline double nnd_now(void) { return 0.0; }
 static inline int nnd_thread(void) { return 0; }
 #endif
-static int64_t nnd_team_lost_us = -((int64_t) 1 << 60);
+#define NND_MAX_DOUBLINGS 7
+#define NND_NEVER (-((int64_t) 1 << 60))
+static int64_t nnd_team_lost_us = NND_NEVER;
+static int64_t nnd_team_streak = 0;
 
-static inline int nnd_team_backed_off(double seconds)
-{
 #if defined(__GNUC__)
-    int64_t lost = __atomic_load_n(&nnd_team_lost_us, __ATOMIC_RELAXED);
+#define NND_LOAD(v) __atomic_load_n(&(v), __ATOMIC_RELAXED)
+#define NND_STORE(v, x) __atomic_store_n(&(v), (x), __ATOMIC_RELAXED)
 #else
-    int64_t lost = nnd_team_lost_us;
+#define NND_LOAD(v) (v)
+#define NND_STORE(v, x) ((v) = (x))
 #endif
-    return (int64_t) (nnd_now() * 1e6) - lost < (int64_t) (seconds * 1e6);
+
+static inline int nnd_team_backed_off(double base)
+{
+    int64_t streak = NND_LOAD(nnd_team_streak);
+    int64_t window = (int64_t) (base * 1e6) << (streak < NND_MAX_DOUBLINGS ? streak : NND_MAX_DOUBLINGS);
+    return (int64_t) (nnd_now() * 1e6) - NND_LOAD(nnd_team_lost_us) < window;
+}
+
+static inline void nnd_team_result(int lost)
+{
+    if (lost) {
+        int64_t streak = NND_LOAD(nnd_team_streak);
+        NND_STORE(nnd_team_streak, streak < NND_MAX_DOUBLINGS ? streak + 1 : streak);
+        NND_STORE(nnd_team_lost_us, (int64_t) (nnd_now() * 1e6));
+    } else {
+        NND_STORE(nnd_team_streak, (int64_t) 0);
+    }
 }
 
 static inline void nnd_team_forget(void)
 {
-#if defined(__GNUC__)
-    __atomic_store_n(&nnd_team_lost_us, -((int64_t) 1 << 60), __ATOMIC_RELAXED);
-#else
-    nnd_team_lost_us = -((int64_t) 1 << 60);
-#endif
-}
-
-static inline void nnd_team_lost(void)
-{
-    int64_t now = (int64_t) (nnd_now() * 1e6);
-#if defined(__GNUC__)
-    __atomic_store_n(&nnd_team_lost_us, now, __ATOMIC_RELAXED);
-#else
-    nnd_team_lost_us = now;
-#endif
+    NND_STORE(nnd_team_streak, (int64_t) 0);
+    NND_STORE(nnd_team_lost_us, NND_NEVER);
 }
 
 /* dst (n, cols) row-major from src (cols, n): consecutive stores, one pass

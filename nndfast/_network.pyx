@@ -35,7 +35,8 @@ cdef enum:
     # must get, about 1 ms of one thread's time.
     TEAM_MIN_WORK = 2000000
     # A team must finish in under TEAM_GAIN_PCT % of the time one thread
-    # would have taken, else calls run on one thread for BACKOFF_MS.
+    # would have taken, else calls run on one thread for BACKOFF_MS, doubled
+    # for each such loss in a row (_network.h's nnd_team_backed_off).
     TEAM_GAIN_PCT = 80
     BACKOFF_MS = 250
     # From this many hidden units forward and cost work row by row
@@ -50,7 +51,7 @@ cdef extern from "_network.h" nogil:
     double nnd_now() noexcept
     int nnd_thread() noexcept
     int nnd_team_backed_off(double seconds) noexcept
-    void nnd_team_lost() noexcept
+    void nnd_team_result(int lost) noexcept
     void nnd_team_forget() noexcept
     Py_ssize_t NND_FORWARD_SCRATCH(Py_ssize_t n, Py_ssize_t H, Py_ssize_t O)
     Py_ssize_t NND_GRAD_SCRATCH(Py_ssize_t n, Py_ssize_t H, Py_ssize_t O)
@@ -178,10 +179,10 @@ cdef int _run(const Net *n, int op, double *partial, int num_threads) noexcept n
     # it for a time slice.  One thread would have taken about the calling
     # thread's time per chunk times all chunks; if the team did not clearly
     # beat that, the cores are busy (BLAS spinners, other processes): run
-    # the next calls on one thread, and try a team again after BACKOFF_MS.
-    if master_chunks == 0 or (nnd_now() - t0) * master_chunks * 100 > \
-            TEAM_GAIN_PCT * (master_done - t0) * nchunks:
-        nnd_team_lost()
+    # the next calls on one thread, and try a team again after BACKOFF_MS
+    # (doubled for each loss in a row).
+    nnd_team_result(master_chunks == 0 or (nnd_now() - t0) * master_chunks * 100 >
+                    TEAM_GAIN_PCT * (master_done - t0) * nchunks)
     return -1 if no_memory else 0
 
 
