@@ -77,6 +77,57 @@ static inline void nnd_team_forget(void)
     NND_STORE(nnd_team_lost_us, NND_NEVER);
 }
 
+/* 0: teams follow the work-size rule alone (tests, to exercise teams on a
+ * busy machine); 1 (default): also the backoff and nnd_free_cores. */
+static int64_t nnd_adaptive = 1;
+static inline int nnd_team_adaptive(void) { return (int) NND_LOAD(nnd_adaptive); }
+static inline void nnd_set_team_adaptive(int on)
+{
+    NND_STORE(nnd_adaptive, (int64_t) (on != 0));
+    nnd_team_forget();
+}
+
+/* How many of `want` threads a team can have without sharing a core with
+ * another runnable thread: the online CPUs minus the threads that are
+ * runnable right now besides the caller (Linux: /proc/loadavg's running
+ * count, system-wide, which includes a spinning OpenBLAS worker).  At least
+ * 1; `want` where that count cannot be read.  About 10 us, paid only by
+ * calls big enough for a team. */
+#if defined(__linux__)
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+#endif
+static inline int nnd_free_cores(int want)
+{
+#if defined(__linux__) && defined(_OPENMP)
+    char buf[128];
+    char *p = buf;
+    int fd = open("/proc/loadavg", O_RDONLY), f, free_cores;
+    ssize_t k;
+    long others;
+    if (fd < 0)
+        return want;
+    k = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (k <= 0)
+        return want;
+    buf[k] = 0;
+    for (f = 0; f < 3 && p != NULL; f++) {      /* skip the three averages */
+        p = strchr(p, ' ');
+        if (p != NULL)
+            p++;
+    }
+    if (p == NULL)
+        return want;
+    others = strtol(p, NULL, 10) - 1;
+    free_cores = omp_get_num_procs() - (int) (others > 0 ? others : 0);
+    return free_cores < 1 ? 1 : (free_cores < want ? free_cores : want);
+#else
+    return want;
+#endif
+}
+
 /* dst (n, cols) row-major from src (cols, n): consecutive stores, one pass
  * (stores that stride across rows would touch every line `cols` times). */
 static inline void nnd_untranspose(const double *src, double *dst, int64_t n, int64_t cols)

@@ -52,7 +52,9 @@ cdef extern from "_network.h" nogil:
     int nnd_thread() noexcept
     int nnd_team_backed_off(double seconds) noexcept
     void nnd_team_result(int lost) noexcept
-    void nnd_team_forget() noexcept
+    int nnd_team_adaptive() noexcept
+    void nnd_set_team_adaptive(int on) noexcept
+    int nnd_free_cores(int want) noexcept
     Py_ssize_t NND_FORWARD_SCRATCH(Py_ssize_t n, Py_ssize_t H, Py_ssize_t O)
     Py_ssize_t NND_GRAD_SCRATCH(Py_ssize_t n, Py_ssize_t H, Py_ssize_t O)
     void nnd_forward_chunk(const double *X, const double *W1, const double *W2,
@@ -146,8 +148,14 @@ cdef int _run(const Net *n, int op, double *partial, int num_threads) noexcept n
     cdef double *done = &master_done
     cdef double stack_t[512]
     cdef double *t
-    if nt > 1 and nnd_team_backed_off(BACKOFF_MS * 1e-3):
-        nt = 1
+    if nt > 1 and nnd_team_adaptive():
+        if nnd_team_backed_off(BACKOFF_MS * 1e-3):
+            nt = 1
+        else:
+            # threads beyond the idle cores would share a core with a runnable
+            # thread (another process, OpenBLAS's spinning workers) and stall
+            # the team
+            nt = nnd_free_cores(nt)
     if nt == 1:
         t = &stack_t[0] if m <= 512 else <double *> malloc(m * sizeof(double))
         if t == NULL:
@@ -181,8 +189,9 @@ cdef int _run(const Net *n, int op, double *partial, int num_threads) noexcept n
     # beat that, the cores are busy (BLAS spinners, other processes): run
     # the next calls on one thread, and try a team again after BACKOFF_MS
     # (doubled for each loss in a row).
-    nnd_team_result(master_chunks == 0 or (nnd_now() - t0) * master_chunks * 100 >
-                    TEAM_GAIN_PCT * (master_done - t0) * nchunks)
+    if nnd_team_adaptive():
+        nnd_team_result(master_chunks == 0 or (nnd_now() - t0) * master_chunks * 100 >
+                        TEAM_GAIN_PCT * (master_done - t0) * nchunks)
     return -1 if no_memory else 0
 
 
@@ -364,10 +373,13 @@ def team_size(Py_ssize_t n, Py_ssize_t I, Py_ssize_t H, Py_ssize_t O, str op,
     return _threads_for(&net, code, num_threads)
 
 
-def forget_team_losses():
-    """Let the next large call use a team again even if one recently lost to
-    a single thread (_run's backoff).  For tests and benchmarks."""
-    nnd_team_forget()
+def adaptive_teams(bint on):
+    """Switch the large calls' run-time team checks (the backoff after a
+    team lost to one thread, and the free-core count) on (the default) or
+    off, forgetting past losses either way.  Off, teams follow the work-size
+    rule alone (team_size): for tests that must exercise teams on a busy
+    machine, and for benchmarks."""
+    nnd_set_team_adaptive(on)
 
 
 # ---------------------------------------------------------------------------
