@@ -78,3 +78,29 @@ def test_3d_nndfast(benchmark, big, mixed, num_threads):
                              rounds=1 if big else 1)
     _record(benchmark, n ** 3)
     assert res.costs is None and res.evaluations == n ** 3
+
+
+#: (weights, values per axis) of issue #12's weight sets: the best separable
+#: set first (the denominator of grid_sweep.py's shares), then the targets
+MANY = {
+    "3-W1-row-400": (("W1[0,0]", "W1[0,1]", "W1[0,2]"), 400),
+    "all-nine-12": (("W1[0,0]", "W1[0,1]", "W1[0,2]", "W1[1,0]", "W1[1,1]", "W1[1,2]",
+                     "W2[0,0]", "W2[1,0]", "W2[2,0]"), 12),
+    "six-W1-24": (("W1[0,0]", "W1[0,1]", "W1[0,2]", "W1[1,0]", "W1[1,1]", "W1[1,2]"), 24),
+    "four-100": (("W1[0,0]", "W1[0,1]", "W1[0,2]", "W1[1,0]"), 100),
+    "shared-unit-1000": (("W1[0,0]", "W1[1,0]"), 1000),
+}
+
+
+@pytest.mark.benchmark(group="grid-many-weights-best-only")
+@pytest.mark.parametrize("case", list(MANY))
+def test_many_weights(benchmark, big, case):
+    names, n = MANY[case]
+    if not big:
+        n = 3
+    w = np.linspace(-5, 5, n)
+    NN = P.tutorial_net()
+    res = benchmark.pedantic(P.run_nndfast, args=(NN, {k: w for k in names}, False),
+                             rounds=3 if big else 1)
+    _record(benchmark, n ** len(names))
+    assert res.evaluations == n ** len(names)

@@ -10,6 +10,7 @@ the assertions here only check that each job did its work.
 import os
 import sys
 
+import numpy as np
 import pytest
 
 import nndfast
@@ -33,16 +34,22 @@ def test_batch_10k_tutorial(benchmark, impl):
     assert res.iterations == 10_000
 
 
+@pytest.fixture(scope="module")
+def tutorial_costs():
+    pytest.importorskip("scipy")
+    return jobs.train_seeds(reference)
+
+
 @pytest.mark.parametrize("impl,options", [
     ("reference", {}),
     ("nndfast", {}),
     ("nndfast", {"method": "scipy-BFGS"}),
 ], ids=["reference", "nndfast", "nndfast-scipy-BFGS"])
-def test_trainer_seeds_0_to_9(benchmark, impl, options):
-    pytest.importorskip("scipy")
-    benchmark.group = "train: trainer(NN).train(X, y), seeds 0-9"
+def test_trainer_seeds_0_to_19(benchmark, impl, options, tutorial_costs):
+    benchmark.group = "train: trainer(NN).train(X, y), seeds 0-19"
     costs = benchmark(jobs.train_seeds, MODULES[impl], **options)
-    assert max(costs) < 1e-9
+    # every trainer retraces the tutorial's (two seeds stop at a local minimum)
+    np.testing.assert_allclose(costs, tutorial_costs, rtol=1e-3, atol=1e-7)
 
 
 @pytest.mark.parametrize("impl", ["reference", "nndfast"])

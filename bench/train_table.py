@@ -14,7 +14,7 @@ import numpy as np
 import nndfast
 from nndfast import reference
 
-TRAIN_SEEDS = range(10)
+TRAIN_SEEDS = range(20)
 BIG_N, BIG_H, BIG_ITERS = 100_000, 16, 5
 
 
@@ -26,7 +26,7 @@ def batch_10k(mod):
 
 
 def train_seeds(mod, **options):
-    """trainer(NN).train(X, y) from seeds 0-9; returns the final costs."""
+    """trainer(NN).train(X, y) from seeds 0-19; returns the final costs."""
     costs = []
     for seed in TRAIN_SEEDS:
         np.random.seed(seed)
@@ -62,7 +62,7 @@ def rows(repeat):
     Xb, yb = big_data()
     yield ("10,000 batch iterations, tutorial data", ">= 30x", 1,
            lambda: batch_10k(reference), lambda: batch_10k(nndfast))
-    yield ("trainer(NN).train(X, y), seeds 0-9", ">= 5x", 1,
+    yield ("trainer(NN).train(X, y), seeds 0-19", ">= 30x", 1,
            lambda: train_seeds(reference), lambda: train_seeds(nndfast))
     yield ("  (peer) trainer(method='scipy-BFGS')", "", 1,
            lambda: train_seeds(reference), lambda: train_seeds(nndfast, method="scipy-BFGS"))
@@ -74,10 +74,11 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args(argv)
-    worst = max(train_seeds(nndfast))
+    costs = np.array(train_seeds(nndfast))
     print(f"nndfast {nndfast.__version__}, OpenMP {nndfast.openmp_enabled()}, "
-          f"best of {args.repeat}; built-in trainer's worst final cost over seeds 0-9: "
-          f"{worst:.2e}")
+          f"best of {args.repeat}; built-in trainer over seeds 0-19: final cost < 1e-8 on "
+          f"{np.sum(costs < 1e-8)} seeds, worst {costs.max():.2e} (a local minimum, where the "
+          f"tutorial's trainer stops too)")
     print()
     print("| job | target | reference | nndfast | speed-up |")
     print("|---|---|---|---|---|")

@@ -64,12 +64,17 @@ typedef struct {
     void (*row_e)(int64_t, int64_t, const double *const *, const double *, const double *,
                   double, double *);
     double (*row_min)(const double *, int64_t, int *);
+    void (*hidden_e)(int64_t, int64_t, const double *, const double *, double *);
+    void (*outer)(int64_t, int64_t, int64_t, const double *, const double *, int64_t,
+                  double *, int64_t);
+    void (*penalty)(int64_t, double, double, const double *, double *);
     const char *isa;
 } nnd_grid_kernels;
 
 #define NND_GRID_TABLE(S) \
     { nnd_grid_hidden##S, nnd_grid_row##S, nnd_grid_exp_table##S, nnd_grid_row_e##S, \
-      nnd_grid_row_min##S, #S + 1 }
+      nnd_grid_row_min##S, nnd_grid_hidden_e##S, nnd_grid_outer##S, nnd_grid_penalty##S, \
+      #S + 1 }
 
 /* The loops for this CPU: AVX-512, else AVX2+FMA, else baseline. */
 static nnd_grid_kernels nnd_grid_select(void) {

@@ -20,5 +20,11 @@ def search(
     p0: int,
     p1: int,
     chunk: int,
+    nblock: int,
+    nfold: int,
+    reg: bool,
+    scale: float,
+    pen0: float,
+    pen: NDArray[np.float64],
     num_threads: int,
 ) -> tuple[float, int]: ...

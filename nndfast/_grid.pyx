@@ -23,6 +23,13 @@ Separable evaluation, per outer prefix:
   and a division per four pairs (K.row_e), no exp.  Otherwise, or when some
   |z| could exceed NND_GRID_EMAX, the row uses the polynomial sigmoid (K.row).
   The choice depends only on the plan and the prefix's own values.
+- Hidden tables: with innermost W1[i,h], A's refresh uses F[e,k] =
+  exp(-X[e,i]*v[k]) (per tile) and exp(-zb[e]) (per refresh): K.hidden_e,
+  no exp per value.  Same range rule as E.
+- Fused blocks (nblock > 1, _chunk_fused): the last nblock axes, touching
+  distinct terms a2[e,h]*W2[h,o] of z3, form one row over their product;
+  exp(-z3) = exp(-base) * prod of one table per block axis.
+- Part 7 (reg): each row becomes row*scale + penalties (K.penalty).
 The row loops are the SIMD functions of _grid_impl.h, dispatched in _grid.h.
 
 Determinism: every cost is computed by the same instructions wherever it is
@@ -34,7 +41,7 @@ fixed size (set by the plan) and partial results are combined in index order.
 from cython.parallel cimport prange
 from libc.stdint cimport int64_t
 from libc.stdlib cimport malloc, free
-from libc.math cimport exp, fabs
+from libc.math cimport exp, fabs, NAN
 from libc.string cimport memcpy
 
 from nndfast._fastmath cimport nnd_sigmoid
@@ -50,6 +57,12 @@ cdef extern from "_grid.h" nogil:
         void (*row_e)(int64_t npairs, int64_t nk, const double **E, const double *B,
                       const double *t, double c, double *row) noexcept nogil
         double (*row_min)(const double *row, int64_t n, int *has_nan) noexcept nogil
+        void (*hidden_e)(int64_t N, int64_t nk, const double *Bz, const double *F,
+                         double *A) noexcept nogil
+        void (*outer)(int64_t np, int64_t na, int64_t nrest, const double *T,
+                      const double *S, int64_t lds, double *R, int64_t ldr) noexcept nogil
+        void (*penalty)(int64_t nk, double scale, double c, const double *pen,
+                        double *row) noexcept nogil
         const char *isa
     nnd_grid_kernels nnd_grid_select() noexcept
     double NND_GRID_EMAX
@@ -82,6 +95,12 @@ cdef struct Grid:
     int64_t tile             # innermost values per row; the axis is split in tiles
     double *out              # surface (or NULL): point -> out[sum idx*ostride - out_offset]
     int64_t out_offset
+    int64_t nblock           # trailing axes fused into one row (1: the innermost only)
+    int64_t nfold            # 1: the block's first axis is folded into the row's scale
+    bint reg                 # Part 7's cost: cost*scale + pen0 + penalties of the values
+    double scale             # 1/n
+    double pen0              # penalty of the weights off the axes
+    const double *pen        # penalty of each axis value, laid out as values
 
 
 cdef inline bint _better(double c, int64_t u, double bc, int64_t bu) noexcept nogil:
@@ -96,6 +115,88 @@ cdef inline bint _better(double c, int64_t u, double bc, int64_t bu) noexcept no
     return c < bc or (c == bc and u < bu)
 
 
+cdef inline void _hidden_col(const Grid *g, const double *W, Py_ssize_t h,
+                             double *a2) noexcept nogil:
+    # a2[:, h] = f(X @ W1[:, h])
+    cdef Py_ssize_t e, i
+    cdef double s
+    for e in range(g.N):
+        s = 0.0
+        for i in range(g.I):
+            s = s + g.X[e * g.I + i] * W[i * g.H + h]
+        a2[e * g.H + h] = nnd_sigmoid(s)
+
+
+cdef inline bint _zpart(const Grid *g, const double *W, Py_ssize_t ii, Py_ssize_t ih,
+                        double *zb, const double *old) noexcept nogil:
+    # zb[e] = z2[e, ih] without input ii's term; True if it differs from old
+    # (old may be NULL: no comparison).
+    cdef Py_ssize_t e, i
+    cdef double s
+    cdef bint moved = False
+    for e in range(g.N):
+        s = 0.0
+        for i in range(g.I):
+            if i != ii:
+                s = s + g.X[e * g.I + i] * W[i * g.H + ih]
+        zb[e] = s
+        if old != NULL and s != old[e]:
+            moved = True
+    return moved
+
+
+cdef inline void _next_index(const Grid *g, Py_ssize_t mo, int64_t *kidx) noexcept nogil:
+    # advance kidx, a multi-index over plan axes mo..m-1 (last fastest)
+    cdef Py_ssize_t b = g.m - 1
+    while b >= mo:
+        kidx[b - mo] = kidx[b - mo] + 1
+        if kidx[b - mo] < g.vlen[b]:
+            return
+        kidx[b - mo] = 0
+        b = b - 1
+
+
+cdef inline double _prefix(const Grid *g, Py_ssize_t nouter, int64_t q, double *W,
+                           int64_t *uoff, int64_t *ooff) noexcept nogil:
+    # Outer prefix q (last outer axis fastest): its values into W, its user
+    # and out offsets added to *uoff, *ooff.  Returns the Part 7 penalty of
+    # the weights off the block (0 without Lambda), summed in a fixed order.
+    cdef Py_ssize_t a
+    cdef int64_t ia
+    cdef double pc = g.pen0
+    for a in range(nouter - 1, -1, -1):
+        ia = q % g.vlen[a]
+        q = q // g.vlen[a]
+        W[g.which[a]] = g.values[g.vstart[a] + ia]
+        uoff[0] = uoff[0] + ia * g.ustride[a]
+        ooff[0] = ooff[0] + ia * g.ostride[a]
+        if g.reg:
+            pc = pc + g.pen[g.vstart[a] + ia]
+    return pc
+
+
+cdef inline void _row_best(const double *row, int64_t nk, const int64_t *ublk, int64_t uoff,
+                           double *bc, int64_t *bu) noexcept nogil:
+    # Fold a fused row into the best (cost, user flat): the block's plan order
+    # is not the user's, so among equal minima (or NaNs) the lowest user
+    # index is searched for, not the first k.
+    cdef int has_nan
+    cdef double cmin = K.row_min(row, nk, &has_nan)
+    cdef int64_t k, u = -1
+    if has_nan:
+        for k in range(nk):
+            if row[k] != row[k] and (u < 0 or uoff + ublk[k] < u):
+                u = uoff + ublk[k]
+        cmin = NAN
+    elif bu[0] < 0 or cmin <= bc[0]:
+        for k in range(nk):
+            if row[k] == cmin and (u < 0 or uoff + ublk[k] < u):
+                u = uoff + ublk[k]
+    if u >= 0 and _better(cmin, u, bc[0], bu[0]):
+        bc[0] = cmin
+        bu[0] = u
+
+
 cdef int _chunk(const Grid *g, int64_t p0, int64_t p1,
                 double *best_c, int64_t *best_u) noexcept nogil:
     # Evaluate rows [p0, p1); best (cost, user flat index) -> best_c, best_u.
@@ -106,14 +207,14 @@ cdef int _chunk(const Grid *g, int64_t p0, int64_t p1,
     cdef int64_t nk_all = g.vlen[m - 1]
     cdef int64_t tile = min(g.tile, nk_all)
     cdef int64_t ntiles = (nk_all + tile - 1) // tile
-    cdef int64_t nk = tile, t, kt0, last_t = -1
+    cdef int64_t nk = tile, t, kt0, last_t = -1, last_f = -1
     cdef const double *vin_all = g.values + g.vstart[m - 1]
     cdef const double *vin = vin_all
     cdef int64_t win = g.which[m - 1]
     cdef bint inner_w2 = win >= I * H
     cdef Py_ssize_t ii, ih, io
-    cdef int64_t p, q, ia, uoff, ooff, k, us_in = g.ustride[m - 1], os_in = g.ostride[m - 1]
-    cdef Py_ssize_t a, e, h, i, o
+    cdef int64_t p, q, uoff, ooff, k, us_in = g.ustride[m - 1], os_in = g.ostride[m - 1]
+    cdef Py_ssize_t a, e, h, o
     cdef double s, d, c, cmin, bc = 0.0
     cdef int64_t bu = -1
     cdef int has_nan
@@ -144,13 +245,20 @@ cdef int _chunk(const Grid *g, int64_t p0, int64_t p1,
     if not inner_w2 and m >= 2 and g.which[m - 2] < I * H and g.which[m - 2] % H == ih:
         use_e = False            # A moves every prefix: a table would be rebuilt each time
 
-    # scratch: W | a2 (N,H) | base3 (N,O) | zb, zbc, xcol, acol, bcol, ycol (N)
-    #          | wv (N*O) | B (N*O) | row (nk) | A (N*nk, W1 inner only)
+    # Precomputed hidden exponentials (K.hidden_e), W1 inner only:
+    # F[e, k] = exp(-X[e, ii] * v[k]) per tile, so a refresh of A needs no exp.
+    cdef bint f_ok = False
+    cdef double fmax = 0.0, zmax
+    cdef double pc = 0.0
+    cdef const double *penin = g.pen + g.vstart[m - 1] if g.reg else NULL
+
+    # scratch: W | a2 (N,H) | base3 (N,O) | zb, zbc, xcol, acol, bcol, ycol, bz (N)
+    #          | wv (N*O) | B (N*O) | row (nk) | A, F (N*nk each, W1 inner only)
     #          | E (N*O*nk or N*nk, if use_e); src, esrc (N*O pointers each)
     cdef Py_ssize_t nA = 0 if inner_w2 else N * tile
     cdef Py_ssize_t nE = 0 if not use_e else (N * tile if inner_w2 else N * O * tile)
     cdef double *buf = <double *> malloc(
-        (P + N * H + 3 * N * O + 6 * N + nk + nA + nE + 1) * sizeof(double))
+        (P + N * H + 3 * N * O + 7 * N + nk + 2 * nA + nE + 1) * sizeof(double))
     cdef unsigned char *touched = <unsigned char *> malloc(H + 1)
     cdef const double **src = <const double **> malloc((2 * N * O + 1) * sizeof(double *))
     if buf == NULL or touched == NULL or src == NULL:
@@ -168,11 +276,13 @@ cdef int _chunk(const Grid *g, int64_t p0, int64_t p1,
     cdef double *acol = xcol + N
     cdef double *bcol = acol + N
     cdef double *ycol = bcol + N
-    cdef double *wv = ycol + N
+    cdef double *bz = ycol + N
+    cdef double *wv = bz + N
     cdef double *Bv = wv + N * O
     cdef double *row = Bv + N * O
     cdef double *A = row + nk
-    cdef double *E = A + nA
+    cdef double *F = A + nA
+    cdef double *E = F + nA
     cdef const double **esrc = src + N * O
 
     memcpy(W, g.W, P * sizeof(double))
@@ -197,21 +307,12 @@ cdef int _chunk(const Grid *g, int64_t p0, int64_t p1,
         vin = vin_all + kt0
         uoff = kt0 * us_in
         ooff = kt0 * os_in
-        for a in range(m - 2, -1, -1):
-            ia = q % g.vlen[a]
-            q = q // g.vlen[a]
-            W[g.which[a]] = g.values[g.vstart[a] + ia]
-            uoff = uoff + ia * g.ustride[a]
-            ooff = ooff + ia * g.ostride[a]
+        pc = _prefix(g, m - 1, q, W, &uoff, &ooff)
 
         # -- hidden layer: only the columns that outer axes change --------
         for h in range(H):
             if (first or touched[h]) and (inner_w2 or h != ih):
-                for e in range(N):
-                    s = 0.0
-                    for i in range(I):
-                        s = s + g.X[e * I + i] * W[i * H + h]
-                    a2[e * H + h] = nnd_sigmoid(s)
+                _hidden_col(g, W, h, a2)
 
         if inner_w2:
             # -- innermost W2[ih, io]: other outputs are a constant cost --
@@ -255,24 +356,38 @@ cdef int _chunk(const Grid *g, int64_t p0, int64_t p1,
                 K.row(N, nk, src, bcol, acol, ycol, c, row)
         else:
             # -- innermost W1[ii, ih]: refresh A when its z2 part changed --
-            for e in range(N):
-                for o in range(O):
-                    src[e * O + o] = A + e * nk
-                    wv[e * O + o] = W2[ih * O + o]
             if first or touched[ih] or t != last_t:
-                fresh = first or t != last_t
+                fresh = _zpart(g, W, ii, ih, zb, NULL if first else zbc)
+                fresh = fresh or first or t != last_t
                 last_t = t
-                for e in range(N):
-                    s = 0.0
-                    for i in range(I):
-                        if i != ii:
-                            s = s + g.X[e * I + i] * W[i * H + ih]
-                    zb[e] = s
-                    if not first and s != zbc[e]:
-                        fresh = True
                 if fresh:
-                    K.hidden(N, nk, zb, xcol, vin, A)
+                    if first or t != last_f:
+                        # F depends only on the tile: rebuilt with it
+                        last_f = t
+                        vmax = 0.0
+                        for k in range(nk):
+                            vmax = max(vmax, fabs(vin[k]))
+                        fmax = 0.0
+                        for e in range(N):
+                            src[e] = vin
+                            fmax = max(fmax, fabs(xcol[e]) * vmax)
+                        f_ok = fmax <= NND_GRID_EMAX
+                        if f_ok:
+                            K.exp_table(N, nk, src, xcol, F)
+                    zmax = 0.0
+                    for e in range(N):
+                        zmax = max(zmax, fabs(zb[e]))
+                    if f_ok and zmax + fmax <= NND_GRID_EMAX:
+                        for e in range(N):
+                            bz[e] = exp(-zb[e])
+                        K.hidden_e(N, nk, bz, F, A)
+                    else:
+                        K.hidden(N, nk, zb, xcol, vin, A)
                     memcpy(zbc, zb, N * sizeof(double))
+                    for e in range(N):
+                        for o in range(O):
+                            src[e * O + o] = A + e * nk
+                            wv[e * O + o] = W2[ih * O + o]
                     if use_e:
                         # E[(e,o), k] = exp(-A[e, k] * W2[ih, o]), 0 < A < 1
                         emax = 0.0
@@ -281,6 +396,10 @@ cdef int _chunk(const Grid *g, int64_t p0, int64_t p1,
                         e_ok = emax <= NND_GRID_EMAX
                         if e_ok:
                             K.exp_table(N * O, nk, src, wv, E)
+            for e in range(N):
+                for o in range(O):
+                    src[e * O + o] = A + e * nk
+                    wv[e * O + o] = W2[ih * O + o]
             bmax = 0.0
             for e in range(N):
                 for o in range(O):
@@ -298,6 +417,8 @@ cdef int _chunk(const Grid *g, int64_t p0, int64_t p1,
             else:
                 K.row(N * O, nk, src, base3, wv, g.y, 0.0, row)
         first = False
+        if g.reg:
+            K.penalty(nk, g.scale, pc, penin + kt0, row)
 
         # -- best of the row, then the surface ---------------------------
         cmin = K.row_min(row, nk, &has_nan)
@@ -329,6 +450,250 @@ cdef int _chunk(const Grid *g, int64_t p0, int64_t p1,
     return 0
 
 
+cdef int _chunk_fused(const Grid *g, int64_t p0, int64_t p1,
+                      double *best_c, int64_t *best_u) noexcept nogil:
+    # Rows [p0, p1) of a fused plan: row p is outer prefix p with all the
+    # points of the block (the last nblock plan axes, last fastest).  The
+    # block's axes touch distinct terms a2[e,h]*W2[h,o] of z3, so
+    #   exp(-z3[j]) = exp(-base[j]) * prod_b T_b[j, k_b]      (j = e*O + o)
+    # with one table T_b per block axis (a W1[i,h] axis: exp(-A*W2[h,o]); a
+    # W2[h,o] axis: exp(-a2[e,h]*v), 1 off output o).  A table is rebuilt only
+    # when its inputs change; R = the outer product of the tables after the
+    # folded one is rebuilt with them, and each row is K.row_e over R, with
+    # the folded axis's table multiplied into exp(-base).  Rows out of
+    # NND_GRID_EMAX's range take a scalar path through the same z's.
+    # Returns -1 if scratch could not be allocated.
+    cdef Py_ssize_t N = g.N, I = g.I, H = g.H, O = g.O, m = g.m
+    cdef Py_ssize_t P = I * H + H * O, NP = N * O
+    cdef Py_ssize_t nb = g.nblock, nf = g.nfold, mo = m - nb
+    cdef Py_ssize_t b, bb, e, h, o, j
+    cdef int64_t k, kk, p, nv, KB = 1, KR = 1, na, nmax = 1, tsize = 0, wa, ld
+    cdef int64_t uoff, ooff, ih, ii, io
+    cdef double s, d, c, pc = 0.0, bc = 0.0, bmax, zsum, vmax
+    cdef int64_t bu = -1
+    cdef bint first = True, rdirty, dirty
+    cdef const double *v
+    cdef const double *cur
+    cdef double *dst
+
+    for b in range(mo, m):
+        KB = KB * g.vlen[b]
+        nmax = max(nmax, g.vlen[b])
+        tsize = tsize + NP * g.vlen[b]
+    for b in range(mo + nf, m):
+        KR = KR * g.vlen[b]
+    na = KB // KR
+
+    # scratch: W | a2 (N,H) | base, Bv, Bf, wv (NP) | zb, xt (N) | A (N*nmax)
+    #          | inp (nb*(N+O)) | zmaxb (nb) | T, Z (NP*n_b per block axis)
+    #          | R0, R1 (NP*KR) | row, penblk (KB)
+    cdef double *buf = <double *> malloc(
+        (P + N * H + 4 * NP + 2 * N + N * nmax + nb * (N + O) + nb + 2 * tsize
+         + 2 * NP * KR + 2 * KB + 1) * sizeof(double))
+    cdef int64_t *ibuf = <int64_t *> malloc((2 * KB + 2 * nb + 1) * sizeof(int64_t))
+    cdef unsigned char *flags = <unsigned char *> malloc(H * O + H + 1)
+    cdef const double **src = <const double **> malloc((2 * NP + 1) * sizeof(double *))
+    if buf == NULL or ibuf == NULL or flags == NULL or src == NULL:
+        free(buf)
+        free(ibuf)
+        free(flags)
+        free(src)
+        return -1
+    cdef double *W = buf
+    cdef double *W2 = W + I * H
+    cdef double *a2 = W + P
+    cdef double *base = a2 + N * H
+    cdef double *Bv = base + NP
+    cdef double *Bf = Bv + NP
+    cdef double *wv = Bf + NP
+    cdef double *zb = wv + NP
+    cdef double *xt = zb + N
+    cdef double *A = xt + N
+    cdef double *inp = A + N * nmax
+    cdef double *zmaxb = inp + nb * (N + O)
+    cdef double *T = zmaxb + nb
+    cdef double *Z = T + tsize
+    cdef double *R0 = Z + tsize
+    cdef double *R1 = R0 + NP * KR
+    cdef double *row = R1 + NP * KR
+    cdef double *penblk = row + KB
+    cdef int64_t *ublk = ibuf
+    cdef int64_t *oblk = ibuf + KB
+    cdef int64_t *toff = oblk + KB          # (nb) offset of T_b / Z_b
+    cdef int64_t *kidx = toff + nb          # (nb) a block point's indices
+    cdef unsigned char *excl = flags        # (H*O) term (h,o) belongs to the block
+    cdef unsigned char *touched = flags + H * O
+    cdef const double **esrc = src + NP
+
+    memcpy(W, g.W, P * sizeof(double))
+    for j in range(H * O + H):
+        flags[j] = 0
+    for b in range(mo):
+        if g.which[b] < I * H:
+            touched[g.which[b] % H] = 1
+    tsize = 0
+    for b in range(mo, m):
+        toff[b - mo] = tsize
+        tsize = tsize + NP * g.vlen[b]
+        wa = g.which[b]
+        if wa < I * H:
+            for o in range(O):
+                excl[(wa % H) * O + o] = 1
+        else:
+            excl[wa - I * H] = 1
+    # block point k -> user / out offsets and the values' penalty
+    for b in range(nb):
+        kidx[b] = 0
+    for k in range(KB):
+        ublk[k] = 0
+        oblk[k] = 0
+        s = 0.0
+        for b in range(mo, m):
+            ublk[k] = ublk[k] + kidx[b - mo] * g.ustride[b]
+            oblk[k] = oblk[k] + kidx[b - mo] * g.ostride[b]
+            if g.reg:
+                s = s + g.pen[g.vstart[b] + kidx[b - mo]]
+        penblk[k] = s
+        _next_index(g, mo, kidx)
+
+    for p in range(p0, p1):
+        uoff = 0
+        ooff = 0
+        pc = _prefix(g, mo, p, W, &uoff, &ooff)
+        for h in range(H):
+            if first or touched[h]:
+                _hidden_col(g, W, h, a2)
+
+        # -- per-axis tables, rebuilt only when their inputs moved --------
+        rdirty = first
+        for b in range(mo, m):
+            bb = b - mo
+            wa = g.which[b]
+            nv = g.vlen[b]
+            v = g.values + g.vstart[b]
+            dirty = first
+            if wa < I * H:
+                ii = wa // H
+                ih = wa % H
+                if _zpart(g, W, ii, ih, zb, inp + bb * (N + O)):
+                    dirty = True
+                for o in range(O):
+                    if W2[ih * O + o] != inp[bb * (N + O) + N + o]:
+                        dirty = True
+                if dirty:
+                    memcpy(inp + bb * (N + O), zb, N * sizeof(double))
+                    memcpy(inp + bb * (N + O) + N, W2 + ih * O, O * sizeof(double))
+                    for e in range(N):
+                        xt[e] = g.X[e * I + ii]
+                    K.hidden(N, nv, zb, xt, v, A)
+                    zmaxb[bb] = 0.0
+                    for o in range(O):
+                        zmaxb[bb] = max(zmaxb[bb], fabs(W2[ih * O + o]))
+                    for e in range(N):
+                        for o in range(O):
+                            src[e * O + o] = A + e * nv
+                            wv[e * O + o] = W2[ih * O + o]
+                            for k in range(nv):
+                                Z[toff[bb] + (e * O + o) * nv + k] = A[e * nv + k] * wv[e * O + o]
+                    if zmaxb[bb] <= NND_GRID_EMAX:
+                        K.exp_table(NP, nv, src, wv, T + toff[bb])
+            else:
+                ih = (wa - I * H) // O
+                io = (wa - I * H) % O
+                for e in range(N):
+                    if a2[e * H + ih] != inp[bb * (N + O) + e]:
+                        dirty = True
+                if dirty:
+                    vmax = 0.0
+                    for k in range(nv):
+                        vmax = max(vmax, fabs(v[k]))
+                    zmaxb[bb] = 0.0
+                    for e in range(N):
+                        inp[bb * (N + O) + e] = a2[e * H + ih]
+                        zmaxb[bb] = max(zmaxb[bb], fabs(a2[e * H + ih]) * vmax)
+                        for o in range(O):
+                            j = e * O + o
+                            for k in range(nv):
+                                Z[toff[bb] + j * nv + k] = (v[k] * a2[e * H + ih]
+                                                            if o == io else 0.0)
+                                T[toff[bb] + j * nv + k] = 1.0
+                            if o == io and zmaxb[bb] <= NND_GRID_EMAX:
+                                src[0] = v
+                                K.exp_table(1, nv, src, a2 + e * H + ih, T + toff[bb] + j * nv)
+            if dirty and bb >= nf:
+                rdirty = True
+
+        # -- R = the outer product of the tables after the folded one -----
+        if rdirty:
+            cur = T + toff[nb - 1]
+            ld = g.vlen[m - 1]
+            kk = ld
+            dst = R0
+            for b in range(m - 2, mo + nf - 1, -1):
+                K.outer(NP, g.vlen[b], kk, T + toff[b - mo], cur, ld, dst, KR)
+                kk = kk * g.vlen[b]
+                cur = dst
+                ld = KR
+                dst = R1 if dst == R0 else R0
+            for j in range(NP):
+                esrc[j] = cur + j * ld
+
+        # -- z3 without the block's terms ----------------------------------
+        bmax = 0.0
+        for e in range(N):
+            for o in range(O):
+                s = 0.0
+                for h in range(H):
+                    if not excl[h * O + o]:
+                        s = s + a2[e * H + h] * W2[h * O + o]
+                base[e * O + o] = s
+                bmax = max(bmax, fabs(s))
+        zsum = bmax
+        for bb in range(nb):
+            zsum = zsum + zmaxb[bb]
+        if zsum <= NND_GRID_EMAX:
+            for j in range(NP):
+                Bv[j] = exp(-base[j])
+            if nf:
+                for kk in range(na):
+                    for j in range(NP):
+                        Bf[j] = Bv[j] * T[toff[0] + j * na + kk]
+                    K.row_e(NP, KR, esrc, Bf, g.y, 0.0, row + kk * KR)
+            else:
+                K.row_e(NP, KR, esrc, Bv, g.y, 0.0, row)
+        else:
+            # out of the exponentials' range: the polynomial sigmoid, per point
+            for bb in range(nb):
+                kidx[bb] = 0
+            for k in range(KB):
+                c = 0.0
+                for j in range(NP):
+                    s = base[j]
+                    for bb in range(nb):
+                        s = s + Z[toff[bb] + j * g.vlen[mo + bb] + kidx[bb]]
+                    d = g.y[j] - nnd_sigmoid(s)
+                    c = c + 0.5 * d * d
+                row[k] = c
+                _next_index(g, mo, kidx)
+        first = False
+        if g.reg:
+            K.penalty(KB, g.scale, pc, penblk, row)
+
+        _row_best(row, KB, ublk, uoff, &bc, &bu)
+        if g.out != NULL:
+            dst = g.out + (ooff - g.out_offset)
+            for k in range(KB):
+                dst[oblk[k]] = row[k]
+
+    free(buf)
+    free(ibuf)
+    free(flags)
+    free(src)
+    best_c[0] = bc
+    best_u[0] = bu
+    return 0
+
+
 def search(const double[:, ::1] X,        # IN  (N, I)
            const double[:, ::1] y,        # IN  (N, O)
            const double[::1] W,           # IN  (I*H + H*O,) W1.ravel() then W2.ravel()
@@ -344,11 +709,23 @@ def search(const double[:, ::1] X,        # IN  (N, I)
            int64_t tile,                  # IN  innermost values per row, >= 1
            int64_t p0, int64_t p1,        # IN  rows [p0, p1), p0 < p1
            int64_t chunk,                 # IN  rows per chunk, >= 1
+           int64_t nblock,                # IN  1, or trailing axes fused into a row
+           int64_t nfold,                 # IN  0, or 1: fold the block's first axis
+           bint reg,                      # IN  Part 7's cost (Lambda given)
+           double scale,                  # IN  1/n, with reg
+           double pen0,                   # IN  penalty of the weights off the axes
+           const double[::1] pen,         # IN  penalty of each value, as values
            int num_threads):              # IN  >= 1
     """Evaluate rows [p0, p1) of the grid.
 
-    Row p is tile p % ntiles (``tile`` values) of the innermost axis at outer
-    prefix p // ntiles, where ntiles = ceil(vlen[m-1] / tile).
+    nblock == 1: row p is tile p % ntiles (``tile`` values) of the innermost
+    axis at outer prefix p // ntiles, where ntiles = ceil(vlen[m-1] / tile).
+    nblock > 1: row p is outer prefix p with every point of the last nblock
+    axes (``tile`` = their product, ntiles = 1); those axes must touch
+    distinct terms of z3 (at most one W1 axis per hidden unit h, and none
+    with a W2[h, :] axis).
+    reg: every cost is sum_o(0.5*sum_e (y-yHat)^2) * scale + pen0 + the pen
+    of the point's values (Part 7's cost summed over the outputs).
 
     Returns (best_cost, best_flat): the minimum cost over those points and
     its flat index in the user's grid (np.argmin order: first NaN, else the
@@ -378,21 +755,26 @@ def search(const double[:, ::1] X,        # IN  (N, I)
     g.out = &out[0] if out.shape[0] > 0 else NULL
     g.out_offset = out_offset
     g.tile = tile
+    g.nblock, g.nfold = nblock, nfold
+    g.reg, g.scale, g.pen0 = reg, scale, pen0
+    g.pen = &pen[0] if pen.shape[0] > 0 else NULL
     if nt > nchunks:
         nt = <int> nchunks
-    if (p1 - p0) * min(tile, vlen[g.m - 1]) < PARALLEL_MIN_EVALS:
+    if (p1 - p0) * (tile if nblock > 1 else min(tile, vlen[g.m - 1])) < PARALLEL_MIN_EVALS:
         nt = 1
     with nogil:
         if nt <= 1:
             for c in range(nchunks):
                 lo = p0 + c * chunk
                 hi = min(p1, lo + chunk)
-                prc[c] = _chunk(&g, lo, hi, &pc[c], &pu[c])
+                prc[c] = (_chunk_fused(&g, lo, hi, &pc[c], &pu[c]) if nblock > 1
+                          else _chunk(&g, lo, hi, &pc[c], &pu[c]))
         else:
             for c in prange(nchunks, num_threads=nt, schedule='dynamic', chunksize=1):
                 lo = p0 + c * chunk
                 hi = min(p1, lo + chunk)
-                prc[c] = _chunk(&g, lo, hi, &pc[c], &pu[c])
+                prc[c] = (_chunk_fused(&g, lo, hi, &pc[c], &pu[c]) if nblock > 1
+                          else _chunk(&g, lo, hi, &pc[c], &pu[c]))
         for c in range(nchunks):
             rc = rc | prc[c]
             if prc[c] == 0 and _better(pc[c], pu[c], bc, bu):

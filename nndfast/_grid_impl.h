@@ -105,7 +105,9 @@ static void NND_GRID_FN(nnd_grid_row)(int64_t np, int64_t nk, const double *cons
     }
 }
 
-/* E[j*nk + k] = exp(-src[j][k] * w[j]) for j < np, every |src*w| <= NND_GRID_EMAX. */
+/* E[j*nk + k] = exp(-src[j][k] * w[j]) for j < np, every |src*w| <= NND_GRID_EMAX:
+ * nnd_exp_mid, which takes either sign there, so no reciprocal is needed (a
+ * division per entry would cost more than the exp). */
 NND_GRID_ATTR
 static void NND_GRID_FN(nnd_grid_exp_table)(int64_t np, int64_t nk, const double *const *src,
                                             const double *w, double *E) {
@@ -115,11 +117,7 @@ static void NND_GRID_FN(nnd_grid_exp_table)(int64_t np, int64_t nk, const double
         const double wj = w[j];
         double *Ej = E + j * nk;
 #pragma omp simd
-        for (k = 0; k < nk; k++) {
-            double x = -(s[k] * wj);
-            double t = nnd_exp_neg(x < 0.0 ? x : -x);
-            Ej[k] = x <= 0.0 ? t : 1.0 / t;
-        }
+        for (k = 0; k < nk; k++) Ej[k] = nnd_exp_mid(-(s[k] * wj));
     }
 }
 
@@ -199,3 +197,76 @@ static double NND_GRID_FN(nnd_grid_row_min)(const double *row, int64_t n, int *h
     return m;
 }
 
+
+/* Hidden activations from precomputed exponentials (innermost axis W1[i,h]):
+ *   A[e*nk + k] = 1 / (1 + Bz[e] * F[e*nk + k])
+ * with Bz[e] = exp(-zb[e]) and F[e*nk + k] = exp(-x[e] * v[k]), so that the
+ * product is exp(-z2[e,h]): no exp in the loop, and one division per four
+ * examples (the nnd_grid_group_e trick).  The caller guarantees |z| <=
+ * NND_GRID_EMAX for every factor and product. */
+NND_GRID_ATTR
+NND_INLINE void NND_GRID_FN(nnd_grid_hgroup_e)(
+        const int G, int64_t nk, const double *Bz, const double *F, double *A) {
+    int64_t k;
+    const double *F0 = F, *F1 = F + (G > 1 ? nk : 0);
+    const double *F2 = F + (G > 2 ? 2 * nk : 0), *F3 = F + (G > 3 ? 3 * nk : 0);
+    double *A0 = A, *A1 = A + (G > 1 ? nk : 0), *A2 = A + (G > 2 ? 2 * nk : 0),
+           *A3 = A + (G > 3 ? 3 * nk : 0);
+    const double B0 = Bz[0], B1 = G > 1 ? Bz[1] : 0.0, B2 = G > 2 ? Bz[2] : 0.0,
+                 B3 = G > 3 ? Bz[3] : 0.0;
+#pragma omp simd
+    for (k = 0; k < nk; k++) {
+        double d0 = 1.0 + B0 * F0[k];
+        double d1 = G > 1 ? 1.0 + B1 * F1[k] : 1.0;
+        double d2 = G > 2 ? 1.0 + B2 * F2[k] : 1.0;
+        double d3 = G > 3 ? 1.0 + B3 * F3[k] : 1.0;
+        double p01 = d0 * d1, p23 = d2 * d3;
+        double R = 1.0 / (p01 * p23);
+        A0[k] = G > 1 ? R * (d1 * p23) : R;
+        if (G > 1) A1[k] = R * (d0 * p23);
+        if (G > 2) A2[k] = R * (p01 * d3);
+        if (G > 3) A3[k] = R * (p01 * d2);
+    }
+}
+
+NND_GRID_ATTR
+static void NND_GRID_FN(nnd_grid_hidden_e)(int64_t N, int64_t nk, const double *Bz,
+                                           const double *F, double *A) {
+    int64_t e;
+    for (e = 0; e + 4 <= N; e += 4)
+        NND_GRID_FN(nnd_grid_hgroup_e)(4, nk, Bz + e, F + e * nk, A + e * nk);
+    switch (N - e) {
+        case 3: NND_GRID_FN(nnd_grid_hgroup_e)(3, nk, Bz + e, F + e * nk, A + e * nk); break;
+        case 2: NND_GRID_FN(nnd_grid_hgroup_e)(2, nk, Bz + e, F + e * nk, A + e * nk); break;
+        case 1: NND_GRID_FN(nnd_grid_hgroup_e)(1, nk, Bz + e, F + e * nk, A + e * nk); break;
+        default: break;
+    }
+}
+
+/* Outer product per pair, for the fused block's product table:
+ *   R[j*ldr + a*nrest + r] = T[j*na + a] * S[j*lds + r]
+ * for j < np, a < na, r < nrest. */
+NND_GRID_ATTR
+static void NND_GRID_FN(nnd_grid_outer)(int64_t np, int64_t na, int64_t nrest,
+                                        const double *T, const double *S, int64_t lds,
+                                        double *R, int64_t ldr) {
+    int64_t j, a, r;
+    for (j = 0; j < np; j++) {
+        const double *Sj = S + j * lds;
+        for (a = 0; a < na; a++) {
+            const double ta = T[j * na + a];
+            double *Ra = R + j * ldr + a * nrest;
+#pragma omp simd
+            for (r = 0; r < nrest; r++) Ra[r] = ta * Sj[r];
+        }
+    }
+}
+
+/* Part 7's surface: row[k] = row[k] * scale + (c + pen[k]). */
+NND_GRID_ATTR
+static void NND_GRID_FN(nnd_grid_penalty)(int64_t nk, double scale, double c,
+                                          const double *pen, double *row) {
+    int64_t k;
+#pragma omp simd
+    for (k = 0; k < nk; k++) row[k] = row[k] * scale + (c + pen[k]);
+}

@@ -13,13 +13,16 @@ both run a search this way, and import nothing of each other::
     return result(plan, surface, best, seconds)
 
 The plan holds the axis order (the cheapest innermost axis, see
-inner_cost), the rows (tiles of the innermost axis) and the kernel's chunk
-of rows.  On one machine (one SIMD build), every cost is computed by the same
+inner_cost, or a fused block of trailing axes, see fused_layout), the rows
+(tiles of the innermost axis, or outer prefixes of a fused block), the
+kernel's chunk of rows and Part 7's penalty (see penalty).  On one machine (one SIMD build), every cost is computed by the same
 instructions whichever range, chunk or thread evaluates it, and the best
 point is the minimum in a strict total order (first NaN, else lowest cost,
 ties to the lowest flat index: np.argmin), so any split of [0, n_rows)
 combined with combine reproduces a whole-grid search bit for bit.
 """
+import functools
+import itertools
 import math
 import os
 
@@ -28,7 +31,7 @@ import numpy as np
 from nndfast import _grid
 from nndfast._results import GridResult
 from nndfast._threads import resolve_num_threads
-from nndfast._validate import F64, as_data, as_weights, parse_axes
+from nndfast._validate import F64, as_data, as_lambda, as_weights, parse_axes
 
 __all__ = ["Plan", "make_plan", "run_range", "combine", "place", "new_surface", "result",
            "check_surface_fits", "available_memory"]
@@ -58,12 +61,15 @@ class Plan(object):
 
     Plan order: the kernel's axis order, outer axes first, the innermost last
     (``order[a]`` is the user axis at plan position a).  The grid is split
-    into ``n_rows`` rows: row r is tile r % ntiles of the innermost axis at
-    outer prefix r // ntiles; rows [a, b) cover the plan-order flat points
-    [row_start(a), row_start(b)).
+    into ``n_rows`` rows: with nblock == 1, row r is tile r % ntiles of the
+    innermost axis at outer prefix r // ntiles; with nblock > 1 (a fused
+    block, see fused_layout), row r is outer prefix r with all the points of
+    the last nblock axes.  Rows [a, b) cover the plan-order flat points
+    [row_start(a), row_start(b)).  reg, scale, pen0, pen: Part 7's cost
+    (see penalty).
     """
 
-    def __init__(self, X, y, W, H, grid, order):
+    def __init__(self, X, y, W, H, grid, order, nblock=1, nfold=0, penalty=None):
         self.X, self.y, self.W, self.H = X, y, W, H
         self.names = [g[0] for g in grid]
         self.axis_values = [g[4] for g in grid]
@@ -73,17 +79,29 @@ class Plan(object):
         ustrides = [math.prod(self.shape[a + 1:]) for a in range(len(self.shape))]
         pshape = [self.shape[a] for a in order]
         self.plan_shape = tuple(pshape)
-        self.values = np.concatenate([self.axis_values[a] for a in order])
+        # one axis: its (validated, float64, contiguous) values as they are; a
+        # copy of 10^8 values would cost about half the search
+        self.values = (self.axis_values[0] if len(order) == 1
+                       else np.concatenate([self.axis_values[a] for a in order]))
         self.vlen = np.array(pshape, dtype=np.int64)
         self.vstart = np.concatenate(([0], np.cumsum(self.vlen)[:-1])).astype(np.int64)
         self.which = np.array([grid[a][5] for a in order], dtype=np.int64)
         self.ustride = np.array([ustrides[a] for a in order], dtype=np.int64)
         self.pstride = np.array([math.prod(pshape[a + 1:]) for a in range(len(pshape))],
                                 dtype=np.int64)
-        nk = pshape[-1]
-        per_value = X.shape[0] * (y.shape[1] + 1)
-        self.tile = min(nk, _TILE, max(64, _TABLE_DOUBLES // max(1, per_value)))
-        self.ntiles = -(-nk // self.tile)
+        self.nblock, self.nfold = nblock, nfold
+        self.reg, self.scale, self.pen0, pen = penalty or (False, 1.0, 0.0, None)
+        self.pen = (np.concatenate([pen[a] for a in order]) if self.reg
+                    else np.empty(0))
+        if nblock > 1:
+            nk = self.tile = math.prod(pshape[-nblock:])
+            self.ntiles = 1
+        else:
+            nk = pshape[-1]
+            per_value = X.shape[0] * (y.shape[1] + 1)
+            self.tile = min(nk, _TILE, max(64, _TABLE_DOUBLES // max(1, per_value)))
+            self.ntiles = -(-nk // self.tile)
+        self.row_len = nk
         self.n_rows = (self.evaluations // nk) * self.ntiles
         # a chunk rebuilds its tables (worth several rows), so keep >= 64 rows
         # per chunk where the grid has them, yet >= _MIN_CHUNKS chunks
@@ -104,7 +122,7 @@ class Plan(object):
     def row_start(self, r):
         """Plan-order flat index of row r's first point."""
         prefix, t = divmod(r, self.ntiles)
-        return prefix * self.plan_shape[-1] + t * self.tile
+        return prefix * self.row_len + t * self.tile
 
     def index(self, flat):
         """User grid index (tuple) of a user flat index."""
@@ -142,6 +160,135 @@ def inner_cost(grid, pos, N, I, H, O):
     return n_outer * (per_prefix + nk * (per_eval + 0.3))
 
 
+# -- fused blocks and Part 7's penalty (the kernel's _chunk_fused, reg) -------
+
+#: A fused row holds at most this many points, and its product table (pairs
+#: x points after the folded axis) at most _FUSED_TABLE doubles, per thread.
+_FUSED_MAX_ROW = 2**16
+_FUSED_TABLE = 2**16
+#: Grids smaller than this keep the one-axis layout (choosing costs more).
+_FUSED_MIN_EVALS = 2**17
+#: Blocks of at most this many axes are considered.
+_FUSED_MAX_AXES = 4
+#: A fused layout is used when its modelled cost is below the one-axis
+#: layout's times this (tests raise it to force fused layouts on small grids).
+_FUSED_PREFER = 1.0
+
+
+def _moves_table(a, b):
+    """Does outer axis a (a grid entry) move fused block axis b's table?
+    A W1[i,h] table reads column h of W1 and W2[h,:]; a W2[h,o] table a2[:,h]."""
+    la, ia, ja = a[1:4]
+    lb, ib, jb = b[1:4]
+    if lb == "W1":
+        return (la == "W1" and ja == jb) or (la == "W2" and ia == jb)
+    return la == "W1" and ja == ib
+
+
+def _block_ok(grid, block, O):
+    """Do the block's axes touch distinct terms a2[e,h]*W2[h,o] of z3?"""
+    seen = set()
+    for a in block:
+        layer, i, j = grid[a][1:4]
+        terms = {(j, o) for o in range(O)} if layer == "W1" else {(i, j)}
+        if seen & terms:
+            return False
+        seen |= terms
+    return True
+
+
+def _fused_cost(lens, moves, outer, block, nfold, N, I, H, O, w1):
+    """Rough cost of a fused layout, in inner_cost's units: the rows
+    (K.row_e over every point, per prefix work), plus each table's rebuilds
+    (once per value of the outer axes down to the innermost one moving it)
+    and the product table's.  moves[a][b]: outer axis a moves b's table;
+    w1[a]: axis a is a W1 weight (its column, else None)."""
+    NP = N * O
+    KB = math.prod(lens[b] for b in block)
+    KR = math.prod(lens[b] for b in block[nfold:])
+    touched = len({w1[a] for a in outer if w1[a] is not None})
+    per_prefix = (8 * N * touched + 0.25 * N * H * (I + O) + 50 + 8 * NP
+                  + len(block) * (N * I + O) + (KB // KR) * (20 + 2 * NP)
+                  + KB * (0.3 * NP + 0.3))
+    prefix = [1]
+    for a in outer:
+        prefix.append(prefix[-1] * lens[a])
+    total = prefix[-1] * per_prefix
+    r_builds = 1
+    for bi, b in enumerate(block):
+        last = max((p for p, a in enumerate(outer) if moves[a][b]), default=-1)
+        count = prefix[last + 1]
+        total += count * lens[b] * (8 * N + 9 * NP if w1[b] is not None else 8 * NP)
+        if bi >= nfold:
+            r_builds = max(r_builds, count)
+    return total + r_builds * 0.15 * NP * KR
+
+
+def fused_layout(grid, N, I, H, O):
+    """The cheapest fused layout, as (cost, order, nblock, nfold), or None.
+
+    A block is 2.._FUSED_MAX_AXES axes touching distinct terms of z3 (see
+    _chunk_fused), put last in plan order; with nfold, its first axis's table
+    is multiplied into exp(-base) per value instead of into the product
+    table (the right choice when that table moves every prefix).  Outer
+    axes: those moving a product-table axis outermost, then those moving
+    only the folded table, then the rest, each group in user order, so the
+    tables are rebuilt as rarely as the order allows.
+    """
+    lens = tuple(len(g[4]) for g in grid)
+    if len(grid) < 2 or math.prod(lens) < _FUSED_MIN_EVALS:
+        return None
+    return _fused_layout_of(tuple(g[1:4] for g in grid), lens, N, I, H, O)
+
+
+@functools.lru_cache(maxsize=64)
+def _fused_layout_of(weights, lens, N, I, H, O):
+    # fused_layout by the axes' (layer, i, j) and lengths: a search repeated
+    # on other values of the same shape reuses the choice.
+    m = len(weights)
+    grid = [(None,) + w for w in weights]
+    moves = [[_moves_table(grid[a], grid[b]) for b in range(m)] for a in range(m)]
+    w1 = [g[3] if g[1] == "W1" else None for g in grid]
+    best = None
+    for size in range(2, min(_FUSED_MAX_AXES, m) + 1):
+        for block in itertools.combinations(range(m), size):
+            KB = math.prod(lens[b] for b in block)
+            if KB > _FUSED_MAX_ROW or not _block_ok(grid, block, O):
+                continue
+            rest = [a for a in range(m) if a not in block]
+            for fold in (None,) + block:
+                blk = list(block) if fold is None else [fold] + [b for b in block if b != fold]
+                nfold = 0 if fold is None else 1
+                if N * O * math.prod(lens[b] for b in blk[nfold:]) > _FUSED_TABLE:
+                    continue
+                tail = blk[nfold:]
+                outer = sorted(rest, key=lambda a: (
+                    0 if any(moves[a][b] for b in tail) else
+                    1 if nfold and moves[a][blk[0]] else 2, a))
+                cost = _fused_cost(lens, moves, outer, blk, nfold, N, I, H, O, w1)
+                if best is None or cost < best[0]:
+                    best = (cost, tuple(outer + blk), len(blk), nfold)
+    return best
+
+
+def penalty(lam, grid, W, n):
+    """Part 7's cost for the kernel, as (reg, scale, pen0, pen per user axis).
+
+    sum(J) over the outputs, with nndfast's and the reference's costFunction
+    (each output carries 1/outputLayerSize of the penalty), is
+    0.5*sum((y-yHat)**2)/n + lam/2*(sum(W1**2) + sum(W2**2)): the tutorial's
+    data cost times scale = 1/n plus lam/2*w**2 for every weight, pen0 for
+    the weights off the axes, pen[a][k] for value k of axis a.  lam None:
+    the plain cost (None is returned, reg off).
+    """
+    if lam is None:
+        return None
+    c = lam / 2.0
+    off = np.ones(W.size, dtype=bool)
+    off[[g[5] for g in grid]] = False
+    return True, 1.0 / n, c * float(np.sum(W[off] ** 2)), [c * g[4] ** 2 for g in grid]
+
+
 def make_plan(NN, X, y, axes):
     """Validate a search and lay it out for the kernel; returns a Plan.
 
@@ -151,6 +298,7 @@ def make_plan(NN, X, y, axes):
     bad input, ValueError if the point count overflows int64.
     """
     I, H, O = NN.inputLayerSize, NN.hiddenLayerSize, NN.outputLayerSize
+    lam = as_lambda(getattr(NN, "Lambda", None))
     W1 = as_weights(NN.W1, "NN.W1", (I, H))
     W2 = as_weights(NN.W2, "NN.W2", (H, O))
     X, y = as_data(X, y, I, O)
@@ -172,7 +320,11 @@ def make_plan(NN, X, y, axes):
     outer = sorted((a for a in range(len(grid)) if a != inner),
                    key=lambda a: (0 if (grid[a][1] == "W1" and grid[a][3] == hin) else 1, a))
     W = np.concatenate((W1.ravel(), W2.ravel()))
-    return Plan(X, y, W, H, grid, outer + [inner])
+    pen = penalty(lam, grid, W, X.shape[0])
+    fused = fused_layout(grid, X.shape[0], I, H, O)
+    if fused is not None and fused[0] < min(costs) * _FUSED_PREFER:
+        return Plan(X, y, W, H, grid, list(fused[1]), fused[2], fused[3], pen)
+    return Plan(X, y, W, H, grid, outer + [inner], penalty=pen)
 
 
 def combine(results):
@@ -219,7 +371,8 @@ def run_range(plan, start, stop, full_output=False, num_threads=None, out=None):
         target, ostride, offset = np.empty(0), plan.pstride, 0
     bc, bu = _grid.search(plan.X, plan.y, plan.W, plan.H, plan.values, plan.vstart,
                           plan.vlen, plan.which, plan.ustride, ostride, target, offset,
-                          plan.tile, start, stop, plan.chunk, nt)
+                          plan.tile, start, stop, plan.chunk, plan.nblock, plan.nfold,
+                          plan.reg, plan.scale, plan.pen0, plan.pen, nt)
     return bc, bu, costs
 
 

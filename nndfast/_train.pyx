@@ -1,6 +1,9 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """Kernels for training: batch and stochastic gradient descent, and BFGS.
 
+BFGS is scipy's algorithm ported to C in _bfgs.h; this module gives it its
+objective (the backprop kernel, or Python methods) and its callback.
+
 Every loop here runs entirely in compiled code over the same forward/backprop
 core as nndfast._network (`_run_grad`), so a descent step is bitwise the step
 `W -= lr * NN.costFunctionPrime(X, y)` would take, and results are identical
@@ -19,24 +22,27 @@ Conventions (see _network.pyx):
 - Each driver returns a status: RAN_OUT (did every iteration asked for),
   CONVERGED (max |gradient| <= tol), DIVERGED (a step made the cost or a
   weight inf/NaN: the step is undone, so the parameters are the last finite
-  ones) or, for BFGS, LINE_SEARCH_FAILED.
+  ones).  BFGS returns scipy's warnflag instead.
 """
-from libc.math cimport fabs, sqrt, isfinite
+from cpython.exc cimport PyErr_CheckSignals
+from cpython.ref cimport PyObject
+from libc.math cimport fabs
+from libc.stdint cimport int64_t
 from libc.string cimport memcpy
 
-from nndfast._network cimport Net, _run_grad
+import numpy as np
+
+from nndfast._network cimport Net, _run_grad, _run_cost
 
 cdef enum:
     RAN_OUT = 0
     CONVERGED = 1
     DIVERGED = 2
-    LINE_SEARCH_FAILED = 3
     NO_MEMORY = -1
 
 STATUS_RAN_OUT = RAN_OUT
 STATUS_CONVERGED = CONVERGED
 STATUS_DIVERGED = DIVERGED
-STATUS_LINE_SEARCH_FAILED = LINE_SEARCH_FAILED
 
 
 def work_size(Py_ssize_t n, Py_ssize_t I, Py_ssize_t H, Py_ssize_t O):
@@ -114,14 +120,6 @@ cdef inline double _max_abs(const double *a, Py_ssize_t m) noexcept nogil:
         if fabs(a[k]) > r:
             r = fabs(a[k])
     return r
-
-
-cdef inline double _dot(const double *a, const double *b, Py_ssize_t m) noexcept nogil:
-    cdef Py_ssize_t k
-    cdef double s = 0.0
-    for k in range(m):
-        s += a[k] * b[k]
-    return s
 
 
 cdef inline double _sum(const double *a, Py_ssize_t m) noexcept nogil:
@@ -297,213 +295,209 @@ def stochastic_descent(const double[:, ::1] X,        # IN  (n, I), n >= 1
 
 
 # ---------------------------------------------------------------------------
-# BFGS
+# BFGS: scipy's algorithm (_bfgs.h) over the compiled network or Python methods
 # ---------------------------------------------------------------------------
 
-cdef struct Point:
-    double *x       # (P,)
-    double *g       # (P,)
-    double *J       # (O,)
-    double f        # sum(J)
-    double d        # g . direction
+cdef extern from "_bfgs.h" nogil:
+    ctypedef int (*nnd_fg_t)(void *ctx, const double *x, double *f, double *g) noexcept nogil
+    ctypedef int (*nnd_cb_t)(void *ctx, int64_t k, const double *x, double f) noexcept nogil
+    ctypedef struct nnd_bfgs_run:
+        int64_t n, maxiter
+        double gtol, xrtol, c1, c2
+        nnd_fg_t fg
+        nnd_cb_t cb
+        void *ctx
+        int64_t nit, nfev, njev, rhok_events
+        int warnflag, halted
+        double fun
+    int64_t NND_BFGS_WORK(int64_t n)
+    int nnd_bfgs(nnd_bfgs_run *r, double *x, double *g, double *H, double *work) noexcept
 
 
-cdef inline int _eval(Work *w, const double *x0, const double *dirn, double alpha,
-                      Point *pt, int num_threads, Py_ssize_t *nfev) noexcept nogil:
-    cdef Py_ssize_t k
-    for k in range(w.P):
-        pt.x[k] = x0[k] + alpha * dirn[k]
-    nfev[0] += 1
-    if _grad_at(w, pt.x, pt.g, pt.J, num_threads):
-        return -1
-    pt.f = _sum(pt.J, w.O)
-    pt.d = _dot(pt.g, dirn, w.P)
-    if not (isfinite(pt.f) and isfinite(pt.d)):
-        pt.f = 1.0 / 0.0       # treat as "too far": shrink the step
-        pt.d = 0.0
+cdef struct Objective:
+    # the compiled network (_net_fg) and its trace (_trace_cb)
+    Work *w
+    double *J                   # (O,) cost at the last evaluation
+    int num_threads
+    Py_ssize_t check_every      # evaluations between Ctrl-C checks
+    Py_ssize_t evals
+    double *trace               # (maxiter, O) cost at each iterate
+    Work *test                  # test-set network, or NULL
+    double *test_trace          # (maxiter, O)
+    # Python methods (_py_fg, _py_cb)
+    PyObject *fun               # fun(params) -> (float, (P,) float64 array)
+    PyObject *callback          # callback(params) -> anything; StopIteration halts
+    PyObject *errors            # list receiving the exception that aborted the run
+    Py_ssize_t P
+
+
+cdef int _abort(Objective *o, object exc) noexcept:
+    (<object> o.errors).append(exc)
+    return -1
+
+
+cdef int _net_fg(void *ctx, const double *x, double *f, double *g) noexcept nogil:
+    cdef Objective *o = <Objective *> ctx
+    if _grad_at(o.w, x, g, o.J, o.num_threads):
+        with gil:
+            return _abort(o, MemoryError(
+                "nndfast: could not allocate the gradient's per-chunk sums"))
+    f[0] = _sum(o.J, o.w.O)
+    o.evals += 1
+    if o.evals % o.check_every == 0:
+        with gil:
+            try:
+                PyErr_CheckSignals()       # Ctrl-C lands between evaluations
+            except BaseException as exc:
+                return _abort(o, exc)
     return 0
 
 
-cdef double _interpolate(double alo, double flo, double dlo,
-                         double ahi, double fhi, double dhi) noexcept nogil:
-    # Minimizer of the cubic through (alo, flo, dlo), (ahi, fhi, dhi)
-    # (Nocedal & Wright eq. 3.59), kept inside the interval's middle 80%;
-    # bisection where the cubic has no usable minimizer.
-    cdef double lo = min(alo, ahi), hi = max(alo, ahi), width = hi - lo
-    cdef double d1, d2sq, d2, a
-    if isfinite(fhi):
-        d1 = dlo + dhi - 3.0 * (flo - fhi) / (alo - ahi)
-        d2sq = d1 * d1 - dlo * dhi
-        if d2sq >= 0.0:
-            d2 = sqrt(d2sq)
-            if ahi < alo:
-                d2 = -d2
-            a = ahi - (ahi - alo) * (dhi + d2 - d1) / (dhi - dlo + 2.0 * d2)
-            if isfinite(a) and lo + 0.1 * width <= a <= hi - 0.1 * width:
-                return a
-    return 0.5 * (alo + ahi)
+cdef int _trace_cb(void *ctx, int64_t k, const double *x, double f) noexcept nogil:
+    # The tutorial's callbackF appends costFunction at the new iterate.  scipy
+    # accepts a step only right after evaluating it, so o.J is already that
+    # cost; the test cost needs one forward pass.
+    cdef Objective *o = <Objective *> ctx
+    cdef Py_ssize_t O = o.w.O
+    memcpy(o.trace + (k - 1) * O, o.J, O * sizeof(double))
+    if o.test != NULL:
+        o.test.net.W1 = x
+        o.test.net.W2 = x + o.test.IH
+        if _run_cost(&o.test.net, o.test_trace + (k - 1) * O, o.num_threads):
+            with gil:
+                return _abort(o, MemoryError(
+                    "nndfast: could not allocate the cost's per-chunk sums"))
+    return 0
 
 
-cdef int _line_search(Work *w, const double *x0, double f0, double d0,
-                      const double *dirn, double alpha1, Point *trial,
-                      double *alpha_out, int num_threads, Py_ssize_t *nfev) noexcept nogil:
-    # Strong Wolfe line search (Nocedal & Wright, Algorithms 3.5 and 3.6),
-    # c1 = 1e-4, c2 = 0.9.  Returns 0 with *trial holding the accepted point
-    # (always the last one evaluated), 1 if no step was found, -1 on
-    # allocation failure.
-    cdef double c1 = 1e-4, c2 = 0.9
-    cdef double a_prev = 0.0, f_prev = f0, d_prev = d0, a = alpha1
-    cdef double alo, ahi, flo, fhi, dlo, dhi, aj
-    cdef int i, j
-    cdef bint zoom = False
-    for i in range(30):
-        if _eval(w, x0, dirn, a, trial, num_threads, nfev):
-            return -1
-        if trial.f > f0 + c1 * a * d0 or (i > 0 and trial.f >= f_prev):
-            alo, flo, dlo = a_prev, f_prev, d_prev
-            ahi, fhi, dhi = a, trial.f, trial.d
-            zoom = True
-            break
-        if fabs(trial.d) <= -c2 * d0:
-            alpha_out[0] = a
-            return 0
-        if trial.d >= 0.0:
-            alo, flo, dlo = a, trial.f, trial.d
-            ahi, fhi, dhi = a_prev, f_prev, d_prev
-            zoom = True
-            break
-        a_prev, f_prev, d_prev = a, trial.f, trial.d
-        a = 2.0 * a
-    if not zoom:
-        return 1
-    for j in range(40):
-        if fabs(ahi - alo) <= 1e-16 * fabs(alo):
-            break
-        aj = _interpolate(alo, flo, dlo, ahi, fhi, dhi)
-        if _eval(w, x0, dirn, aj, trial, num_threads, nfev):
-            return -1
-        if trial.f > f0 + c1 * aj * d0 or trial.f >= flo:
-            ahi, fhi, dhi = aj, trial.f, trial.d
-        else:
-            if fabs(trial.d) <= -c2 * d0:
-                alpha_out[0] = aj
-                return 0
-            if trial.d * (ahi - alo) >= 0.0:
-                ahi, fhi, dhi = alo, flo, dlo
-            alo, flo, dlo = aj, trial.f, trial.d
-    return 1
+cdef int _py_fg(void *ctx, const double *x, double *f, double *g) noexcept nogil:
+    cdef Objective *o = <Objective *> ctx
+    cdef double[::1] gv
+    with gil:
+        try:
+            fx, gx = (<object> o.fun)(_vector(x, o.P))
+            gv = gx
+            if gv.shape[0] != o.P:
+                raise ValueError(f"the gradient must have {o.P} values, got {gv.shape[0]}")
+            f[0] = fx
+            memcpy(g, &gv[0], o.P * sizeof(double))
+        except BaseException as exc:
+            return _abort(o, exc)
+    return 0
 
 
-def bfgs(const double[:, ::1] X,      # IN  (n, I), n >= 1
-         const double[:, ::1] y,      # IN  (n, O)
-         Py_ssize_t H,
-         double[::1] params,          # INOUT (P,) start -> minimizer
-         double[::1] grad,            # INOUT (P,) gradient at params
-         double[::1] J,               # INOUT (O,) cost at params
-         double[:, ::1] Hinv,         # INOUT (P, P) inverse-Hessian estimate
-         double[::1] state,           # INOUT (2,) [previous sum(J), resuming]
-         double[::1] work,            # SCRATCH
-         double gtol,
-         double[:, ::1] costs,        # OUT (n_iter, O): cost after each iteration
-         int num_threads,
-         Lambda=None):                # IN  None, or Part 7's Lambda (float >= 0)
-    """Minimize sum(J) over the parameters with BFGS, up to costs.shape[0]
-    iterations per call.
+cdef int _py_cb(void *ctx, int64_t k, const double *x, double f) noexcept nogil:
+    cdef Objective *o = <Objective *> ctx
+    with gil:
+        try:
+            (<object> o.callback)(_vector(x, o.P))
+        except StopIteration:
+            return 1                       # scipy: halt, status 99
+        except BaseException as exc:
+            return _abort(o, exc)
+    return 0
 
-    The method of scipy.optimize.minimize(method='BFGS'): inverse-Hessian
-    update starting from the identity, strong Wolfe line search, stop when
-    max |gradient| <= gtol.  A first call with state[1] == 0 starts the run
-    (sets Hinv, evaluates grad and J); later calls with the arrays it left
-    continue it exactly, so a long run can return to Python in segments.
-    Returns (iterations, status, function-and-gradient evaluations); status
-    RAN_OUT means this call's iterations are used up.
-    """
-    cdef Work w
-    cdef Py_ssize_t maxiter = costs.shape[0], nit = 0, nfev = 0, P, O, a, b
-    cdef int status = RAN_OUT, rc = 0
-    cdef double *x = &params[0]
-    cdef double *g = &grad[0]
-    cdef double *Hm = &Hinv[0, 0]
-    cdef double *dirn
-    cdef double *s
-    cdef double *yk
-    cdef double *Hy
-    cdef double f, old_f, d0, alpha1, alpha = 0.0, ys, yHy, coef, gn
-    cdef Point t
-    _setup(&w, &X[0, 0], &y[0, 0], X.shape[0], X.shape[1], H, y.shape[1], &work[0], Lambda)
-    P, O = w.P, w.O
-    dirn, s, yk, Hy = w.v1, w.v2, w.v3, w.prev
-    t.x, t.g, t.J = w.v4, w.v5, w.Je      # the line search's trial point
+
+cdef object _vector(const double *x, Py_ssize_t P):
+    a = np.empty(P)
+    cdef double[::1] v = a
+    memcpy(&v[0], x, P * sizeof(double))
+    return a
+
+
+cdef tuple _run_bfgs(nnd_bfgs_run *r, Objective *o, double[::1] params, double[::1] grad,
+                     double[:, ::1] Hinv, double gtol, Py_ssize_t maxiter):
+    cdef double[::1] work = np.empty(max(1, NND_BFGS_WORK(params.shape[0])))
+    cdef int rc
+    r.n = params.shape[0]
+    r.maxiter = maxiter
+    r.gtol = gtol
+    r.xrtol = 0.0
+    r.c1 = 1e-4
+    r.c2 = 0.9
+    r.ctx = o
     with nogil:
-        if state[1] == 0.0:
-            for a in range(P):
-                for b in range(P):
-                    Hm[a * P + b] = 1.0 if a == b else 0.0
-            nfev = 1
-            rc = _grad_at(&w, x, g, &J[0], num_threads)
-            f = _sum(&J[0], O)
-            old_f = f + sqrt(_dot(g, g, P)) / 2.0
-        else:
-            f = _sum(&J[0], O)
-            old_f = state[0]
-        gn = _max_abs(g, P)
-        if rc == 0 and not (isfinite(f) and isfinite(gn)):
-            status = DIVERGED
-        while rc == 0 and status == RAN_OUT:
-            if gn <= gtol:
-                status = CONVERGED
-                break
-            if nit >= maxiter:
-                break
-            for a in range(P):
-                coef = 0.0
-                for b in range(P):
-                    coef = coef + Hm[a * P + b] * g[b]
-                dirn[a] = -coef
-            d0 = _dot(g, dirn, P)
-            if not (d0 < 0.0):
-                status = LINE_SEARCH_FAILED
-                break
-            # scipy's first trial step: where a quadratic through the last
-            # decrease would have its minimum, capped at the Newton step
-            alpha1 = 1.01 * 2.0 * (f - old_f) / d0
-            if not (alpha1 > 0.0) or alpha1 > 1.0:
-                alpha1 = 1.0
-            rc = _line_search(&w, x, f, d0, dirn, alpha1, &t, &alpha, num_threads, &nfev)
-            if rc:
-                if rc == 1:
-                    status = LINE_SEARCH_FAILED
-                    rc = 0
-                break
-            for a in range(P):
-                s[a] = t.x[a] - x[a]
-                yk[a] = t.g[a] - g[a]
-            memcpy(x, t.x, P * sizeof(double))
-            memcpy(g, t.g, P * sizeof(double))
-            memcpy(&J[0], t.J, O * sizeof(double))
-            old_f = f
-            f = t.f
-            for a in range(O):
-                costs[nit, a] = J[a]
-            nit += 1
-            gn = _max_abs(g, P)
-            ys = _dot(yk, s, P)
-            if ys <= 0.0:
-                continue    # curvature condition failed: keep H (cannot happen under Wolfe)
-            # H <- (I - rho s y^T) H (I - rho y s^T) + rho s s^T, rho = 1/(y.s)
-            for a in range(P):
-                coef = 0.0
-                for b in range(P):
-                    coef = coef + Hm[a * P + b] * yk[b]
-                Hy[a] = coef
-            yHy = _dot(yk, Hy, P)
-            coef = (ys + yHy) / (ys * ys)
-            for a in range(P):
-                for b in range(P):
-                    Hm[a * P + b] = Hm[a * P + b] + coef * s[a] * s[b] \
-                        - (Hy[a] * s[b] + s[a] * Hy[b]) / ys
-    state[0] = old_f
-    state[1] = 1.0
-    if rc:
-        raise MemoryError("nndfast: could not allocate the gradient's per-chunk sums")
-    return nit, status, nfev
+        rc = nnd_bfgs(r, &params[0], &grad[0], &Hinv[0, 0], &work[0])
+    if rc != 0:
+        raise (<object> o.errors)[0]
+    return (r.nit, r.nfev, r.njev, r.warnflag, bool(r.halted), r.fun, r.rhok_events)
+
+
+def bfgs_network(const double[:, ::1] X,       # IN  (n, I), n >= 1
+                 const double[:, ::1] y,       # IN  (n, O)
+                 Py_ssize_t H,
+                 double[::1] params,           # INOUT (P,) start -> last iterate
+                 double[::1] grad,             # OUT (P,) gradient there
+                 double[:, ::1] Hinv,          # OUT (P, P) inverse-Hessian estimate
+                 double[:, ::1] trace,         # OUT (maxiter, O) cost at each iterate
+                 testX,                        # IN  (m, I) or None
+                 testY,                        # IN  (m, O) or None
+                 double[:, ::1] test_trace,    # OUT (maxiter, O) test cost, or None
+                 double gtol,
+                 Py_ssize_t maxiter,
+                 Py_ssize_t check_every,       # evaluations between Ctrl-C checks
+                 callback,                     # None: fill trace; else callback(params)
+                 int num_threads,
+                 Lambda=None):                 # IN  None, or Part 7's Lambda (float >= 0)
+    """scipy's BFGS (minimize(method='BFGS', jac=True)) on the network's
+    cost sum(J) over the parameters, evaluated by the backprop kernel.
+
+    Returns (nit, nfev, njev, warnflag, halted, fun, rhok_events) with
+    scipy's meanings.  Exceptions (Ctrl-C, the callback's) propagate with
+    params at the last iterate.
+    """
+    cdef Work w, tw
+    cdef Objective o
+    cdef nnd_bfgs_run r
+    cdef Py_ssize_t n = X.shape[0], I = X.shape[1], O = y.shape[1]
+    cdef double[::1] work = np.empty(work_size(n, I, H, O))
+    cdef double[::1] J = np.empty(O)
+    cdef double[::1] test_work
+    cdef const double[:, ::1] tX
+    cdef const double[:, ::1] tY
+    errors = []
+    _setup(&w, &X[0, 0], &y[0, 0], n, I, H, O, &work[0], Lambda)
+    o.w = &w
+    o.J = &J[0]
+    o.num_threads = num_threads
+    o.check_every = max(1, check_every)
+    o.evals = 0
+    o.trace = &trace[0, 0] if callback is None else NULL
+    o.test = NULL
+    o.errors = <PyObject *> errors
+    o.callback = <PyObject *> callback
+    o.P = params.shape[0]
+    if callback is None and testX is not None:
+        tX, tY = testX, testY
+        test_work = np.empty(work_size(tX.shape[0], I, H, O))
+        _setup(&tw, &tX[0, 0], &tY[0, 0], tX.shape[0], I, H, O, &test_work[0], Lambda)
+        o.test = &tw
+        o.test_trace = &test_trace[0, 0]
+    r.fg = _net_fg
+    r.cb = _trace_cb
+    if callback is not None:
+        r.cb = _py_cb
+    return _run_bfgs(&r, &o, params, grad, Hinv, gtol, maxiter)
+
+
+def bfgs_python(fun,                           # fun(params) -> (float, (P,) float64)
+                callback,                      # callback(params) or None
+                double[::1] params,            # INOUT (P,) start -> last iterate
+                double[::1] grad,              # OUT (P,)
+                double[:, ::1] Hinv,           # OUT (P, P)
+                double gtol,
+                Py_ssize_t maxiter):
+    """The same BFGS as bfgs_network over a Python objective: for networks
+    and trainers whose methods are overridden.  Same return value."""
+    cdef Objective o
+    cdef nnd_bfgs_run r
+    errors = []
+    o.fun = <PyObject *> fun
+    o.callback = <PyObject *> callback
+    o.errors = <PyObject *> errors
+    o.P = params.shape[0]
+    r.fg = _py_fg
+    r.cb = NULL
+    if callback is not None:
+        r.cb = _py_cb
+    return _run_bfgs(&r, &o, params, grad, Hinv, gtol, maxiter)

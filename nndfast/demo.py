@@ -260,7 +260,7 @@ class Demo(object):
         if who == "reference":
             budget = self.budget(who, self.sizes.ref_curse, 200, 5000, k - 1)
         else:
-            budget = self.budget(who, self.sizes.fast_curse, 10 ** 5, 5 * 10 ** 7, k - 1)
+            budget = self.budget(who, self.sizes.fast_curse, 10 ** 5, 3 * 10 ** 8, k - 1)
         n = max(2, int(round(budget ** (1.0 / k))))
         w = np.linspace(LOW, HIGH, n)
         axes = _axes(ALL_WEIGHTS[:k], [w] * k)

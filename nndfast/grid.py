@@ -9,14 +9,21 @@ The search itself (validation, axis order, rows, chunks, combining and
 placing results) is the plan in nndfast._plan.  This module is the local
 driver: it runs the plan's rows in blocks on this machine, with progress
 and prompt Ctrl-C.  With a Dask client it hands the call to the Dask driver,
-nndfast.distributed, which sits on the same plan.
+nndfast.distributed, which sits on the same plan.  A network whose cost is
+not the kernels' (network.is_stock: an overridden costFunction, forward or
+sigmoid, or another class) is searched by a Python loop over its own
+costFunction instead (_grid_search_generic).
 """
 import time
+
+import numpy as np
 
 from nndfast import _plan
 from nndfast._progress import Progress
 from nndfast._results import GridResult
 from nndfast._threads import resolve_num_threads
+from nndfast._validate import F64, _weight_key
+from nndfast.network import is_stock
 
 __all__ = ["grid_search", "GridResult"]
 
@@ -50,20 +57,38 @@ def grid_search(NN, X, y, axes, full_output=True, num_threads=None, progress=Fal
         called with (done, total) evaluations after every block.
     client : None or dask.distributed.Client
         Run the search on that Dask cluster (nndfast.distributed; needs the
-        extra: pip install "nndfast[dask]").  Same result, bit for bit;
-        num_threads then means threads per worker (None: each worker's own).
+        extra: pip install "nndfast[dask]").  Same result, bit for bit.
+        Each Dask worker thread runs one range at a time, and num_threads
+        then means kernel threads per range: None gives every range one
+        thread, so a worker keeps exactly its ``--nthreads`` cores busy.
 
     Returns
     -------
     GridResult with ``costs`` (shape (len(axis0), len(axis1), ...), where
-    costs[i, j, ...] is sum(NN.costFunction(X, y)) at those weights, or None),
+    costs[i, j, ...] is sum(NN.costFunction(X, y)) at those weights, or None;
+    with NN.Lambda a number (Part 7; ``getattr(NN, "Lambda", None)``), that
+    sum is 0.5*sum((y-yHat)**2)/n + Lambda/2*(sum(W1**2)+sum(W2**2)), n =
+    len(X) (the penalty once, whatever outputLayerSize); a negative, NaN or
+    infinite Lambda raises ValueError, a non-number TypeError),
     ``best_cost``, ``best_index`` (tuple; ties to the lowest flat index, as
     np.argmin), ``best_weights`` (dict "W1[i,j]" -> value), ``evaluations``
     and ``seconds``.
 
     Ctrl-C raises KeyboardInterrupt within about 0.1 s: the work runs in
     blocks of about 50 ms, with signals checked between them.
+
+    Speed: the compiled search needs nndfast's network with the tutorial's
+    costFunction, forward and sigmoid.  A network that overrides one of
+    them, or any other network (nndfast.reference's), is searched by the
+    reference's Python loop over its own costFunction (serial, locally only:
+    client must be None), with the same validation, progress and Ctrl-C,
+    on private copies of its weights (its own arrays are never written;
+    its cached yHat, z2, a2, z3 are those of the last point afterwards, as
+    after the reference's loop).
     """
+    if not is_stock(NN, "costFunction"):
+        return _grid_search_generic(NN, X, y, axes, full_output, num_threads, progress,
+                                    client)
     if client is not None:
         from nndfast.distributed import run_grid_search
         return run_grid_search(client, NN, X, y, axes, full_output, num_threads, progress)
@@ -97,5 +122,52 @@ def grid_search(NN, X, y, axes, full_output=True, num_threads=None, progress=Fal
             target = rate * _BLOCK_SECONDS if rate > 0 else 8 * block
             block = max(min_block, min(8 * block, int(target) // plan.chunk * plan.chunk))
     finally:
+        report.close()
+    return _plan.result(plan, surface, best, time.perf_counter() - t0)
+
+
+def _grid_search_generic(NN, X, y, axes, full_output, num_threads, progress, client):
+    """grid_search through NN's own costFunction: the reference's loop (set
+    the axis weights in place, call costFunction, store sum(J)), on private
+    float64 copies of the weights that NN holds during the search, so the
+    arrays it held are never written to.  Its cached yHat, z2, a2, z3 are
+    left at the last point, as after the reference's loop."""
+    if client is not None:
+        raise ValueError(
+            "grid_search: this network overrides costFunction, forward or sigmoid (or is "
+            "not nndfast's), so it is searched by a Python loop over its own costFunction, "
+            "which runs locally only; pass client=None")
+    t0 = time.perf_counter()
+    resolve_num_threads(num_threads)
+    plan = _plan.make_plan(NN, X, y, axes)     # the compiled search's checks and messages
+    report = Progress(progress, plan.evaluations)
+    surface = _plan.new_surface(plan, full_output)
+    W1, W2 = NN.W1, NN.W2
+    private = {"W1": np.array(W1, dtype=F64), "W2": np.array(W2, dtype=F64)}
+    targets = []
+    for name, values in zip(plan.names, plan.axis_values):
+        layer, i, j = _weight_key(name)
+        targets.append((private[layer], i, j, values))
+    best = None
+    last = time.perf_counter()
+    NN.W1, NN.W2 = private["W1"], private["W2"]
+    try:
+        # user order, so n is the point's flat index in the surface
+        for n, index in enumerate(np.ndindex(*plan.shape)):
+            for (W, i, j, values), k in zip(targets, index):
+                W[i, j] = values[k]
+            cost = float(np.sum(NN.costFunction(plan.X, plan.y)))
+            if surface is not None:
+                surface[index] = cost
+            # np.argmin's order: the first NaN, else the lowest cost, ties to the first
+            if best is None or cost < best[0] or (cost != cost and best[0] == best[0]):
+                best = (cost, n)
+            now = time.perf_counter()
+            if now - last >= _BLOCK_SECONDS:
+                last = now
+                report.update(n + 1)
+        report.update(plan.evaluations)
+    finally:
+        NN.W1, NN.W2 = W1, W2
         report.close()
     return _plan.result(plan, surface, best, time.perf_counter() - t0)

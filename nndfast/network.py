@@ -29,9 +29,10 @@ class _Cached(object):
     out of the scratch buffer of the last small call into the instance dict
     (later accesses hit the dict directly)."""
 
-    def __init__(self, name, slot):
+    def __init__(self, name, slot, setters):
         self.name = name
         self.slot = slot
+        self.setters = setters
 
     def __get__(self, obj, objtype=None):
         if obj is None:
@@ -39,40 +40,88 @@ class _Cached(object):
         pending = obj.__dict__.get("_pending")
         if pending is None or pending[self.slot] is None:
             raise AttributeError(
-                f"'Neural_Network' object has no attribute '{self.name}' "
-                f"(call forward or costFunction first)")
+                f"'{type(obj).__name__}' object has no attribute '{self.name}' "
+                f"(call {self.setters} first)")
         value = pending[self.slot].copy()
         obj.__dict__[self.name] = value
         return value
 
 
-# The tutorial's methods.  A class that overrides none of them computes the
-# kernels' numbers; one that overrides any must be run through its own methods.
+# The tutorial's methods, and the ones each one's tutorial body calls through
+# self (directly or not).  A stock method whose callees are all stock runs the
+# kernels; otherwise it runs its tutorial body (the _*_generic methods below),
+# so partial overrides compose as they do with the tutorial's class.
 TUTORIAL_METHODS = ("sigmoid", "sigmoidPrime", "forward", "costFunction",
                     "costFunctionPrime", "computeGradients", "getParams", "setParams")
-_STOCK_CLASSES = {}
+_CALLS = {
+    "sigmoid": (),
+    "sigmoidPrime": (),
+    "forward": ("sigmoid",),
+    "costFunction": ("forward",),
+    "costFunctionPrime": ("forward", "sigmoidPrime"),
+    "computeGradients": ("costFunctionPrime",),
+    "getParams": (),
+    "setParams": (),
+}
 
 
-def is_stock(NN):
-    """True if NN's numbers are nndfast's kernels' numbers.
+def _callees(name):
+    """Every tutorial method that name's tutorial body reaches through self."""
+    out, todo = set(), list(_CALLS[name])
+    while todo:
+        m = todo.pop()
+        if m not in out:
+            out.add(m)
+            todo.extend(_CALLS[m])
+    return frozenset(out)
 
-    That is: NN is a Neural_Network whose class (checked once per class) and
-    whose instance dict override none of TUTORIAL_METHODS.  Entry points that
-    run compiled loops (training, grid search, the numerical gradient) take
-    their fast path only for such networks and otherwise go through the
-    network's own methods.
+
+_CALLEES = {name: _callees(name) for name in TUTORIAL_METHODS}
+
+
+class _PerClass(dict):
+    """cls -> compute(cls), computed at a class's first use (a plain dict
+    lookup afterwards, cheap enough for the tiny path)."""
+
+    def __init__(self, compute):
+        dict.__init__(self)
+        self.compute = compute
+
+    def __missing__(self, cls):
+        value = self[cls] = self.compute(cls)
+        return value
+
+
+# The tutorial methods a Neural_Network subclass overrides...
+_CLASS_OVERRIDES = _PerClass(lambda cls: frozenset(
+    name for name in TUTORIAL_METHODS if getattr(cls, name, None) is not _STOCK[name]))
+# ...and the stock methods that must run their tutorial body in it, because
+# a method they call is overridden (a method's own override does not count:
+# a super() call from the override wants the stock body).
+_CLASS_GENERIC = _PerClass(lambda cls: frozenset(
+    name for name in TUTORIAL_METHODS if not _CLASS_OVERRIDES[cls].isdisjoint(_CALLEES[name])))
+
+
+def is_stock(NN, uses=TUTORIAL_METHODS):
+    """True if the tutorial methods ``uses`` give nndfast's kernels' numbers on NN.
+
+    That is: NN is an nndfast Neural_Network and neither its class (checked
+    once per class) nor its instance dict overrides any of ``uses`` or the
+    methods their tutorial bodies call (``costFunction`` calls ``forward``,
+    which calls ``sigmoid``, ...).  With the default, any override makes NN
+    non-stock.  Entry points that run compiled loops (training, grid search,
+    the numerical gradient) take them only for stock networks and otherwise
+    go through the network's own methods.  Any other network (nndfast.
+    reference's, say) is never stock: its methods are its own.
     """
-    cls = type(NN)
-    stock = _STOCK_CLASSES.get(cls)
-    if stock is None:
-        stock = issubclass(cls, Neural_Network) and all(
-            getattr(cls, name, None) is getattr(Neural_Network, name)
-            for name in TUTORIAL_METHODS)
-        _STOCK_CLASSES[cls] = stock
-    if not stock:
+    if not isinstance(NN, Neural_Network):
         return False
-    d = getattr(NN, "__dict__", None)
-    return not d or not any(name in d for name in TUTORIAL_METHODS)
+    if isinstance(uses, str):
+        uses = (uses,)
+    need = set(uses).union(*(_CALLEES[name] for name in uses))
+    if not _CLASS_OVERRIDES[type(NN)].isdisjoint(need):
+        return False
+    return getattr(NN, "__dict__", {}).keys().isdisjoint(need)
 
 
 def _positive_size(value, name):
@@ -93,6 +142,13 @@ class Neural_Network(object):
 
     ``Neural_Network(Lambda=0.0001)`` is Part 7's regularized network; the
     default ``Lambda=None`` keeps the cost of Parts 2-6.
+
+    Subclass it, or set a method on an instance, to change any of the
+    tutorial's methods: as with the tutorial's class, the other methods and
+    every entry point (computeNumericalGradient, gradient_check,
+    gradient_descent, grid_search) then go through yours.  An inherited
+    method runs the kernels unless a method it calls is overridden, and
+    then its tutorial body in numpy (see is_stock).
 
     Attributes
     ----------
@@ -115,10 +171,11 @@ class Neural_Network(object):
         Cached by costFunction and costFunctionPrime.
     """
 
-    z2 = _Cached("z2", 0)
-    a2 = _Cached("a2", 1)
-    z3 = _Cached("z3", 2)
-    yHat = _Cached("yHat", 3)
+    z2 = _Cached("z2", 0, "forward, costFunction or costFunctionPrime")
+    a2 = _Cached("a2", 1, "forward, costFunction or costFunctionPrime")
+    z3 = _Cached("z3", 2, "forward, costFunction or costFunctionPrime")
+    # forward returns yHat without keeping it, as in the tutorial
+    yHat = _Cached("yHat", 3, "costFunction or costFunctionPrime")
 
     def __init__(self, inputLayerSize=2, hiddenLayerSize=3, outputLayerSize=1, Lambda=None):
         self.inputLayerSize = _positive_size(inputLayerSize, "inputLayerSize")
@@ -234,7 +291,14 @@ class Neural_Network(object):
         X : (n, inputLayerSize) array.  Returns yHat, a new
         (n, outputLayerSize) float64 array, and caches z2, a2, z3.
         """
-        yhat = _k.forward_tiny(self.__dict__, X)
+        d = self.__dict__
+        cls = type(self)
+        # an override of a method this one calls: in the instance dict (the
+        # names of _CALLEES["forward"], literal for the tiny path's speed) or
+        # in the class
+        if "sigmoid" in d or (cls is not Neural_Network and "forward" in _CLASS_GENERIC[cls]):
+            return self._forward_generic(X)
+        yhat = _k.forward_tiny(d, X)
         if yhat is not None:
             return yhat
         return self._general(_k.forward_tiny, self._forward_large, X, None)
@@ -266,7 +330,12 @@ class Neural_Network(object):
         Lambda, each entry carries 1/outputLayerSize of the penalty, so that
         sum(J) is the cost whose gradient costFunctionPrime gives.
         """
-        J = _k.cost_tiny(self.__dict__, X, y)
+        d = self.__dict__
+        cls = type(self)
+        if ("forward" in d or "sigmoid" in d
+                or (cls is not Neural_Network and "costFunction" in _CLASS_GENERIC[cls])):
+            return self._costFunction_generic(X, y)
+        J = _k.cost_tiny(d, X, y)
         if J is not None:
             return J
         return self._general(_k.cost_tiny, self._cost_large, X, y)
@@ -281,7 +350,10 @@ class Neural_Network(object):
         return J
 
     def _cost_and_gradient(self, X, y):
-        """(J (O,), dJdW1 (I, H), dJdW2 (H, O)) for X (n, I), y (n, O)."""
+        """(J (O,), dJdW1 (I, H), dJdW2 (H, O)) for X (n, I), y (n, O).
+
+        The kernels' numbers whatever the network overrides: callers check
+        is_stock(self, ("costFunction", "costFunctionPrime")) first."""
         r = _k.cost_and_gradient_tiny(self.__dict__, X, y)
         if r is not None:
             return r
@@ -307,6 +379,11 @@ class Neural_Network(object):
         X : (n, inputLayerSize), y : (n, outputLayerSize).  Caches yHat,
         z2, a2, z3 as the tutorial does.
         """
+        d = self.__dict__
+        cls = type(self)
+        if ("forward" in d or "sigmoid" in d or "sigmoidPrime" in d
+                or (cls is not Neural_Network and "costFunctionPrime" in _CLASS_GENERIC[cls])):
+            return self._costFunctionPrime_generic(X, y)
         _, g1, g2 = self._cost_and_gradient(X, y)
         return g1, g2
 
@@ -333,8 +410,50 @@ class Neural_Network(object):
 
     def computeGradients(self, X, y):
         """costFunctionPrime unrolled like getParams(): shape (I*H + H*O,)."""
+        d = self.__dict__
+        cls = type(self)
+        if ("costFunctionPrime" in d or "forward" in d or "sigmoid" in d or "sigmoidPrime" in d
+                or (cls is not Neural_Network and "computeGradients" in _CLASS_GENERIC[cls])):
+            dJdW1, dJdW2 = self.costFunctionPrime(X, y)
+            return np.concatenate((np.ravel(dJdW1), np.ravel(dJdW2)))
         _, g1, g2 = self._cost_and_gradient(X, y)
         return np.concatenate((g1.ravel(), g2.ravel()))
+
+    # -- the tutorial's bodies, for networks that override a method they call --
+    # Each is the tutorial's method written the tutorial's way, calling the
+    # network's own (possibly overridden) methods through self.
+    def _forward_generic(self, X):
+        X, _ = self._check(X)
+        self.z2 = np.dot(X, self.W1)
+        self.a2 = self.sigmoid(self.z2)
+        self.z3 = np.dot(self.a2, self.W2)
+        yHat = self.sigmoid(self.z3)
+        return yHat
+
+    def _costFunction_generic(self, X, y):
+        self.yHat = self.forward(X)
+        y = _like_yhat(y, self.yHat)
+        J = 0.5 * np.sum((y - self.yHat) ** 2, axis=0)
+        Lambda = getattr(self, "Lambda", None)
+        if Lambda is not None:
+            # Part 7's cost, as nndfast.reference writes it: each of the O
+            # entries carries 1/O of the penalty, so sum(J) is the cost
+            J = (J / np.shape(X)[0] + (Lambda / 2) * (np.sum(self.W1 ** 2)
+                                                      + np.sum(self.W2 ** 2)) / np.size(J))
+        return J
+
+    def _costFunctionPrime_generic(self, X, y):
+        X, y = self._check(X, y)
+        self.yHat = self.forward(X)
+        delta3 = np.multiply(-(y - self.yHat), self.sigmoidPrime(self.z3))
+        dJdW2 = np.dot(self.a2.T, delta3)
+        delta2 = np.dot(delta3, self.W2.T) * self.sigmoidPrime(self.z2)
+        dJdW1 = np.dot(X.T, delta2)
+        Lambda = getattr(self, "Lambda", None)
+        if Lambda is not None:      # Part 7's gradient
+            dJdW2 = dJdW2 / X.shape[0] + Lambda * self.W2
+            dJdW1 = dJdW1 / X.shape[0] + Lambda * self.W1
+        return dJdW1, dJdW2
 
     def __getstate__(self):
         state = self.__dict__.copy()
@@ -355,6 +474,21 @@ class Neural_Network(object):
                 f"outputLayerSize={self.outputLayerSize}{lam})")
 
 
+# The stock functions, to tell a subclass's override from an inherited method.
+_STOCK = {name: Neural_Network.__dict__[name] for name in TUTORIAL_METHODS}
+
+
+def _like_yhat(y, yHat):
+    """y as an array, checked against yHat's shape: the tutorial's y - yHat
+    would otherwise broadcast a wrong-shaped y into other numbers."""
+    y = np.asarray(y)
+    if y.dtype.kind not in "biuf":
+        raise TypeError(f"y must be a real numeric array; got dtype {y.dtype}")
+    if y.shape != np.shape(yHat):
+        raise ValueError(f"y must have the shape of yHat, {np.shape(yHat)}; got {y.shape}")
+    return y
+
+
 def _elementwise(kernel, z):
     arr = np.asarray(z)
     if arr.dtype.kind not in "biuf":
@@ -369,25 +503,29 @@ def _elementwise(kernel, z):
 def computeNumericalGradient(N, X, y):
     """Central-difference gradient of sum(J) with e = 1e-4, shaped like N.getParams().
 
-    J is N.costFunction, so with N.Lambda set this is the gradient of Part
-    7's regularized cost.
+    The tutorial's function with its numbers, for any network: each
+    parameter in turn is moved by +e and -e and N.costFunction (N's own,
+    overridden or not; with N.Lambda set, Part 7's cost) is called.  For
+    nndfast's network with the stock getParams and setParams the weights
+    are perturbed in place in private copies swapped in for the loop (no
+    setParams copy per step; same numbers); any other network goes through
+    the tutorial's getParams/setParams loop.  The arrays N holds are never written to, so
+    read-only and foreign (np.frombuffer) weights work, and N's weights are
+    as they were afterwards, even after an error.
 
-    A drop-in for the tutorial's function, giving the same numbers.  For
-    nndfast's network each weight is perturbed in place (no setParams copy
-    per step); any other object (the reference's network, say) only needs
-    getParams, setParams and costFunction: it goes through the tutorial's
-    loop over them.  The weights are as they were afterwards, even after an
-    error.
+    N : a network with the tutorial's API;  X : (n, inputLayerSize),
+    y : (n, outputLayerSize).  Returns a new vector of shape (I*H + H*O,).
     """
-    if not isinstance(N, Neural_Network):
+    if not is_stock(N, ("getParams", "setParams")):
         return _numerical_gradient_by_params(N, X, y)
     e = 1e-4
     W1, W2 = N._weights()
-    saved = W1.copy(), W2.copy()
+    P1, P2 = W1.copy(), W2.copy()
     numgrad = np.empty(W1.size + W2.size)
     k = 0
+    N._W1, N._W2 = P1, P2
     try:
-        for flat in (W1.reshape(-1), W2.reshape(-1)):
+        for flat in (P1.reshape(-1), P2.reshape(-1)):
             for p in range(flat.size):
                 p0 = flat[p]
                 # the tutorial's paramsInitial +/- perturb, one weight at a time
@@ -399,8 +537,7 @@ def computeNumericalGradient(N, X, y):
                 numgrad[k] = (loss2 - loss1) / (2 * e)
                 k += 1
     finally:
-        W1[...] = saved[0]
-        W2[...] = saved[1]
+        N._W1, N._W2 = W1, W2
     return numgrad
 
 

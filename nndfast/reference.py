@@ -306,14 +306,14 @@ def gradient_check(NN, X, y):
 
 
 class trainer(object):
-    """The tutorial's Part 6 trainer: scipy's BFGS on the unrolled weights.
+    """The tutorial's trainer (Parts 6 and 7): scipy's BFGS on the unrolled weights.
 
-    The tutorial's options are maxiter 200 and disp True, with gtol left at
-    scipy's 1e-5; that stops seed 6 at a cost of 3.5e-9, so gtol defaults to
-    1e-6 here, which takes seeds 0-9 below 1e-10.
+    train(X, y) is Part 6's; train(X, y, testX, testY) is Part 7's, whose
+    callback also records the test cost in testJ.  The options are the
+    tutorial's: maxiter 200, disp True and scipy's default gtol of 1e-5.
     """
 
-    def __init__(self, N, gtol=1e-6, maxiter=200, disp=True):
+    def __init__(self, N, gtol=1e-5, maxiter=200, disp=True):
         # Make local reference to network:
         self.N = N
         self.gtol = gtol
@@ -323,6 +323,8 @@ class trainer(object):
     def callbackF(self, params):
         self.N.setParams(params)
         self.J.append(self.N.costFunction(self.X, self.y))
+        if self.testX is not None:
+            self.testJ.append(self.N.costFunction(self.testX, self.testY))
 
     def costFunctionWrapper(self, params, X, y):
         self.N.setParams(params)
@@ -330,19 +332,24 @@ class trainer(object):
         grad = self.N.computeGradients(X, y)
         return np.sum(cost), grad
 
-    def train(self, X, y):
+    def train(self, X, y, testX=None, testY=None):
         try:
             from scipy import optimize
         except ImportError:
             raise ImportError(
                 'trainer needs scipy: pip install "nndfast[train]"') from None
+        if (testX is None) != (testY is None):
+            raise ValueError("pass both testX and testY, or neither")
 
         # Make an internal variable for the callback function:
         self.X = X
         self.y = y
+        self.testX = testX
+        self.testY = testY
 
-        # Make empty list to store costs:
+        # Make empty lists to store training and testing costs:
         self.J = []
+        self.testJ = []
 
         params0 = self.N.getParams()
 

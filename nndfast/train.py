@@ -14,11 +14,11 @@ import numpy as np
 from nndfast import _train as _k
 from nndfast._results import DescentResult, OptimizeResult
 from nndfast._threads import resolve_num_threads
-from nndfast._validate import as_data, as_lambda, check_finite
-from nndfast.network import computeNumericalGradient
+from nndfast._validate import as_data, as_examples, as_lambda, check_finite
+from nndfast.network import computeNumericalGradient, is_stock
 
 __all__ = ["gradient_descent", "gradient_check", "trainer", "DescentResult",
-           "OptimizeResult"]
+           "OptimizeResult", "OptimizeWarning"]
 
 _METHODS = ("batch", "stochastic")
 _TRAIN_METHODS = ("builtin", "scipy-BFGS")
@@ -87,16 +87,18 @@ def _params(NN, I, H, O):
 
 
 def _store(NN, p, I, H, O):
-    """Write p into NN's weights, in place when they are writable arrays
-    (so arrays the user holds see the change), else through setParams."""
-    W1, W2 = getattr(NN, "W1", None), getattr(NN, "W2", None)
-    if (isinstance(W1, np.ndarray) and isinstance(W2, np.ndarray)
-            and W1.flags.writeable and W2.flags.writeable
-            and W1.shape == (I, H) and W2.shape == (H, O)):
-        W1[...] = p[:I * H].reshape(I, H)
-        W2[...] = p[I * H:].reshape(H, O)
-    else:
-        NN.setParams(p.copy())
+    """Write p into NN's weights: in place when they are writable float64
+    arrays that own their memory (so arrays the user holds see the change),
+    else by assigning new arrays, so read-only, foreign (np.frombuffer, views
+    of other memory) or integer weights are never written through."""
+    new = (p[:I * H].reshape(I, H), p[I * H:].reshape(H, O))
+    for name, value in zip(("W1", "W2"), new):
+        W = getattr(NN, name)
+        if (isinstance(W, np.ndarray) and W.dtype == np.float64 and W.shape == value.shape
+                and W.flags.writeable and W.flags.owndata):
+            W[...] = value
+        else:
+            setattr(NN, name, value.copy())
 
 
 # -- gradient descent ----------------------------------------------------------
@@ -104,12 +106,16 @@ def _store(NN, p, I, H, O):
 def gradient_descent(NN, X, y, learning_rate=1.0, max_iter=1000, tol=1e-6,
                      method="batch", seed=None, callback=None, num_threads=None,
                      callback_every=100):
-    """Train NN by gradient descent, updating its weights in place.
+    """Train NN by gradient descent, updating its weights.
 
     Parameters
     ----------
     NN : Neural_Network
-        nndfast's (or nndfast.reference's) network; its W1 and W2 are updated.
+        nndfast's (or nndfast.reference's, or a subclass of either); its W1
+        and W2 are updated: in place when they are writable float64 arrays
+        that own their memory, otherwise replaced by new float64 arrays
+        (read-only, foreign or integer weights are never written through or
+        truncated).
     X : (n, inputLayerSize) array;  y : (n, outputLayerSize) array
         Finite values, n >= 1.
     learning_rate : float > 0, default 1.0
@@ -135,9 +141,9 @@ def gradient_descent(NN, X, y, learning_rate=1.0, max_iter=1000, tol=1e-6,
         np.argsort(rng.random(n), kind="stable") with
         rng = np.random.default_rng(seed), the same orders as the reference.
     callback : callable(iteration, cost) or None
-        Called every ``callback_every`` steps/epochs, between compiled
-        segments, with the network's weights already updated.  Returning True
-        stops the run.
+        Called after exactly every ``callback_every``-th step/epoch (not
+        after the last one if the run converged there), with the network's
+        weights already updated.  Returning True stops the run.
     num_threads : int or None
         Threads for each full-data gradient; None honours OMP_NUM_THREADS.
         Results are identical for any value.
@@ -146,10 +152,20 @@ def gradient_descent(NN, X, y, learning_rate=1.0, max_iter=1000, tol=1e-6,
     Returns
     -------
     DescentResult with costs, iterations, converged, diverged, evaluations.
+    ``costs[-1]`` is the network's cost when the call returns, and its
+    yHat, z2, a2 and z3 hold the values at the final weights.
 
     If a step makes the cost or a weight inf or NaN, that step is undone, the
     run stops with converged=False and a RuntimeWarning, and the weights are
-    the last finite ones.
+    the last finite ones.  Ctrl-C or an exception in the callback leaves the
+    weights at the last completed step.
+
+    Speed: nndfast's network runs in compiled segments unless it overrides
+    costFunction, costFunctionPrime or a method they call (forward, sigmoid,
+    sigmoidPrime); such a network, and any other (the reference's), is
+    trained by a Python loop over its own costFunction and
+    costFunctionPrime, as nndfast.reference.gradient_descent does: the same
+    numbers, more slowly.
     """
     learning_rate = _real(learning_rate, "learning_rate")
     if not (np.isfinite(learning_rate) and learning_rate > 0):
@@ -163,9 +179,27 @@ def gradient_descent(NN, X, y, learning_rate=1.0, max_iter=1000, tol=1e-6,
     callback_every = _count(callback_every, "callback_every")
     nt = resolve_num_threads(num_threads)
     X, y, I, H, O = _data(NN, X, y)
-    p = _params(NN, I, H, O)
-    lam = _lambda(NN)
     rng = np.random.default_rng(seed) if method == "stochastic" else None
+    run = (_descent_compiled if is_stock(NN, ("costFunction", "costFunctionPrime"))
+           else _descent_generic)
+    res = run(NN, X, y, I, H, O, learning_rate, max_iter, tol, method, rng, callback,
+              callback_every, nt)
+    if res.diverged:
+        warnings.warn(
+            f"gradient descent diverged: step {res.iterations + 1} made the cost or a weight "
+            f"inf/NaN (learning_rate={learning_rate:g} is probably too large); the step was "
+            f"undone and the weights are those after step {res.iterations}",
+            RuntimeWarning, stacklevel=2)
+    return res
+
+
+def _descent_compiled(NN, X, y, I, H, O, learning_rate, max_iter, tol, method, rng,
+                      callback, callback_every, nt):
+    """gradient_descent for a stock nndfast network: compiled segments."""
+    W1, W2 = NN._weights()
+    p = np.concatenate((W1.ravel(), W2.ravel()))
+    check_finite(p, "the network's weights")
+    lam = _lambda(NN)
     n = X.shape[0]
 
     work = np.empty(_k.work_size(n, I, H, O))
@@ -179,9 +213,6 @@ def gradient_descent(NN, X, y, learning_rate=1.0, max_iter=1000, tol=1e-6,
     seg = max(1, int(_SEGMENT_WORK // per_iter))
     if method == "stochastic":
         seg = max(1, min(seg, _ORDER_BLOCK // n))
-    if callback is not None:
-        seg = min(seg, callback_every)
-    seg = min(seg, max_iter)
 
     pieces = []
     done = 0
@@ -189,14 +220,28 @@ def gradient_descent(NN, X, y, learning_rate=1.0, max_iter=1000, tol=1e-6,
     try:
         while done < max_iter and status == _k.STATUS_RAN_OUT:
             k = min(seg, max_iter - done)
+            if callback is not None:
+                # end segments on the callback's iterations, whatever seg is
+                k = min(k, callback_every - done % callback_every)
             costs = np.empty((k, O))
             if method == "batch":
                 it, status, ev = _k.batch_descent(X, y, H, p, g, J, work, learning_rate,
                                                   tol, costs, nt, lam)
             else:
                 orders = np.argsort(rng.random((k, n)), axis=1, kind="stable")
+                p_start = p.copy()
                 it, status, ev = _k.stochastic_descent(X, y, H, p, g, J, work, orders,
                                                        learning_rate, tol, costs, nt, lam)
+                if status == _k.STATUS_DIVERGED:
+                    # The kernel undid only the diverging example's step;
+                    # replay the segment's completed epochs (same arithmetic)
+                    # so the weights are those after the last whole epoch,
+                    # whose cost costs[-1] reports.
+                    p[:] = p_start
+                    if it:
+                        _k.stochastic_descent(X, y, H, p, np.empty(p.size), np.empty(O),
+                                              work, orders[:it], learning_rate, tol,
+                                              np.empty((it, O)), nt, lam)
             pieces.append(costs[:it])
             done += it
             evaluations += ev
@@ -209,15 +254,74 @@ def gradient_descent(NN, X, y, learning_rate=1.0, max_iter=1000, tol=1e-6,
         # Ctrl-C or an exception in the callback still leaves NN at the last
         # completed step.
         _store(NN, p, I, H, O)
-
-    if status == _k.STATUS_DIVERGED:
-        warnings.warn(
-            f"gradient descent diverged: step {done + 1} made the cost or a weight inf/NaN "
-            f"(learning_rate={learning_rate:g} is probably too large); the step was undone "
-            f"and the weights are those after step {done}", RuntimeWarning, stacklevel=2)
+    # the tutorial's loop leaves yHat, z2, a2, z3 at the final weights
+    NN.costFunction(X, y)
     costs = np.concatenate(pieces) if pieces else np.empty((0, O))
     return DescentResult(costs, done, status == _k.STATUS_CONVERGED,
                          status == _k.STATUS_DIVERGED, evaluations)
+
+
+def _descent_generic(NN, X, y, I, H, O, learning_rate, max_iter, tol, method, rng,
+                     callback, callback_every, nt):
+    """gradient_descent through NN's own costFunction and costFunctionPrime:
+    nndfast.reference.gradient_descent's loop, plus divergence and Ctrl-C
+    handling.  A step assigns new weight arrays (W = W - lr*dJdW), so the
+    arrays NN held are never written to."""
+    n = X.shape[0]
+    costs = []
+    dJdW1, dJdW2 = NN.costFunctionPrime(X, y)
+    evaluations = 1
+    grad = np.concatenate((np.ravel(dJdW1), np.ravel(dJdW2)))
+    if not np.isfinite(grad).all():
+        raise ValueError("the gradient at the starting weights is not finite")
+    converged = bool(np.max(np.abs(grad)) <= tol)
+    diverged = False
+    i = 0
+    W1_old = W2_old = None      # the weights after the last completed step, mid-step
+    try:
+        while i < max_iter and not converged:
+            W1_old, W2_old = NN.W1, NN.W2
+            if method == "batch":
+                NN.W1 = NN.W1 - learning_rate * dJdW1
+                NN.W2 = NN.W2 - learning_rate * dJdW2
+            else:
+                for e in np.argsort(rng.random(n), kind="stable"):
+                    W1_ex, W2_ex = NN.W1, NN.W2
+                    dJdW1, dJdW2 = NN.costFunctionPrime(X[e:e + 1], y[e:e + 1])
+                    evaluations += 1
+                    NN.W1 = NN.W1 - learning_rate * dJdW1
+                    NN.W2 = NN.W2 - learning_rate * dJdW2
+                    if not (np.isfinite(NN.W1).all() and np.isfinite(NN.W2).all()):
+                        NN.W1, NN.W2 = W1_ex, W2_ex
+                        diverged = True
+                        break
+                if diverged:
+                    break
+            J = NN.costFunction(X, y)
+            if not (np.isfinite(J).all() and np.isfinite(NN.W1).all()
+                    and np.isfinite(NN.W2).all()):
+                diverged = True
+                break
+            costs.append(J)
+            i += 1
+            W1_old = W2_old = None
+            dJdW1, dJdW2 = NN.costFunctionPrime(X, y)
+            evaluations += 1
+            grad = np.concatenate((np.ravel(dJdW1), np.ravel(dJdW2)))
+            converged = bool(np.max(np.abs(grad)) <= tol)
+            if callback is not None and i % callback_every == 0 and not converged:
+                if callback(i, np.array(J, dtype=np.float64)) is True:
+                    break
+    finally:
+        if W1_old is not None:      # a step was cut short (divergence, Ctrl-C, an error)
+            NN.W1, NN.W2 = W1_old, W2_old
+    if diverged:
+        NN.costFunction(X, y)       # yHat, z2, a2, z3 back at the kept weights
+    # (O,) per step from the tutorial's costFunction; an override may return
+    # a scalar, which becomes a column
+    costs = (np.array(costs, dtype=np.float64).reshape(len(costs), -1) if costs
+             else np.empty((0, O)))
+    return DescentResult(costs, i, converged, diverged, evaluations)
 
 
 # -- gradient check ------------------------------------------------------------
@@ -236,47 +340,100 @@ def gradient_check(NN, X, y):
 
 # -- trainer ---------------------------------------------------------------------
 
+# scipy.optimize's messages, by its warnflag
 _MESSAGES = {
-    _k.STATUS_CONVERGED: "Optimization terminated successfully.",
-    _k.STATUS_RAN_OUT: "Maximum number of iterations has been exceeded.",
-    _k.STATUS_LINE_SEARCH_FAILED:
-        "Desired error not necessarily achieved due to precision loss.",
-    _k.STATUS_DIVERGED: "NaN result encountered.",
+    0: "Optimization terminated successfully.",
+    1: "Maximum number of iterations has been exceeded.",
+    2: "Desired error not necessarily achieved due to precision loss.",
+    3: "NaN result encountered.",
 }
-# scipy's warnflag numbers for the same outcomes
-_SCIPY_STATUS = {_k.STATUS_CONVERGED: 0, _k.STATUS_RAN_OUT: 1,
-                 _k.STATUS_LINE_SEARCH_FAILED: 2, _k.STATUS_DIVERGED: 3}
+_HALTED = "`callback` raised `StopIteration`."
+
+
+class OptimizeWarning(UserWarning):
+    """What the built-in trainer warns with where scipy warns with its
+    OptimizeWarning (a run that did not succeed, with disp=True)."""
+
+
+def _overrides(obj, base, name):
+    """True if obj's class (or obj itself) replaces base's method `name`."""
+    return getattr(type(obj), name, None) is not getattr(base, name) or name in getattr(
+        obj, "__dict__", {})
+
+
+def _test_data(testX, testY, I, O):
+    """(testX, testY) checked like X and y, or (None, None)."""
+    if (testX is None) != (testY is None):
+        raise ValueError("pass both testX and testY, or neither "
+                         f"(got testX={'None' if testX is None else 'an array'}, "
+                         f"testY={'None' if testY is None else 'an array'})")
+    if testX is None:
+        return None, None
+    testX = as_examples(testX, "testX", I, "inputLayerSize")
+    testY = as_examples(testY, "testY", O, "outputLayerSize")
+    if testY.shape[0] != testX.shape[0]:
+        raise ValueError(f"testY must have one row per row of testX: testX has "
+                         f"{testX.shape[0]} rows, testY has {testY.shape[0]}")
+    if testX.shape[0] == 0:
+        raise ValueError("testX and testY must hold at least one example")
+    check_finite(testX, "testX")
+    check_finite(testY, "testY")
+    return testX, testY
 
 
 class trainer(object):
-    """The tutorial's Part 6 trainer: ``T = trainer(NN); T.train(X, y)``.
+    """The tutorial's trainer (Parts 6 and 7): ``T = trainer(NN); T.train(X, y)``.
 
-    Minimizes the cost over NN's weights with BFGS, then sets them to the
-    result.  ``T.J`` lists the cost (shape (outputLayerSize,)) after each
-    iteration and ``T.optimizationResults`` holds the optimizer's result.
+    Minimizes the network's cost over its weights with BFGS, exactly as the
+    tutorial's ``scipy.optimize.minimize(T.costFunctionWrapper, params0,
+    jac=True, method='BFGS', args=(X, y), options={'maxiter': 200,
+    'disp': True}, callback=T.callbackF)``, then sets the weights to the
+    result.  After ``train``:
+
+    - ``T.J``: the training cost (shape (outputLayerSize,)) after each
+      iteration;
+    - ``T.testJ``: the test cost after each iteration (empty without test
+      data);
+    - ``T.optimizationResults``: an OptimizeResult with scipy's fields (x,
+      fun, jac, hess_inv, nit, nfev, njev, status, success, message);
+    - ``NN.yHat``, ``z2``, ``a2``, ``z3``: as the tutorial's last callback
+      leaves them, i.e. at the final weights (on the test set when there is
+      one).
 
     Parameters
     ----------
     N : Neural_Network
+        nndfast's, a subclass of it, or any network with the tutorial's
+        methods (nndfast.reference's, say).
     method : "builtin" (default) or "scipy-BFGS"
-        builtin: nndfast's compiled BFGS (strong Wolfe line search, the
-        inverse-Hessian update scipy uses); no scipy needed, and about 100
-        times faster on the tutorial's data.  Its result is an
-        OptimizeResult with scipy's fields.  scipy-BFGS:
-        scipy.optimize.minimize(method='BFGS', jac=True) with a callback,
-        exactly as the tutorial does (needs ``pip install "nndfast[train]"``).
-    gtol : float >= 0, default 1e-6
-        Stop once max |gradient| <= gtol.  The tutorial used scipy's 1e-5,
-        which leaves seed 6 at a cost of 3.5e-9; 1e-6 takes seeds 0-9 below
-        1e-10.
+        builtin: scipy's BFGS ported to compiled code (nndfast/_bfgs.h):
+        the same first step, strong-Wolfe line search (MINPACK's DCSRCH,
+        falling back to scipy's line_search_wolfe2), inverse-Hessian update
+        and stopping rules, evaluating the cost at the same points, so it
+        retraces scipy's iterations; no scipy needed.  Over nndfast's own
+        network the cost and gradient are the backprop kernel's and T.J is
+        filled without Python calls.  A network that overrides any tutorial
+        method, or a trainer subclass that overrides costFunctionWrapper, is
+        optimized through ``T.costFunctionWrapper`` (same algorithm, Python
+        objective); an overridden ``callbackF`` is called after every
+        iteration as scipy calls it.
+        scipy-BFGS: the tutorial's scipy call itself, over
+        ``T.costFunctionWrapper`` and ``T.callbackF`` (needs
+        ``pip install "nndfast[train]"``).
+    gtol : float >= 0, default 1e-5 (scipy's, which the tutorial used)
+        Stop once max |gradient| <= gtol.  Some tutorial seeds stop near a
+        cost of 1e-9 with it; pass 1e-6 or less for a tighter finish.
     maxiter : int >= 1, default 200 (the tutorial's)
     disp : bool, default True
-        Print the convergence message as the tutorial's scipy call does.
+        Print scipy's summary (message, function value, iterations and
+        evaluations); a run that did not succeed warns with its message
+        (OptimizeWarning), as scipy does.
     num_threads : int or None
-        Threads per gradient for the builtin method (None: OMP_NUM_THREADS).
+        Threads per gradient for the builtin method over nndfast's network
+        (None: OMP_NUM_THREADS).  Results are identical for any value.
     """
 
-    def __init__(self, N, method="builtin", gtol=1e-6, maxiter=200, disp=True,
+    def __init__(self, N, method="builtin", gtol=1e-5, maxiter=200, disp=True,
                  num_threads=None):
         if not isinstance(method, str) or method not in _TRAIN_METHODS:
             raise ValueError(f"method must be 'builtin' or 'scipy-BFGS', got {method!r}")
@@ -288,79 +445,141 @@ class trainer(object):
         self.disp = bool(disp)
         self.num_threads = resolve_num_threads(num_threads)
 
-    # The tutorial's two helpers, used by the scipy method.
+    # The tutorial's two helpers.
     def callbackF(self, params):
+        """After each iteration: record the cost (and test cost) at params."""
         self.N.setParams(params)
         self.J.append(self.N.costFunction(self.X, self.y))
+        if self.testX is not None:
+            self.testJ.append(self.N.costFunction(self.testX, self.testY))
 
     def costFunctionWrapper(self, params, X, y):
+        """(sum of the cost, gradient (P,)) at params: the function BFGS minimizes."""
         self.N.setParams(params)
-        fused = getattr(self.N, "_cost_and_gradient", None)
-        if fused is not None:       # nndfast's network: one backprop pass for both
-            cost, g1, g2 = fused(X, y)
+        if is_stock(self.N):        # nndfast's own network: one backprop pass for both
+            cost, g1, g2 = self.N._cost_and_gradient(X, y)
             grad = np.concatenate((g1.ravel(), g2.ravel()))
         else:
             cost = self.N.costFunction(X, y)
             grad = self.N.computeGradients(X, y)
         return np.sum(cost), grad
 
-    def train(self, X, y):
-        """Minimize the cost on (X, y); set N's weights to the minimizer."""
+    def train(self, X, y, testX=None, testY=None):
+        """Minimize the cost on (X, y); set N's weights to the minimizer.
+
+        X : (n, inputLayerSize), y : (n, outputLayerSize), finite, n >= 1.
+        testX : (m, inputLayerSize), testY : (m, outputLayerSize), optional
+            (both or neither): their cost is recorded in T.testJ after each
+            iteration, as in the tutorial's Part 7.
+        Returns T.optimizationResults.  If the run is interrupted (Ctrl-C,
+        an exception in callbackF), N keeps the last completed iterate.
+        """
         X, y, I, H, O = _data(self.N, X, y)
+        testX, testY = _test_data(testX, testY, I, O)
         # Make an internal variable for the callback function:
         self.X = X
         self.y = y
-        # Make empty list to store costs:
+        self.testX = testX
+        self.testY = testY
+        # Make empty lists to store costs:
         self.J = []
+        self.testJ = []
+        params0 = _params(self.N, I, H, O)
         if self.method == "scipy-BFGS":
-            res = self._train_scipy(X, y)
+            res = self._train_scipy(params0, X, y)
         else:
-            res = self._train_builtin(X, y, I, H, O)
+            res = self._train_builtin(params0, X, y, testX, testY, H, O)
         self.N.setParams(res.x)
         self.optimizationResults = res
         return res
 
-    def _train_scipy(self, X, y):
+    def _train_scipy(self, params0, X, y):
         try:
             from scipy import optimize
         except ImportError:
             raise ImportError('trainer(method="scipy-BFGS") needs scipy: '
                               'pip install "nndfast[train]"') from None
-        params0 = self.N.getParams()
         options = {'maxiter': self.maxiter, 'disp': self.disp, 'gtol': self.gtol}
         return optimize.minimize(self.costFunctionWrapper, params0, jac=True, method='BFGS',
                                  args=(X, y), options=options, callback=self.callbackF)
 
-    def _train_builtin(self, X, y, I, H, O):
-        p = _params(self.N, I, H, O)
+    def _train_builtin(self, params0, X, y, testX, testY, H, O):
+        x = params0.copy()
+        P = x.size
         lam = _lambda(self.N)
-        P = p.size
         g = np.empty(P)
-        J = np.empty(O)
         Hinv = np.empty((P, P))
-        state = np.zeros(2)
-        costs = np.empty((self.maxiter, O))
-        work = np.empty(_k.work_size(X.shape[0], I, H, O))
-        # about 3 evaluations per iteration at most, in segments of ~0.1 s
-        seg = max(1, int(_SEGMENT_WORK // (3 * X.shape[0] * H * (I + O))))
-        nit = nfev = 0
-        status = _k.STATUS_RAN_OUT
-        while status == _k.STATUS_RAN_OUT and (nit < self.maxiter or nfev == 0):
-            k = min(seg, self.maxiter - nit)
-            it, status, ev = _k.bfgs(X, y, H, p, g, J, Hinv, state, work, self.gtol,
-                                     costs[nit:nit + k], self.num_threads, lam)
-            nit += it
-            nfev += ev
-        self.J = list(costs[:nit].copy())
-        fun = float(np.sum(J))
-        message = _MESSAGES[status]
+        compiled = is_stock(self.N) and not _overrides(self, trainer, "costFunctionWrapper")
+        trace = compiled and not _overrides(self, trainer, "callbackF")
+        try:
+            if compiled:
+                costs = np.empty((self.maxiter, O))
+                test_costs = np.empty((self.maxiter, O)) if trace and testX is not None \
+                    else None
+                n, I = X.shape
+                every = int(_SEGMENT_WORK // (n * H * (I + O)))
+                out = _k.bfgs_network(X, y, H, x, g, Hinv, costs, testX, testY, test_costs,
+                                      self.gtol, self.maxiter, every,
+                                      None if trace else self.callbackF, self.num_threads,
+                                      lam)
+            else:
+                out = _k.bfgs_python(self._objective(X, y, P), self.callbackF, x, g, Hinv,
+                                     self.gtol, self.maxiter)
+        except BaseException:
+            self.N.setParams(x)
+            raise
+        nit, nfev, njev, warnflag, halted, fun, rhok_events = out
+        if trace:
+            self.J = list(costs[:nit].copy())
+            if test_costs is not None:
+                self.testJ = list(test_costs[:nit].copy())
+        if compiled:
+            # the tutorial's last callback evaluated the network at the final
+            # weights, leaving yHat, z2, a2, z3 there
+            self.N.setParams(x)
+            self.N.costFunction(X, y)
+            if testX is not None:
+                self.N.costFunction(testX, testY)
+        return self._result(x, g, Hinv, nit, nfev, njev, warnflag, halted, fun, rhok_events)
+
+    def _objective(self, X, y, P):
+        """costFunctionWrapper as scipy's minimize(jac=True) reads it."""
+        wrapper = self.costFunctionWrapper
+
+        def objective(params):
+            fg = wrapper(params, X, y)
+            fx, gx = fg[0], fg[1]
+            if not np.isscalar(fx):
+                try:
+                    fx = np.asarray(fx).item()
+                except (TypeError, ValueError) as e:
+                    raise ValueError("costFunctionWrapper must return (cost, gradient) with "
+                                     "a scalar cost") from e
+            gx = np.asarray(gx, dtype=np.float64).ravel()
+            if gx.shape != (P,):
+                raise ValueError(f"costFunctionWrapper's gradient must have {P} values "
+                                 f"(one per weight); got {gx.size}")
+            return float(fx), np.ascontiguousarray(gx)
+        return objective
+
+    def _result(self, x, g, Hinv, nit, nfev, njev, warnflag, halted, fun, rhok_events):
+        """scipy's summary (with disp) and its OptimizeResult."""
+        message = _MESSAGES[warnflag]
         if self.disp:
-            print(message if status == _k.STATUS_CONVERGED else "Warning: " + message)
+            for _ in range(rhok_events):
+                warnings.warn("Divide-by-zero encountered: rhok assumed large",
+                              OptimizeWarning, stacklevel=4)
+            if warnflag:
+                warnings.warn(message, OptimizeWarning, stacklevel=4)
+            else:
+                print(message)
             print(f"         Current function value: {fun:f}")
-            print(f"         Iterations: {nit}")
-            print(f"         Function evaluations: {nfev}")
-            print(f"         Gradient evaluations: {nfev}")
-        return OptimizeResult(fun=fun, jac=g, hess_inv=Hinv, nfev=nfev, njev=nfev,
-                              status=_SCIPY_STATUS[status],
-                              success=status == _k.STATUS_CONVERGED, message=message,
-                              x=p, nit=nit)
+            print(f"         Iterations: {nit:d}")
+            print(f"         Function evaluations: {nfev:d}")
+            print(f"         Gradient evaluations: {njev:d}")
+        res = OptimizeResult(fun=fun, jac=g, hess_inv=Hinv, nfev=nfev, njev=njev,
+                             status=warnflag, success=warnflag == 0, message=message, x=x,
+                             nit=nit)
+        if halted:
+            res.update(success=False, status=99, message=_HALTED)
+        return res

@@ -66,7 +66,11 @@ def test_tutorial_two_weights_matches_reference():
 
 @pytest.mark.parametrize("I,H,O", [(2, 3, 1), (3, 4, 2), (1, 1, 1), (2, 5, 3)])
 @pytest.mark.parametrize("m", [1, 2, 3, 4])
-def test_random_networks_match_reference(I, H, O, m):
+@pytest.mark.parametrize("force_fused", [False, True])
+def test_random_networks_match_reference(monkeypatch, I, H, O, m, force_fused):
+    if force_fused:  # a fused block (several axes in one SIMD row) wherever the axes allow
+        monkeypatch.setattr(P, "_FUSED_MIN_EVALS", 0)
+        monkeypatch.setattr(P, "_FUSED_PREFER", float("inf"))
     rng = np.random.default_rng(100 * I + 10 * H + O + m)
     NN = _net(I, H, O, seed=m)
     names = _names(I, H, O)
@@ -75,11 +79,13 @@ def test_random_networks_match_reference(I, H, O, m):
     n = int(rng.integers(2, 9))
     X = rng.normal(scale=2.0, size=(n, I))
     y = rng.uniform(size=(n, O))
+    blocks = 0
     for trial in range(3):
         sel = rng.choice(len(names), m, replace=False)
         # non-uniform, unsorted values of various lengths (including 1)
         axes = {names[s]: rng.normal(scale=3.0, size=int(rng.integers(1, 8))) for s in sel}
         before = _weights(NN)
+        blocks += P.make_plan(NN, X, y, axes).nblock > 1
         fast = nndfast.grid_search(NN, X, y, axes)
         ref = reference.grid_search(NN, X, y, axes)
         _assert_same(fast, ref)
@@ -89,6 +95,8 @@ def test_random_networks_match_reference(I, H, O, m):
         assert lean.costs is None
         assert lean.best_index == fast.best_index
         assert lean.best_cost == fast.best_cost
+    if force_fused and m >= 2 and H >= 2:
+        assert blocks > 0
 
 
 def test_every_weight_at_once():
@@ -245,13 +253,18 @@ def test_bitwise_identical_across_thread_counts():
             assert _bits(np.float64(r.best_cost)) == _bits(np.float64(runs[0].best_cost))
 
 
-def test_run_range_splits_combine_bitwise():
+@pytest.mark.parametrize("force_fused", [False, True])
+def test_run_range_splits_combine_bitwise(monkeypatch, force_fused):
+    monkeypatch.setattr(P, "_FUSED_MIN_EVALS", 0)
+    monkeypatch.setattr(P, "_FUSED_PREFER", float("inf") if force_fused else 0.0)
     NN = _net(seed=11)
     w = np.linspace(-5, 5, 200)
     axes = {"W1[0,0]": w, "W1[0,1]": w[::2], "W2[1,0]": w[:30]}
     whole = nndfast.grid_search(NN, nndfast.X, nndfast.y, axes)
     plan = P.make_plan(NN, nndfast.X, nndfast.y, axes)
-    cuts = [0, 1, 17, 333, 334, plan.n_rows // 2, plan.n_rows]
+    assert (plan.nblock > 1) == force_fused
+    cuts = sorted({min(c, plan.n_rows) for c in
+                   [0, 1, 17, 333, 334, plan.n_rows // 2, plan.n_rows]})
     surface = np.empty(plan.shape)
     parts = []
     for a, b in zip(cuts[:-1], cuts[1:]):
@@ -455,3 +468,160 @@ def test_unpickled_plan_with_misaligned_arrays_is_realigned():
     assert all(v.flags.aligned for v in copy.__dict__.values() if isinstance(v, np.ndarray))
     assert P.run_range(copy, 0, copy.n_rows, True, 1)[:2] == \
         P.run_range(plan, 0, plan.n_rows, True, 1)[:2]
+
+
+# -- fused blocks (several trailing axes in one SIMD row) -----------------------------
+
+@pytest.fixture
+def fused(monkeypatch):
+    """Plans take a fused block whenever the axes allow one, whatever the grid size."""
+    monkeypatch.setattr(P, "_FUSED_MIN_EVALS", 0)
+    monkeypatch.setattr(P, "_FUSED_PREFER", float("inf"))
+
+
+def test_fused_block_kinds_and_folding(fused):
+    # W2 axes only, W1 axes on distinct columns, mixed, with a folded first axis
+    # (its table moves with the innermost outer axis) and without
+    NN = _net(2, 3, 2, seed=31)
+    rng = np.random.default_rng(31)
+    X, y = rng.normal(size=(4, 2)), rng.uniform(size=(4, 2))
+    v = lambda n: rng.normal(scale=2.0, size=n)  # noqa: E731
+    cases = [
+        {"W2[0,0]": v(5), "W2[1,1]": v(4), "W2[2,0]": v(3)},
+        {"W1[0,0]": v(3), "W1[1,0]": v(4), "W1[0,1]": v(5), "W1[1,2]": v(3)},
+        {"W1[0,0]": v(4), "W2[1,0]": v(3), "W2[1,1]": v(4), "W1[1,2]": v(5)},
+        {"W1[1,1]": v(3), "W1[0,1]": v(4), "W2[0,1]": v(2), "W1[1,0]": v(5),
+         "W2[2,0]": v(3)},
+    ]
+    seen = set()
+    for axes in cases:
+        plan = P.make_plan(NN, X, y, axes)
+        assert plan.nblock > 1
+        seen.add(plan.nfold)
+        _assert_same(nndfast.grid_search(NN, X, y, axes), reference.grid_search(NN, X, y, axes))
+    assert seen == {0, 1}
+
+
+def test_fused_every_weight_and_thread_counts_bitwise(fused):
+    NN = _net(seed=32)
+    rng = np.random.default_rng(32)
+    # 5^9 ~ 2e6 points: above the kernel's parallel threshold
+    axes = {name: rng.normal(scale=2.0, size=5) for name in _names(2, 3, 1)}
+    plan = P.make_plan(NN, nndfast.X, nndfast.y, axes)
+    assert plan.nblock > 1
+    runs = [nndfast.grid_search(NN, nndfast.X, nndfast.y, axes, num_threads=t) for t in (1, 2, 3)]
+    for r in runs[1:]:
+        assert _bits(r.costs) == _bits(runs[0].costs) and r.best_index == runs[0].best_index
+    small = {k: v[:3] for k, v in axes.items()}     # 3^9: the reference's loop is slow
+    _assert_same(nndfast.grid_search(NN, nndfast.X, nndfast.y, small),
+                 reference.grid_search(NN, nndfast.X, nndfast.y, small))
+    flat = int(np.argmin(runs[0].costs))
+    assert runs[0].best_index == np.unravel_index(flat, runs[0].costs.shape)
+
+
+def test_fused_ties_nan_and_extreme_weights(fused):
+    NN = _net(seed=33)
+    # ties inside a block whose plan order differs from the user's
+    for axes in [{"W2[1,0]": [1.0, 1.0, 1.0], "W2[0,0]": [2.0, 2.0], "W1[0,0]": [0.5, 0.5]},
+                 {"W1[0,2]": [0.0, 0.0], "W1[1,1]": [1.0, 1.0, 1.0], "W2[0,0]": [3.0] * 4}]:
+        fast = nndfast.grid_search(NN, nndfast.X, nndfast.y, axes)
+        assert P.make_plan(NN, nndfast.X, nndfast.y, axes).nblock > 1
+        flat = int(np.argmin(fast.costs))
+        assert fast.best_index == np.unravel_index(flat, fast.costs.shape)
+        assert fast.best_index == reference.grid_search(NN, nndfast.X, nndfast.y,
+                                                        axes).best_index
+        assert nndfast.grid_search(NN, nndfast.X, nndfast.y, axes,
+                                   full_output=False).best_index == fast.best_index
+    # |z| beyond the exponential tables' range: the per-point path
+    axes = {"W2[1,0]": [-900.0, -100.0, 0.0, 400.0], "W2[2,0]": [-300.0, 1.0, 250.0],
+            "W1[0,0]": [-50.0, 0.5, 700.0]}
+    assert P.make_plan(NN, nndfast.X, nndfast.y, axes).nblock > 1
+    fast = nndfast.grid_search(NN, nndfast.X, nndfast.y, axes)
+    with np.errstate(over="ignore"):
+        _assert_same(fast, reference.grid_search(NN, nndfast.X, nndfast.y, axes))
+    # NaN data: NaN everywhere, the first point is the best (np.argmin)
+    X = nndfast.X.copy()
+    X[2, 1] = np.nan
+    axes = {"W2[0,0]": [0.0, 1.0], "W2[1,0]": [1.0, 2.0, 3.0]}
+    fast = nndfast.grid_search(NN, X, nndfast.y, axes)
+    assert np.isnan(fast.costs).all() and fast.best_index == (0, 0)
+
+
+def test_shared_hidden_unit_uses_hidden_tables_and_their_fallback():
+    # W1[0,0] x W1[1,0]: the innermost axis's activations come from per-tile
+    # exponential tables, unless |X * v| leaves their range (large X)
+    NN = _net(seed=35)
+    axes = {"W1[0,0]": np.linspace(-5, 5, 40), "W1[1,0]": np.linspace(-5, 5, 50)}
+    for scale in (1.0, 100.0):
+        X = nndfast.X * scale
+        with np.errstate(over="ignore"):
+            _assert_same(nndfast.grid_search(NN, X, nndfast.y, axes),
+                         reference.grid_search(NN, X, nndfast.y, axes))
+
+
+# -- Part 7: Lambda ---------------------------------------------------------------------
+
+def _part7_surface(NN, X, y, axes, Lambda):
+    """The tutorial's loop with Part 7's cost, sum(J) over the outputs (each
+    carries 1/outputLayerSize of the penalty, as costFunction has it)."""
+    shape = tuple(len(v) for v in axes.values())
+    out = np.empty(shape)
+    W1, W2 = NN.W1.copy(), NN.W2.copy()
+    for idx in np.ndindex(shape):
+        for (name, values), i in zip(axes.items(), idx):
+            W = W1 if name.startswith("W1") else W2
+            r, c = (int(t) for t in name[3:-1].split(","))
+            W[r, c] = values[i]
+        yHat = 1 / (1 + np.exp(-(1 / (1 + np.exp(-(X @ W1))) @ W2)))
+        J = 0.5 * np.sum((y - yHat) ** 2, axis=0) / X.shape[0] \
+            + (Lambda / 2) * (np.sum(W1 ** 2) + np.sum(W2 ** 2)) / y.shape[1]
+        out[idx] = np.sum(J)
+    return out
+
+
+@pytest.mark.parametrize("Lambda", [0.0, 1e-4, 0.7])
+@pytest.mark.parametrize("I,H,O", [(2, 3, 1), (3, 2, 2)])
+@pytest.mark.parametrize("force_fused", [False, True])
+def test_lambda_surface_is_part7_cost(monkeypatch, Lambda, I, H, O, force_fused):
+    if force_fused:
+        monkeypatch.setattr(P, "_FUSED_MIN_EVALS", 0)
+        monkeypatch.setattr(P, "_FUSED_PREFER", float("inf"))
+    rng = np.random.default_rng(int(Lambda * 10) + 10 * I + O)
+    NN = _net(I, H, O, seed=36)
+    NN.Lambda = Lambda
+    names = _names(I, H, O)
+    X, y = rng.uniform(size=(5, I)), rng.uniform(size=(5, O))
+    for m in (1, 2, 3):
+        sel = rng.choice(len(names), m, replace=False)
+        axes = {names[s]: rng.normal(scale=2.0, size=int(rng.integers(2, 6))) for s in sel}
+        fast = nndfast.grid_search(NN, X, y, axes)
+        expected = _part7_surface(NN, X, y, axes, Lambda)
+        np.testing.assert_allclose(fast.costs, expected, rtol=RTOL, atol=ATOL)
+        ref = reference.Neural_Network(I, H, O, Lambda=Lambda)
+        ref.W1, ref.W2 = NN.W1.copy(), NN.W2.copy()
+        _assert_same(fast, reference.grid_search(ref, X, y, axes))
+        assert fast.best_index == np.unravel_index(np.argmin(expected), expected.shape)
+        assert nndfast.grid_search(NN, X, y, axes, full_output=False).best_index == \
+            fast.best_index
+
+
+def test_lambda_zero_still_divides_by_n_and_none_does_not():
+    NN = _net(seed=37)
+    axes = {"W1[0,0]": np.linspace(-2, 2, 7), "W2[1,0]": np.linspace(-3, 3, 5)}
+    plain = nndfast.grid_search(NN, nndfast.X, nndfast.y, axes)
+    NN.Lambda = 0.0
+    zero = nndfast.grid_search(NN, nndfast.X, nndfast.y, axes)
+    np.testing.assert_allclose(zero.costs, plain.costs / nndfast.X.shape[0], rtol=RTOL)
+    NN.Lambda = None
+    assert _bits(nndfast.grid_search(NN, nndfast.X, nndfast.y, axes).costs) == _bits(plain.costs)
+
+
+@pytest.mark.parametrize("Lambda,exc", [(-1e-4, ValueError), (float("nan"), ValueError),
+                                        (float("inf"), ValueError), ("0.1", TypeError),
+                                        (True, TypeError), ([0.1], TypeError)])
+def test_bad_lambda(Lambda, exc):
+    # the reference network takes any attribute; grid_search checks it
+    NN = reference.Neural_Network()
+    NN.Lambda = Lambda
+    with pytest.raises(exc, match="Lambda"):
+        nndfast.grid_search(NN, nndfast.X, nndfast.y, {"W1[0,0]": [0.0, 1.0]})

@@ -47,7 +47,8 @@ def checked_kernels(monkeypatch):
     for name in KERNELS:
         monkeypatch.setattr(_network, name, wrap(name, getattr(_network, name)))
     for modname, names in (("_grid", ["search"]),
-                           ("_train", ["gradient", "batch_descent", "stochastic_descent", "bfgs"])):
+                           ("_train", ["gradient", "batch_descent", "stochastic_descent",
+                                       "bfgs_network"])):
         try:
             mod = __import__(f"nndfast.{modname}", fromlist=["x"])
         except ImportError:

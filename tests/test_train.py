@@ -248,16 +248,6 @@ def test_bad_data_raises(case):
         nndfast.trainer(a, disp=False).train(Xb, yb)
 
 
-def test_bad_trainer_options_raise():
-    a, _ = pair(0)
-    with pytest.raises(ValueError):
-        nndfast.trainer(a, method="L-BFGS-B")
-    with pytest.raises(ValueError):
-        nndfast.trainer(a, gtol=-1)
-    with pytest.raises(ValueError):
-        nndfast.trainer(a, maxiter=0)
-
-
 # -- threads -----------------------------------------------------------------
 
 @pytest.mark.parametrize("method", ["batch", "stochastic"])
@@ -273,129 +263,12 @@ def test_bitwise_identical_for_1_and_2_threads(method):
     np.testing.assert_array_equal(results[0][1], results[1][1])
 
 
-def test_trainer_bitwise_identical_for_1_and_2_threads():
-    Xs, ys = data(5000, 2, 1, seed=9)
-    out = []
-    for nt in (1, 2):
-        a, _ = pair(4, (2, 8, 1))
-        T = nndfast.trainer(a, maxiter=15, disp=False, num_threads=nt)
-        T.train(Xs, ys)
-        out.append((np.array(T.J), a.getParams()))
-    np.testing.assert_array_equal(out[0][0], out[1][0])
-    np.testing.assert_array_equal(out[0][1], out[1][1])
-
-
-# -- trainer -----------------------------------------------------------------
-
-@pytest.mark.parametrize("seed", range(10))
-def test_builtin_trainer_reaches_tiny_cost(seed):
-    a, _ = pair(seed)
-    T = nndfast.trainer(a, disp=False)
-    T.train(X, y)
-    res = T.optimizationResults
-    assert res.success and res.status == 0
-    assert res.fun < 1e-9
-    assert a.costFunction(X, y)[0] < 1e-9
-    np.testing.assert_array_equal(res.x, a.getParams())
-    assert len(T.J) == res.nit and 0 < res.nit <= 200
-    assert T.J[-1].shape == (1,) and T.J[-1][0] == pytest.approx(res.fun, rel=1e-12)
-    assert res.nfev == res.njev >= res.nit
-    assert np.abs(res.jac).max() <= 1e-6
-    for name in ("x", "fun", "nit", "nfev", "njev", "success", "message", "hess_inv"):
-        assert getattr(res, name) is res[name]
-
-
-@pytest.mark.parametrize("seed", range(10))
-def test_scipy_trainer_reaches_tiny_cost(seed):
-    pytest.importorskip("scipy")
-    a, _ = pair(seed)
-    T = nndfast.trainer(a, method="scipy-BFGS", disp=False)
-    T.train(X, y)
-    assert T.optimizationResults.success
-    assert np.sum(T.optimizationResults.fun) < 1e-9
-    assert a.costFunction(X, y)[0] < 1e-9
-    assert len(T.J) == T.optimizationResults.nit
-
-
-def test_trainers_agree_with_reference_trainer():
-    pytest.importorskip("scipy")
-    a, b = pair(7)
-    nndfast.trainer(a, disp=False).train(X, y)
-    R.trainer(b, disp=False).train(X, y)
-    np.testing.assert_allclose(a.forward(X), b.forward(X), atol=1e-5)
-    np.testing.assert_allclose(a.forward(X), y, atol=1e-5)
-
-
-def test_trainer_is_a_drop_in(capsys):
-    """trainer(NN).train(X, y) as in the tutorial, printing its summary."""
-    a, _ = pair(0)
-    T = nndfast.trainer(a)
-    T.train(X, y)
-    out = capsys.readouterr().out
-    assert "Optimization terminated successfully." in out
-    assert "Iterations: %d" % T.optimizationResults.nit in out
-    assert T.N is a and T.X is not None and isinstance(T.J, list)
-
-
-def test_trainer_accepts_the_reference_network():
-    np.random.seed(0)
-    b = R.Neural_Network()
-    T = nndfast.trainer(b, disp=False)
-    T.train(X, y)
-    assert b.costFunction(X, y)[0] < 1e-9
-
-
-def test_missing_scipy_names_the_extra(monkeypatch):
-    import builtins
-    real_import = builtins.__import__
-
-    def fake_import(name, *args, **kwargs):
-        if name == "scipy" or name.startswith("scipy."):
-            raise ImportError("No module named 'scipy'")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", fake_import)
-    a, b = pair(0)
-    with pytest.raises(ImportError, match=r"nndfast\[train\]"):
-        nndfast.trainer(a, method="scipy-BFGS").train(X, y)
-    with pytest.raises(ImportError, match=r"nndfast\[train\]"):
-        R.trainer(b).train(X, y)
-    # the built-in needs no scipy
-    nndfast.trainer(a, disp=False).train(X, y)
-
+# -- trainer: see tests/test_trainer.py --------------------------------------
 
 def test_exports():
     for name in ("gradient_descent", "gradient_check", "trainer", "computeNumericalGradient"):
         assert name in nndfast.__all__
         assert hasattr(R, name)
-
-
-def test_builtin_trainer_in_segments_is_the_same_run(monkeypatch):
-    """Long runs return to Python between segments (Ctrl-C); that must not
-    change a single bit of the result."""
-    from nndfast import train as train_module
-    a, _ = pair(3)
-    T1 = nndfast.trainer(a, disp=False)
-    T1.train(X, y)
-    monkeypatch.setattr(train_module, "_SEGMENT_WORK", 1.0)    # one iteration per call
-    b, _ = pair(3)
-    T2 = nndfast.trainer(b, disp=False)
-    T2.train(X, y)
-    np.testing.assert_array_equal(np.array(T1.J), np.array(T2.J))
-    np.testing.assert_array_equal(a.getParams(), b.getParams())
-    r1, r2 = T1.optimizationResults, T2.optimizationResults
-    assert (r1.nit, r1.nfev, r1.status) == (r2.nit, r2.nfev, r2.status)
-    np.testing.assert_array_equal(r1.hess_inv, r2.hess_inv)
-
-
-def test_builtin_trainer_stops_at_maxiter():
-    a, _ = pair(0)
-    T = nndfast.trainer(a, maxiter=5, disp=False)
-    T.train(X, y)
-    res = T.optimizationResults
-    assert res.nit == 5 and not res.success and res.status == 1
-    assert "Maximum number of iterations" in res.message
-    assert len(T.J) == 5
 
 
 def test_callback_exception_leaves_last_completed_step():
