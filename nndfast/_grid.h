@@ -76,15 +76,6 @@ typedef struct {
       nnd_grid_row_min##S, nnd_grid_hidden_e##S, nnd_grid_outer##S, nnd_grid_penalty##S, \
       #S + 1 }
 
-/* Seconds on a monotonic clock, for the team backoff of _grid.search (0
- * without OpenMP, where there is no team). */
-#ifdef _OPENMP
-#include <omp.h>
-static double nnd_grid_now(void) { return omp_get_wtime(); }
-#else
-static double nnd_grid_now(void) { return 0.0; }
-#endif
-
 /* 1 if no v[k] is NaN or +-inf.  x - x is 0 for a finite x and NaN
  * otherwise, and an OR of unordered compares needs no fast-math to
  * vectorize; the loop is bound by memory (an axis of 10^8 values is 0.8 GB),

@@ -65,7 +65,6 @@ cdef extern from "_grid.h" nogil:
                         double *row) noexcept nogil
         const char *isa
     nnd_grid_kernels nnd_grid_select() noexcept
-    double nnd_grid_now() noexcept
     int nnd_grid_all_finite(const double *v, int64_t n) noexcept
     double NND_GRID_EMAX
 
@@ -84,24 +83,39 @@ cdef enum:
     # hidden units) of one thread's work, so waking a team pays off.
     TEAM_MIN_WORK = 524288
     # A team must finish in under TEAM_GAIN_PCT % of the time one thread
-    # would have taken, else calls run on one thread for BACKOFF_MS.  100: a
-    # search's blocks run ~50 ms in small dynamic chunks, so a team that
+    # would have taken, else calls run on one thread for BACKOFF_MS, doubled
+    # for each such loss in a row (_network.h's nnd_team_backed_off).  100:
+    # a search's blocks run ~50 ms in small dynamic chunks, so a team that
     # gains less than it might (a core shared with another process) still
     # gains; only one that loses outright (a barrier held by a thread that
     # never got a core) is worse than one thread.
     TEAM_GAIN_PCT = 100
     BACKOFF_MS = 250
 
-# When a thread team last failed to beat one thread (nnd_grid_now's clock);
-# read and written with the GIL held.
-cdef double _team_lost_at = -1e300
+# The network's team policy (_network.h): backoff state (this module's own
+# copy: a grid search and a network call do not share cores' history),
+# the idle-core count, and the switch tests use.
+cdef extern from "_network.h" nogil:
+    double nnd_now() noexcept
+    int nnd_team_backed_off(double seconds) noexcept
+    void nnd_team_result(int lost) noexcept
+    void nnd_team_forget() noexcept
+    int nnd_team_adaptive() noexcept
+    void nnd_set_team_adaptive(int on) noexcept
+    int nnd_free_cores(int want) noexcept
 
 
 def forget_team_losses():
     """Let the next search use a team again even if one recently lost to a
     single thread (search's backoff).  For tests and benchmarks."""
-    global _team_lost_at
-    _team_lost_at = -1e300
+    nnd_team_forget()
+
+
+def adaptive_teams(bint on):
+    """on=False: teams follow the work-size rule alone (no backoff, no
+    idle-core count), so tests can exercise teams on a busy machine;
+    on=True (the default) restores both.  Either way the backoff is reset."""
+    nnd_set_team_adaptive(on)
 
 
 cdef struct Grid:
@@ -779,7 +793,6 @@ def search(const double[:, ::1] X,        # IN  (N, I)
     cdef int64_t *mine = &master_chunks     # through pointers: shared, not thread-private
     cdef double t0 = 0.0, master_done = 0.0
     cdef double *done = &master_done
-    global _team_lost_at
     cdef double bc = 0.0
     cdef int64_t bu = -1
     cdef double *pc = <double *> malloc(nchunks * sizeof(double))
@@ -810,8 +823,13 @@ def search(const double[:, ::1] X,        # IN  (N, I)
         nt = <int> nchunks
     if nt > work // TEAM_MIN_WORK:
         nt = <int> max(1, work // TEAM_MIN_WORK)
-    if nt > 1 and (nnd_grid_now() - _team_lost_at) * 1e3 < BACKOFF_MS:
-        nt = 1
+    if nt > 1 and nnd_team_adaptive():
+        if nnd_team_backed_off(BACKOFF_MS * 1e-3):
+            nt = 1
+        else:
+            # threads beyond the idle cores would share a core with a
+            # runnable thread and stall the team
+            nt = nnd_free_cores(nt)
     with nogil:
         if nt <= 1:
             for c in range(nchunks):
@@ -824,7 +842,7 @@ def search(const double[:, ::1] X,        # IN  (N, I)
             # deschedules delays the call by at most the chunk it holds while
             # the others take the rest; which thread runs a chunk never changes
             # its numbers (results per chunk, combined in order below).
-            t0 = nnd_grid_now()
+            t0 = nnd_now()
             for c in prange(nchunks, num_threads=nt, schedule='dynamic', chunksize=1):
                 lo = p0 + c * chunk
                 hi = min(p1, lo + chunk)
@@ -832,7 +850,7 @@ def search(const double[:, ::1] X,        # IN  (N, I)
                           else _chunk(&g, lo, hi, &pc[c], &pu[c]))
                 if threadid() == 0:
                     mine[0] += 1
-                    done[0] = nnd_grid_now()
+                    done[0] = nnd_now()
         for c in range(nchunks):
             rc = rc | prc[c]
             if prc[c] == 0 and _better(pc[c], pu[c], bc, bu):
@@ -840,13 +858,13 @@ def search(const double[:, ::1] X,        # IN  (N, I)
                 bu = pu[c]
     # Even so a thread that never got a core holds the final barrier.  One
     # thread would have taken about the calling thread's time per chunk times
-    # all chunks; if the team did not clearly beat that, the cores are busy:
-    # run the next searches on one thread, and try a team again after
-    # BACKOFF_MS (the network's large calls' policy, with their 80 % bar
-    # relaxed to 100 % as explained at TEAM_GAIN_PCT).
-    if nt > 1 and (master_chunks == 0 or (nnd_grid_now() - t0) * master_chunks * 100 >
-                   TEAM_GAIN_PCT * (master_done - t0) * nchunks):
-        _team_lost_at = nnd_grid_now()
+    # all chunks; if the team did not beat that, the cores are busy: run the
+    # next searches on one thread, and try a team again after BACKOFF_MS
+    # (the network's large calls' policy, with their 80 % bar relaxed to
+    # 100 % as explained at TEAM_GAIN_PCT).
+    if nt > 1 and nnd_team_adaptive():
+        nnd_team_result(master_chunks == 0 or (nnd_now() - t0) * master_chunks * 100 >
+                        TEAM_GAIN_PCT * (master_done - t0) * nchunks)
     free(pc)
     free(pu)
     free(prc)

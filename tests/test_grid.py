@@ -239,18 +239,23 @@ def test_bitwise_identical_across_thread_counts():
     rng = np.random.default_rng(10)
     X, y = rng.normal(size=(5, 3)), rng.uniform(size=(5, 2))
     # each grid has work for a team of 3 (TEAM_MIN_WORK evaluation-example-
-    # output triples per thread), and each run may use one: a team that lost
-    # to one thread just before would otherwise back off to one thread
+    # output triples per thread), and with adaptive teams off every run uses
+    # one (a busy machine would otherwise send runs to one thread)
+    _grid.adaptive_teams(False)
+    try:
+        _bitwise_across_thread_counts(NN, X, y, rng)
+    finally:
+        _grid.adaptive_teams(True)
+
+
+def _bitwise_across_thread_counts(NN, X, y, rng):
     for axes in [{"W1[0,0]": rng.normal(size=80), "W1[2,1]": rng.normal(size=60),
                   "W1[1,3]": rng.normal(size=70)},
                  {"W2[1,0]": rng.normal(size=100), "W1[1,0]": rng.normal(size=50),
                   "W2[3,1]": rng.normal(size=60)}]:
-        runs, lean = [], []
-        for t in (1, 2, 3):
-            _grid.forget_team_losses()
-            runs.append(nndfast.grid_search(NN, X, y, axes, num_threads=t))
-            _grid.forget_team_losses()
-            lean.append(nndfast.grid_search(NN, X, y, axes, full_output=False, num_threads=t))
+        runs = [nndfast.grid_search(NN, X, y, axes, num_threads=t) for t in (1, 2, 3)]
+        lean = [nndfast.grid_search(NN, X, y, axes, full_output=False, num_threads=t)
+                for t in (1, 2, 3)]
         for r in runs[1:]:
             assert _bits(r.costs) == _bits(runs[0].costs)
         for r in runs[1:] + lean:
