@@ -3,6 +3,12 @@
     python -m pytest bench --benchmark-columns=min,median,mean --benchmark-sort=name
     python -m pytest bench --benchmark-disable      # CI: run each case once, sizes shrunk
 
+Large sizes run interleaved, as in a program that mixes numpy with the
+drop-in: before each timed call the *other* implementation makes the same
+call on the same data (untimed, pytest-benchmark's setup), so nndfast is
+timed right after a reference call and the reference right after an
+nndfast call.
+
 Not timed tests: nothing here asserts a speed.  For one markdown table of
 ratios measured in one process, run ``python bench/network_table.py``.
 """
@@ -24,12 +30,18 @@ def test_network(benchmark, request, op, size, impl):
         n = min(n, DISABLED_ROWS)
     X, y = examples(n)
     N = network(impl, hidden)
+    other = network("reference" if impl == "nndfast" else "nndfast", hidden)
     f = OPS[op]
     benchmark.group = f"{op} | {size}"
     benchmark.name = impl
-    benchmark.extra_info.update(rows=n, hidden=hidden, op=op, impl=impl)
+    benchmark.extra_info.update(rows=n, hidden=hidden, op=op, impl=impl,
+                                interleaved=n >= 100_000)
     if n >= 100_000:
-        out = benchmark.pedantic(f, args=(N, X, y), rounds=3, iterations=1, warmup_rounds=1)
+        def other_first():
+            f(other, X, y)      # returns None: pedantic then keeps args
+
+        out = benchmark.pedantic(f, args=(N, X, y), setup=other_first,
+                                 rounds=5, iterations=1, warmup_rounds=1)
     else:
         out = benchmark(f, N, X, y)
     for arr in (out if isinstance(out, tuple) else (out,)):

@@ -1,32 +1,126 @@
-"""Time reference vs nndfast in one process and print a markdown table.
+"""Time reference vs nndfast, interleaved, in one process; print a markdown table.
 
     python bench/network_table.py              # every size (a few minutes, ~4 GB RAM)
     python bench/network_table.py --quick      # the tutorial size only
+    python bench/network_table.py --size "1e5 H3" --op forward
+    python bench/network_table.py --threads    # team vs one thread, after numpy, busy core
 
 (From a source checkout with an in-place build, prefix PYTHONPATH=. so that
 the script imports that build.)
 
-Each time is per call, the minimum over --repeat timeit repeats (3 from 1e5
-rows up).  ratio is
-reference time / nndfast time: above 1 means nndfast is faster.
+Interleaved, as in a program that mixes numpy with the drop-in: every
+nndfast call is timed right after a reference call on the same data, so it
+meets whatever the reference's numpy/BLAS calls leave behind (OpenBLAS
+threads still spinning, caches full of the reference's arrays).  Each row
+repeats (reference, nndfast) pairs and reports the median time per call of
+each side; ratio is reference / nndfast (above 1: nndfast is faster).
+Tutorial-size calls are too short to time one by one, so there each timed
+unit is a batch of calls, still a reference batch right before each
+nndfast batch.
+
+--threads checks that nndfast's own threads never cost time: for the large
+sizes it times nndfast with its default team and with one thread, each call
+right after a reference call, alone and again while a busy process (a
+Python spin loop) holds a core.  "1 thread / team" above 1 means the team is
+faster; the team size comes from the kernels' work-size rule
+(nndfast._network.team_size).
 """
 import argparse
 import os
+import statistics
 import sys
-import timeit
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _cases import OPS, SIZES, examples, network  # noqa: E402
 
+#: Seconds of reference time each row aims for (the number of pairs is
+#: clamped to [MIN_PAIRS, MAX_PAIRS]).
+ROW_SECONDS = 2.0
+MIN_PAIRS, MAX_PAIRS = 5, 200
 
-def best_time(f, repeat):
-    """Seconds per call: the min over repeats of ~20 ms each (one call each for
-    slow calls); short repeats let the min skip other processes' bursts."""
-    timer = timeit.Timer(f)
-    number, _ = timer.autorange()          # calls for >= 0.2 s
-    number = max(1, number // 10)
-    return min(timer.repeat(repeat=repeat, number=number)) / number
+
+def _batch(f, number):
+    """Seconds per call of `number` back-to-back calls of f."""
+    t0 = time.perf_counter()
+    for _ in range(number):
+        f()
+    return (time.perf_counter() - t0) / number
+
+
+def interleaved(ref, fast, pairs=None):
+    """(reference seconds, nndfast seconds) per call, medians over pairs of
+    a reference batch immediately followed by an nndfast batch.  fast may be
+    a list of callables: then each gets its own reference batch before it,
+    in turn, and the second item is a list of medians."""
+    fasts = fast if isinstance(fast, list) else [fast]
+    ref()
+    for g in fasts:                          # warm up
+        g()
+    t_ref = _batch(ref, 1)
+    number = max(1, int(1e-3 / max(t_ref, 1e-9)))    # batches of >= ~1 ms
+    if pairs is None:
+        pairs = int(min(MAX_PAIRS, max(MIN_PAIRS, ROW_SECONDS / (t_ref * number))))
+    rs, fs = [], [[] for _ in fasts]
+    for _ in range(pairs):
+        for g, times in zip(fasts, fs):
+            rs.append(_batch(ref, number))
+            times.append(_batch(g, number))
+    medians = [statistics.median(times) for times in fs]
+    return statistics.median(rs), (medians if isinstance(fast, list) else medians[0])
+
+
+def _busy_process():
+    """A child that keeps one core busy until killed."""
+    import subprocess
+    return subprocess.Popen([sys.executable, "-c", "while True: pass"])
+
+
+def threads_table(ops, sizes, pairs):
+    """Default team vs one thread, each call right after a reference call,
+    without and with a busy process: print a markdown table."""
+    import nndfast.network
+    from nndfast import _network, _threads
+
+    default = _threads.resolve_num_threads(None)
+    kernel_op = {"forward": "forward", "costFunction": "cost", "costFunctionPrime": "gradient"}
+    real_resolve = nndfast.network.resolve_num_threads
+
+    def with_threads(k, call):
+        def run():
+            nndfast.network.resolve_num_threads = lambda _: k
+            try:
+                call()
+            finally:
+                nndfast.network.resolve_num_threads = real_resolve
+        return run
+
+    print("| operation | size | condition | team | 1 thread | team | 1 thread / team |")
+    print("| --- | --- | --- | ---: | ---: | ---: | ---: |")
+    for busy in (False, True):
+        child = _busy_process() if busy else None
+        try:
+            for op in ops:
+                f = OPS[op]
+                for size in sizes:
+                    n, hidden = SIZES[size]
+                    if n < 100_000:
+                        continue
+                    X, y = examples(n)
+                    R, F = network("reference", hidden), network("nndfast", hidden)
+                    team = _network.team_size(n, 2, hidden, 1, kernel_op[op], default)
+                    ref = lambda: f(R, X, y)                     # noqa: E731
+                    one = with_threads(1, lambda: f(F, X, y))
+                    many = with_threads(default, lambda: f(F, X, y))
+                    t_one, t_team = interleaved(ref, [one, many], pairs)[1]
+                    cond = "after numpy, busy process" if busy else "after numpy"
+                    print(f"| {op} | {size} | {cond} | {team} | {fmt(t_one)} | {fmt(t_team)} "
+                          f"| {t_one / t_team:.2f} |", flush=True)
+        finally:
+            if child is not None:
+                child.kill()
+                child.wait()
 
 
 def fmt(seconds):
@@ -54,26 +148,32 @@ def describe_machine():
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="tutorial size only")
-    p.add_argument("--repeat", type=int, default=30,
-                   help="timeit repeats (default 30; at most 3 from 1e5 rows up)")
+    p.add_argument("--size", action="append", choices=list(SIZES),
+                   help="only this size (repeatable)")
+    p.add_argument("--op", action="append", choices=list(OPS),
+                   help="only this operation (repeatable)")
+    p.add_argument("--pairs", type=int, default=None,
+                   help="(reference, nndfast) pairs per row (default: ~2 s of reference time)")
+    p.add_argument("--threads", action="store_true",
+                   help="default team vs one thread (large sizes), after numpy and with a busy core")
     args = p.parse_args(argv)
-    sizes = list(SIZES)[:1] if args.quick else list(SIZES)
+    sizes = args.size or (list(SIZES)[:1] if args.quick else list(SIZES))
+    ops = args.op or list(OPS)
     print(describe_machine() + "\n")
-    print("| operation | size | reference | nndfast | ratio |")
+    if args.threads:
+        threads_table(ops, sizes, args.pairs)
+        return 0
+    print("| operation | size | reference | nndfast, right after it | ratio |")
     print("| --- | --- | ---: | ---: | ---: |")
-    for op, f in OPS.items():
+    for op in ops:
+        f = OPS[op]
         for size in sizes:
             n, hidden = SIZES[size]
             X, y = examples(n)
-            times = {}
-            for impl in ("reference", "nndfast"):
-                N = network(impl, hidden)
-                f(N, X, y)  # warm up
-                repeat = args.repeat if n < 100_000 else min(args.repeat, 3)
-                times[impl] = best_time(lambda: f(N, X, y), repeat)
-            ratio = times["reference"] / times["nndfast"]
-            print(f"| {op} | {size} | {fmt(times['reference'])} | {fmt(times['nndfast'])} "
-                  f"| {ratio:.1f}x |", flush=True)
+            R, F = network("reference", hidden), network("nndfast", hidden)
+            t_ref, t_fast = interleaved(lambda: f(R, X, y), lambda: f(F, X, y), args.pairs)
+            print(f"| {op} | {size} | {fmt(t_ref)} | {fmt(t_fast)} "
+                  f"| {t_ref / t_fast:.1f}x |", flush=True)
     return 0
 
 

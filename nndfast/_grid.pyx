@@ -38,7 +38,7 @@ strict total order (NaN first, as np.argmin), so the result does not depend
 on how prefixes are split into chunks, blocks or threads.  Chunks are still a
 fixed size (set by the plan) and partial results are combined in index order.
 """
-from cython.parallel cimport prange
+from cython.parallel cimport prange, threadid
 from libc.stdint cimport int64_t
 from libc.stdlib cimport malloc, free
 from libc.math cimport exp, fabs, NAN
@@ -65,6 +65,7 @@ cdef extern from "_grid.h" nogil:
                         double *row) noexcept nogil
         const char *isa
     nnd_grid_kernels nnd_grid_select() noexcept
+    int nnd_grid_all_finite(const double *v, int64_t n) noexcept
     double NND_GRID_EMAX
 
 # The SIMD loops for this CPU, chosen once at import (see _grid.h).
@@ -77,8 +78,44 @@ def simd_isa():
 
 
 cdef enum:
-    # Below this many evaluations per call, a thread team costs more than it saves.
-    PARALLEL_MIN_EVALS = 262144
+    # A team gets one thread per this many (evaluation, example, output)
+    # triples of a call, at most: about 0.1 ms (fused rows) to 0.7 ms (shared
+    # hidden units) of one thread's work, so waking a team pays off.
+    TEAM_MIN_WORK = 524288
+    # A team must finish in under TEAM_GAIN_PCT % of the time one thread
+    # would have taken, else calls run on one thread for BACKOFF_MS, doubled
+    # for each such loss in a row (_network.h's nnd_team_backed_off).  100:
+    # a search's blocks run ~50 ms in small dynamic chunks, so a team that
+    # gains less than it might (a core shared with another process) still
+    # gains; only one that loses outright (a barrier held by a thread that
+    # never got a core) is worse than one thread.
+    TEAM_GAIN_PCT = 100
+    BACKOFF_MS = 250
+
+# The network's team policy (_network.h): backoff state (this module's own
+# copy: a grid search and a network call do not share cores' history),
+# the idle-core count, and the switch tests use.
+cdef extern from "_network.h" nogil:
+    double nnd_now() noexcept
+    int nnd_team_backed_off(double seconds) noexcept
+    void nnd_team_result(int lost) noexcept
+    void nnd_team_forget() noexcept
+    int nnd_team_adaptive() noexcept
+    void nnd_set_team_adaptive(int on) noexcept
+    int nnd_free_cores(int want) noexcept
+
+
+def forget_team_losses():
+    """Let the next search use a team again even if one recently lost to a
+    single thread (search's backoff).  For tests and benchmarks."""
+    nnd_team_forget()
+
+
+def adaptive_teams(bint on):
+    """on=False: teams follow the work-size rule alone (no backoff, no
+    idle-core count), so tests can exercise teams on a busy machine;
+    on=True (the default) restores both.  Either way the backoff is reset."""
+    nnd_set_team_adaptive(on)
 
 
 cdef struct Grid:
@@ -694,6 +731,20 @@ cdef int _chunk_fused(const Grid *g, int64_t p0, int64_t p1,
     return 0
 
 
+def all_finite(const double[::1] v):
+    """True if no value of the 1-D float64 array v is NaN or +-inf.
+
+    One read of v and no temporary (np.isfinite(v).all() writes a byte per
+    value first): the axis check of a 10^8-value search, see
+    nndfast._validate.parse_axes.
+    """
+    cdef int ok = 1
+    if v.shape[0] > 0:
+        with nogil:
+            ok = nnd_grid_all_finite(&v[0], v.shape[0])
+    return ok != 0
+
+
 def search(const double[:, ::1] X,        # IN  (N, I)
            const double[:, ::1] y,        # IN  (N, O)
            const double[::1] W,           # IN  (I*H + H*O,) W1.ravel() then W2.ravel()
@@ -737,6 +788,11 @@ def search(const double[:, ::1] X,        # IN  (N, I)
     cdef int64_t c, lo, hi
     cdef int nt = num_threads
     cdef int rc = 0
+    cdef int64_t work
+    cdef int64_t master_chunks = 0
+    cdef int64_t *mine = &master_chunks     # through pointers: shared, not thread-private
+    cdef double t0 = 0.0, master_done = 0.0
+    cdef double *done = &master_done
     cdef double bc = 0.0
     cdef int64_t bu = -1
     cdef double *pc = <double *> malloc(nchunks * sizeof(double))
@@ -758,10 +814,22 @@ def search(const double[:, ::1] X,        # IN  (N, I)
     g.nblock, g.nfold = nblock, nfold
     g.reg, g.scale, g.pen0 = reg, scale, pen0
     g.pen = &pen[0] if pen.shape[0] > 0 else NULL
+    # Team size by work: a parallel region ends at a barrier, so a call lasts
+    # as long as its slowest thread, and on busy cores (other processes,
+    # numpy's spinning BLAS threads) a descheduled team thread holds it for
+    # a time slice (~2-15 ms), longer than a small search's whole work.
+    work = (p1 - p0) * (tile if nblock > 1 else min(tile, vlen[g.m - 1])) * g.N * g.O
     if nt > nchunks:
         nt = <int> nchunks
-    if (p1 - p0) * (tile if nblock > 1 else min(tile, vlen[g.m - 1])) < PARALLEL_MIN_EVALS:
-        nt = 1
+    if nt > work // TEAM_MIN_WORK:
+        nt = <int> max(1, work // TEAM_MIN_WORK)
+    if nt > 1 and nnd_team_adaptive():
+        if nnd_team_backed_off(BACKOFF_MS * 1e-3):
+            nt = 1
+        else:
+            # threads beyond the idle cores would share a core with a
+            # runnable thread and stall the team
+            nt = nnd_free_cores(nt)
     with nogil:
         if nt <= 1:
             for c in range(nchunks):
@@ -770,16 +838,33 @@ def search(const double[:, ::1] X,        # IN  (N, I)
                 prc[c] = (_chunk_fused(&g, lo, hi, &pc[c], &pu[c]) if nblock > 1
                           else _chunk(&g, lo, hi, &pc[c], &pu[c]))
         else:
+            # Fixed chunks handed out one at a time (dynamic): a thread the OS
+            # deschedules delays the call by at most the chunk it holds while
+            # the others take the rest; which thread runs a chunk never changes
+            # its numbers (results per chunk, combined in order below).
+            t0 = nnd_now()
             for c in prange(nchunks, num_threads=nt, schedule='dynamic', chunksize=1):
                 lo = p0 + c * chunk
                 hi = min(p1, lo + chunk)
                 prc[c] = (_chunk_fused(&g, lo, hi, &pc[c], &pu[c]) if nblock > 1
                           else _chunk(&g, lo, hi, &pc[c], &pu[c]))
+                if threadid() == 0:
+                    mine[0] += 1
+                    done[0] = nnd_now()
         for c in range(nchunks):
             rc = rc | prc[c]
             if prc[c] == 0 and _better(pc[c], pu[c], bc, bu):
                 bc = pc[c]
                 bu = pu[c]
+    # Even so a thread that never got a core holds the final barrier.  One
+    # thread would have taken about the calling thread's time per chunk times
+    # all chunks; if the team did not beat that, the cores are busy: run the
+    # next searches on one thread, and try a team again after BACKOFF_MS
+    # (the network's large calls' policy, with their 80 % bar relaxed to
+    # 100 % as explained at TEAM_GAIN_PCT).
+    if nt > 1 and nnd_team_adaptive():
+        nnd_team_result(master_chunks == 0 or (nnd_now() - t0) * master_chunks * 100 >
+                        TEAM_GAIN_PCT * (master_done - t0) * nchunks)
     free(pc)
     free(pu)
     free(prc)

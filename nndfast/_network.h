@@ -23,6 +23,125 @@
 #define NND_FORWARD_SCRATCH(n, H, O) (2 * ((H) + (O)) * (n))
 #define NND_GRAD_SCRATCH(n, H, O) (3 * ((H) + (O)) * (n))
 
+/* Team backoff for the large-call drivers (_network.pyx's _run): when a
+ * thread team last failed to beat what one thread would have done
+ * (microseconds of omp_get_wtime), and how many teams in a row failed.
+ * Calls run on one thread for `base` seconds after a failure, twice that
+ * after two in a row, and so on up to 2^NND_MAX_DOUBLINGS * base, so a
+ * machine whose cores stay busy costs one slow call per long window.  A
+ * team that wins resets the streak.  One state per process, read and
+ * written with relaxed atomics: a stale value only changes how many threads
+ * a later call uses, never a result. */
+#ifdef _OPENMP
+#include <omp.h>
+static inline double nnd_now(void) { return omp_get_wtime(); }
+static inline int nnd_thread(void) { return omp_get_thread_num(); }
+#else
+static inline double nnd_now(void) { return 0.0; }
+static inline int nnd_thread(void) { return 0; }
+#endif
+#define NND_MAX_DOUBLINGS 7
+#define NND_NEVER (-((int64_t) 1 << 60))
+static int64_t nnd_team_lost_us = NND_NEVER;
+static int64_t nnd_team_streak = 0;
+
+#if defined(__GNUC__)
+#define NND_LOAD(v) __atomic_load_n(&(v), __ATOMIC_RELAXED)
+#define NND_STORE(v, x) __atomic_store_n(&(v), (x), __ATOMIC_RELAXED)
+#else
+#define NND_LOAD(v) (v)
+#define NND_STORE(v, x) ((v) = (x))
+#endif
+
+static inline int nnd_team_backed_off(double base)
+{
+    int64_t streak = NND_LOAD(nnd_team_streak);
+    int64_t window = (int64_t) (base * 1e6) << (streak < NND_MAX_DOUBLINGS ? streak : NND_MAX_DOUBLINGS);
+    return (int64_t) (nnd_now() * 1e6) - NND_LOAD(nnd_team_lost_us) < window;
+}
+
+static inline void nnd_team_result(int lost)
+{
+    if (lost) {
+        int64_t streak = NND_LOAD(nnd_team_streak);
+        NND_STORE(nnd_team_streak, streak < NND_MAX_DOUBLINGS ? streak + 1 : streak);
+        NND_STORE(nnd_team_lost_us, (int64_t) (nnd_now() * 1e6));
+    } else {
+        NND_STORE(nnd_team_streak, (int64_t) 0);
+    }
+}
+
+static inline void nnd_team_forget(void)
+{
+    NND_STORE(nnd_team_streak, (int64_t) 0);
+    NND_STORE(nnd_team_lost_us, NND_NEVER);
+}
+
+/* 0: teams follow the work-size rule alone (tests, to exercise teams on a
+ * busy machine); 1 (default): also the backoff and nnd_free_cores. */
+static int64_t nnd_adaptive = 1;
+static inline int nnd_team_adaptive(void) { return (int) NND_LOAD(nnd_adaptive); }
+static inline void nnd_set_team_adaptive(int on)
+{
+    NND_STORE(nnd_adaptive, (int64_t) (on != 0));
+    nnd_team_forget();
+}
+
+/* How many of `want` threads a team can have without sharing a core with
+ * another runnable thread: the online CPUs minus the threads that are
+ * runnable right now besides the caller (Linux: /proc/loadavg's running
+ * count, system-wide, which includes a spinning OpenBLAS worker).  At least
+ * 1; `want` where that count cannot be read.  About 10 us, paid only by
+ * calls big enough for a team. */
+#if defined(__linux__)
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+#endif
+static inline int nnd_free_cores(int want)
+{
+#if defined(__linux__) && defined(_OPENMP)
+    char buf[128];
+    char *p = buf;
+    int fd = open("/proc/loadavg", O_RDONLY), f, free_cores;
+    ssize_t k;
+    long others;
+    if (fd < 0)
+        return want;
+    k = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (k <= 0)
+        return want;
+    buf[k] = 0;
+    for (f = 0; f < 3 && p != NULL; f++) {      /* skip the three averages */
+        p = strchr(p, ' ');
+        if (p != NULL)
+            p++;
+    }
+    if (p == NULL)
+        return want;
+    others = strtol(p, NULL, 10) - 1;
+    free_cores = omp_get_num_procs() - (int) (others > 0 ? others : 0);
+    return free_cores < 1 ? 1 : (free_cores < want ? free_cores : want);
+#else
+    return want;
+#endif
+}
+
+/* dst (n, cols) row-major from src (cols, n): consecutive stores, one pass
+ * (stores that stride across rows would touch every line `cols` times). */
+static inline void nnd_untranspose(const double *src, double *dst, int64_t n, int64_t cols)
+{
+    int64_t e, c;
+    if (cols == 1) {
+        memcpy(dst, src, (size_t) n * sizeof(double));
+        return;
+    }
+    for (e = 0; e < n; e++)
+        for (c = 0; c < cols; c++)
+            dst[e * cols + c] = src[c * n + e];
+}
+
 /* Forward pass of n rows.  X (n, ni), z2/a2 (n, nh), z3/yhat (n, no) point at
  * the chunk's first row.  t: NND_FORWARD_SCRATCH doubles; on return it holds
  * z2, a2, z3, yhat transposed, in that order (nnd_grad_chunk reuses them). */
@@ -45,11 +164,9 @@ static void nnd_forward_chunk(const double *X, const double *W1, const double *W
         }
 #pragma omp simd
         for (e = 0; e < n; e++) ah[e] = nnd_sigmoid(zh[e]);
-        for (e = 0; e < n; e++) {
-            z2[e * nh + h] = zh[e];
-            a2[e * nh + h] = ah[e];
-        }
     }
+    nnd_untranspose(z2t, z2, n, nh);
+    nnd_untranspose(a2t, a2, n, nh);
     for (o = 0; o < no; o++) {
         double *zo = z3t + o * n, *yo = yt + o * n;
         double w = W2[o];
@@ -63,11 +180,67 @@ static void nnd_forward_chunk(const double *X, const double *W1, const double *W
         }
 #pragma omp simd
         for (e = 0; e < n; e++) yo[e] = nnd_sigmoid(zo[e]);
-        for (e = 0; e < n; e++) {
-            z3[e * no + o] = zo[e];
-            yhat[e * no + o] = yo[e];
+    }
+    nnd_untranspose(z3t, z3, n, no);
+    nnd_untranspose(yt, yhat, n, no);
+}
+
+/* Forward pass of n rows for wide hidden layers (the large calls' path for
+ * forward and cost, see _network.pyx's _chunk).  Same arguments, same
+ * numbers (each value is formed by the same operations in the same order)
+ * and the same yhat-transposed result in t as nnd_forward_chunk, but worked
+ * row by row: a row's nh hidden units are one contiguous run that
+ * vectorizes and goes straight into z2/a2.  nnd_forward_chunk's column
+ * passes instead store z2/a2 one strided element at a time, and with many
+ * hidden units a chunk's rows no longer fit in L1, so every such store
+ * misses; that, not the arithmetic, was the cost of wide layers.  z3 is
+ * summed over hidden units in order, NND_TILE rows at a time while their a2
+ * rows are still in L1.  t's z2/a2 parts are left unwritten. */
+#define NND_TILE 8
+NND_TARGET_CLONES
+static void nnd_forward_rows(const double *X, const double *W1, const double *W2,
+                             double *z2, double *a2, double *z3, double *yhat,
+                             int64_t n, int64_t ni, int64_t nh, int64_t no, double *t)
+{
+    double *z3t = t + 2 * nh * n, *yt = z3t + no * n;
+    double acc[NND_TILE];
+    int64_t e0, e, i, h, o, r, m;
+    for (e0 = 0; e0 < n; e0 += NND_TILE) {
+        m = n - e0 < NND_TILE ? n - e0 : NND_TILE;
+        for (e = e0; e < e0 + m; e++) {
+            const double *x = X + e * ni;
+            double *zr = z2 + e * nh, *ar = a2 + e * nh;
+            double xi = x[0];
+#pragma omp simd
+            for (h = 0; h < nh; h++) zr[h] = xi * W1[h];
+            for (i = 1; i < ni; i++) {
+                const double *w = W1 + i * nh;
+                xi = x[i];
+#pragma omp simd
+                for (h = 0; h < nh; h++) zr[h] += xi * w[h];
+            }
+#pragma omp simd
+            for (h = 0; h < nh; h++) ar[h] = nnd_sigmoid(zr[h]);
+        }
+        for (o = 0; o < no; o++) {
+            const double *ar = a2 + e0 * nh;
+            double w = W2[o];
+            for (r = 0; r < m; r++) acc[r] = ar[r * nh] * w;
+            for (h = 1; h < nh; h++) {
+                w = W2[h * no + o];
+                for (r = 0; r < m; r++) acc[r] += ar[r * nh + h] * w;
+            }
+            for (r = 0; r < m; r++) z3t[o * n + e0 + r] = acc[r];
         }
     }
+    for (o = 0; o < no; o++) {
+        const double *zo = z3t + o * n;
+        double *yo = yt + o * n;
+#pragma omp simd
+        for (e = 0; e < n; e++) yo[e] = nnd_sigmoid(zo[e]);
+    }
+    nnd_untranspose(z3t, z3, n, no);
+    nnd_untranspose(yt, yhat, n, no);
 }
 
 /* J of n rows: J[o] = sum 0.5*(y - yhat)^2.  y (n, no); yt is yhat transposed

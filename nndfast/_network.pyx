@@ -31,18 +31,40 @@ cdef enum:
     CHUNK = 256
     # Below this many multiply-adds per call a thread team costs more than it saves.
     PARALLEL_MIN_WORK = 65536
+    # Large calls: the work (in _threads_for's units) each thread of a team
+    # must get, about 1 ms of one thread's time.
+    TEAM_MIN_WORK = 2000000
+    # A team must finish in under TEAM_GAIN_PCT % of the time one thread
+    # would have taken, else calls run on one thread for BACKOFF_MS, doubled
+    # for each such loss in a row (_network.h's nnd_team_backed_off).
+    TEAM_GAIN_PCT = 80
+    BACKOFF_MS = 250
+    # From this many hidden units forward and cost work row by row
+    # (nnd_forward_rows) instead of column by column.
+    WIDE_H = 8
 
 
 # struct Net (pointers and sizes of one call) is declared in _network.pxd.
 
 
 cdef extern from "_network.h" nogil:
+    double nnd_now() noexcept
+    int nnd_thread() noexcept
+    int nnd_team_backed_off(double seconds) noexcept
+    void nnd_team_result(int lost) noexcept
+    int nnd_team_adaptive() noexcept
+    void nnd_set_team_adaptive(int on) noexcept
+    int nnd_free_cores(int want) noexcept
     Py_ssize_t NND_FORWARD_SCRATCH(Py_ssize_t n, Py_ssize_t H, Py_ssize_t O)
     Py_ssize_t NND_GRAD_SCRATCH(Py_ssize_t n, Py_ssize_t H, Py_ssize_t O)
     void nnd_forward_chunk(const double *X, const double *W1, const double *W2,
                            double *z2, double *a2, double *z3, double *yhat,
                            int64_t n, int64_t I, int64_t H, int64_t O,
                            double *t) noexcept
+    void nnd_forward_rows(const double *X, const double *W1, const double *W2,
+                          double *z2, double *a2, double *z3, double *yhat,
+                          int64_t n, int64_t I, int64_t H, int64_t O,
+                          double *t) noexcept
     void nnd_cost_chunk(const double *y, const double *yt, int64_t n, int64_t O,
                         double *J) noexcept
     void nnd_grad_chunk(const double *X, const double *y, const double *W2,
@@ -80,8 +102,13 @@ cdef void _chunk(const Net *n, int op, Py_ssize_t c, double *t,
     cdef double *sums = NULL
     if op != FORWARD:     # partial is NULL for FORWARD
         sums = partial + c * _partial_len(n, op)
-    nnd_forward_chunk(n.X + e0 * I, n.W1, n.W2, n.z2 + e0 * H, n.a2 + e0 * H,
-                      n.z3 + e0 * O, n.yhat + e0 * O, rows, I, H, O, t)
+    if op != GRAD and H >= WIDE_H:
+        # backprop needs nnd_forward_chunk's transposed z2/a2; the rest does not
+        nnd_forward_rows(n.X + e0 * I, n.W1, n.W2, n.z2 + e0 * H, n.a2 + e0 * H,
+                         n.z3 + e0 * O, n.yhat + e0 * O, rows, I, H, O, t)
+    else:
+        nnd_forward_chunk(n.X + e0 * I, n.W1, n.W2, n.z2 + e0 * H, n.a2 + e0 * H,
+                          n.z3 + e0 * O, n.yhat + e0 * O, rows, I, H, O, t)
     if op == COST:
         # yhat transposed sits after z2t, a2t (H*rows each) and z3t (O*rows)
         nnd_cost_chunk(n.y + e0 * O, t + 2 * H * rows + O * rows, rows, O, sums)
@@ -90,22 +117,45 @@ cdef void _chunk(const Net *n, int op, Py_ssize_t c, double *t,
                        sums, sums + I * H, sums + I * H + H * O)
 
 
-cdef inline int _threads_for(const Net *n, int num_threads) noexcept nogil:
-    if num_threads <= 1 or n.nex <= CHUNK or \
-            n.nex * n.nhid * (n.nin + n.nout) < PARALLEL_MIN_WORK:
-        return 1
-    return num_threads
+cdef inline int _threads_for(const Net *n, int op, int num_threads) noexcept nogil:
+    """Team size for op on n: num_threads only when each thread gets enough
+    work to repay waking a team, else 1.
+
+    Why a high bar: a parallel region ends at a barrier, so a call takes as
+    long as its slowest thread.  Right after a numpy BLAS call OpenBLAS's
+    workers still spin (~0.1 s), and other processes may hold a core; a team
+    thread that is descheduled then holds the whole call for a time slice
+    (~1-3 ms), which is longer than a small call's total work.  One thread
+    never waits for anybody, so small calls stay serial."""
+    cdef Py_ssize_t nt, work = n.nex * (n.nhid * (n.nin + 2) + 2 * n.nout)
+    if op == GRAD:
+        work *= 2
+    nt = min(<Py_ssize_t> num_threads, work // TEAM_MIN_WORK,
+             (n.nex + CHUNK - 1) // CHUNK)
+    return <int> max(nt, 1)
 
 
 cdef int _run(const Net *n, int op, double *partial, int num_threads) noexcept nogil:
     """Run op over all chunks; per-chunk sums go to partial.  -1 on no memory."""
     cdef Py_ssize_t nchunks = (n.nex + CHUNK - 1) // CHUNK
     cdef Py_ssize_t c, m = _scratch_len(n, op)
-    cdef int nt = _threads_for(n, num_threads)
+    cdef int nt = _threads_for(n, op, num_threads)
     cdef int no_memory = 0
     cdef int *failed = &no_memory     # written through a pointer: shared, not thread-private
+    cdef Py_ssize_t master_chunks = 0
+    cdef Py_ssize_t *mine = &master_chunks
+    cdef double t0, master_done = 0.0
+    cdef double *done = &master_done
     cdef double stack_t[512]
     cdef double *t
+    if nt > 1 and nnd_team_adaptive():
+        if nnd_team_backed_off(BACKOFF_MS * 1e-3):
+            nt = 1
+        else:
+            # threads beyond the idle cores would share a core with a runnable
+            # thread (another process, OpenBLAS's spinning workers) and stall
+            # the team
+            nt = nnd_free_cores(nt)
     if nt == 1:
         t = &stack_t[0] if m <= 512 else <double *> malloc(m * sizeof(double))
         if t == NULL:
@@ -115,15 +165,33 @@ cdef int _run(const Net *n, int op, double *partial, int num_threads) noexcept n
         if t != &stack_t[0]:
             free(t)
         return 0
-    # one scratch per thread, allocated inside the team (sklearn's pattern)
+    # One scratch per thread, allocated inside the team (sklearn's pattern).
+    # Chunks are handed out one at a time (dynamic), not split in equal
+    # shares up front (static): a thread that the OS deschedules (a spinning
+    # OpenBLAS worker or another process on its core) then delays the call by
+    # at most the chunk it holds, while the others take the rest.  Which
+    # thread runs a chunk never changes its numbers: sums stay per chunk.
+    t0 = nnd_now()
     with parallel(num_threads=nt):
         t = <double *> malloc(m * sizeof(double))
         if t == NULL:
             failed[0] = 1
         else:
-            for c in prange(nchunks, schedule='static'):
+            for c in prange(nchunks, schedule='dynamic'):
                 _chunk(n, op, c, t, partial)
+                if nnd_thread() == 0:
+                    mine[0] += 1
+                    done[0] = nnd_now()
             free(t)
+    # Even so the region ends at a barrier, and a descheduled thread can hold
+    # it for a time slice.  One thread would have taken about the calling
+    # thread's time per chunk times all chunks; if the team did not clearly
+    # beat that, the cores are busy (BLAS spinners, other processes): run
+    # the next calls on one thread, and try a team again after BACKOFF_MS
+    # (doubled for each loss in a row).
+    if nnd_team_adaptive():
+        nnd_team_result(master_chunks == 0 or (nnd_now() - t0) * master_chunks * 100 >
+                        TEAM_GAIN_PCT * (master_done - t0) * nchunks)
     return -1 if no_memory else 0
 
 
@@ -294,6 +362,121 @@ def cost_and_gradient(const double[:, ::1] X,   # IN  (N, I), N >= 1
         raise MemoryError("nndfast: could not allocate the gradient's per-chunk sums")
 
 
+def team_size(Py_ssize_t n, Py_ssize_t I, Py_ssize_t H, Py_ssize_t O, str op,
+              int num_threads):
+    """Threads a large call of n rows (I-H-O network) uses when allowed
+    num_threads; op is "forward", "cost" or "gradient".  For benchmarks and
+    tests: the drivers apply the same rule themselves."""
+    cdef Net net
+    cdef int code = {"forward": FORWARD, "cost": COST, "gradient": GRAD}[op]
+    net.nex, net.nin, net.nhid, net.nout = n, I, H, O
+    return _threads_for(&net, code, num_threads)
+
+
+def adaptive_teams(bint on):
+    """Switch the large calls' run-time team checks (the backoff after a
+    team lost to one thread, and the free-core count) on (the default) or
+    off, forgetting past losses either way.  Off, teams follow the work-size
+    rule alone (team_size): for tests that must exercise teams on a busy
+    machine, and for benchmarks."""
+    nnd_set_team_adaptive(on)
+
+
+# ---------------------------------------------------------------------------
+# Output buffers of large calls (network.py's _large_outputs / _publish_large).
+#
+# A large call writes n*(2H + 2O) doubles; into fresh pages that costs far
+# more than the arithmetic (the kernel would wait on page faults and cache
+# misses), so a network reuses the arrays of its previous large call when
+# nothing outside it can see them.  The test is numpy's own for eliding
+# temporaries: the reference count is exactly the network's own references
+# (a user's variable, a view, a memoryview or a container would each add
+# one), the array owns its data, is nobody's view, is writeable and has the
+# shape and dtype the call needs.
+# ---------------------------------------------------------------------------
+
+from cpython.object cimport PyObject
+from cpython.dict cimport PyDict_GetItem, PyDict_DelItem
+from cpython.list cimport PyList_GET_ITEM
+
+cdef extern from *:
+    """
+    /* Free-threaded CPython has no stable refcount to test: never reuse. */
+    #ifdef Py_GIL_DISABLED
+    #define NND_REUSE_OUTPUTS 0
+    #else
+    #define NND_REUSE_OUTPUTS 1
+    #endif
+    #define nnd_refcnt(o) Py_REFCNT(o)
+    """
+    bint NND_REUSE_OUTPUTS
+    Py_ssize_t nnd_refcnt(PyObject *o)
+
+cdef tuple _OUTPUT_NAMES = ("z2", "a2", "z3", "yHat")
+
+
+cdef bint _private_2d(PyObject *p, Py_ssize_t refs, Py_ssize_t rows,
+                      Py_ssize_t cols) noexcept:
+    """True if p has exactly `refs` references and is a writeable, aligned,
+    C-contiguous float64 (rows, cols) ndarray that owns its data."""
+    cdef cnp.ndarray arr
+    # the count first: the casts below add a reference of their own
+    if nnd_refcnt(p) != refs or type(<object> p) is not cnp.ndarray:
+        return False
+    arr = <cnp.ndarray> p
+    return (cnp.PyArray_NDIM(arr) == 2 and cnp.PyArray_DIM(arr, 0) == rows
+            and cnp.PyArray_DIM(arr, 1) == cols
+            and cnp.PyArray_TYPE(arr) == cnp.NPY_DOUBLE
+            and cnp.PyArray_ISNOTSWAPPED(arr)
+            and cnp.PyArray_BASE(arr) == NULL
+            and cnp.PyArray_CHKFLAGS(arr, cnp.NPY_ARRAY_OWNDATA | cnp.NPY_ARRAY_WRITEABLE
+                                     | cnp.NPY_ARRAY_ALIGNED | cnp.NPY_ARRAY_C_CONTIGUOUS))
+
+
+def large_outputs(dict d, Py_ssize_t n, Py_ssize_t H, Py_ssize_t O, bint sets_yhat):
+    """The (z2 (n, H), a2 (n, H), z3 (n, O), yhat (n, O)) a large call writes.
+
+    d: the network's __dict__.  d["_large"], a list the last large call left
+    (network.py's _publish_large), offers its four arrays; each is reused if
+    its only references are that list and d's own attribute of the same name
+    (a user holding it directly or through any view adds one), else a fresh
+    array is made.  yhat is never d["yHat"] unless the call sets yHat
+    (forward does not: the cost calls' yHat must survive it).
+
+    Claimed arrays leave d (list and attributes) before anything is
+    allocated, all under the GIL, so no other thread can pick them up while
+    this call writes them; _publish_large puts them back afterwards.
+    """
+    cdef list out = [None, None, None, None]
+    cdef list cache = None
+    cdef PyObject *c
+    cdef PyObject *p
+    cdef PyObject *attr
+    cdef Py_ssize_t k, rows, cols
+    c = PyDict_GetItem(d, "_large")
+    # a list that only d holds (a shallow copy of the network would share it)
+    if NND_REUSE_OUTPUTS and c != NULL and nnd_refcnt(c) == 1 and type(<object> c) is list:
+        cache = <list> c
+        PyDict_DelItem(d, "_large")
+        if len(cache) != 4:
+            cache = None
+    if cache is not None:
+        for k in range(4):
+            p = PyList_GET_ITEM(cache, k)
+            attr = PyDict_GetItem(d, _OUTPUT_NAMES[k])
+            if attr == p and k == 3 and not sets_yhat:
+                continue
+            cols = H if k < 2 else O
+            if _private_2d(p, 2 if attr == p else 1, n, cols):
+                out[k] = <object> p
+                if attr == p:
+                    PyDict_DelItem(d, _OUTPUT_NAMES[k])
+    for k in range(4):
+        if out[k] is None:
+            out[k] = _empty2(n, H if k < 2 else O)
+    return tuple(out)
+
+
 # ---------------------------------------------------------------------------
 # Tiny-call drivers for the drop-in Neural_Network (network.py).
 #
@@ -429,6 +612,8 @@ cdef tuple _tiny_setup(dict d, object X, object y, Net *n):
 
 cdef inline void _publish(dict d, tuple s, bint with_yhat):
     cdef object pending
+    # the last large call's outputs stop being the attributes: let them go
+    d.pop("_large", None)
     if with_yhat:
         d.pop("yHat", None)
         d["_pending"] = s

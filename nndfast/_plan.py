@@ -79,8 +79,9 @@ class Plan(object):
         ustrides = [math.prod(self.shape[a + 1:]) for a in range(len(self.shape))]
         pshape = [self.shape[a] for a in order]
         self.plan_shape = tuple(pshape)
-        # one axis: its (validated, float64, contiguous) values as they are; a
-        # copy of 10^8 values would cost about half the search
+        # one axis: its values as parse_axes returned them (often the caller's
+        # own array, only read); a copy of 10^8 values would cost about half
+        # the search
         self.values = (self.axis_values[0] if len(order) == 1
                        else np.concatenate([self.axis_values[a] for a in order]))
         self.vlen = np.array(pshape, dtype=np.int64)
@@ -302,7 +303,7 @@ def make_plan(NN, X, y, axes):
     W1 = as_weights(NN.W1, "NN.W1", (I, H))
     W2 = as_weights(NN.W2, "NN.W2", (H, O))
     X, y = as_data(X, y, I, O)
-    grid = parse_axes(axes, {"W1": (I, H), "W2": (H, O)})
+    grid = parse_axes(axes, {"W1": (I, H), "W2": (H, O)}, all_finite=_grid.all_finite)
     total = math.prod(len(g[4]) for g in grid)
     if total > _INT64_MAX:
         raise ValueError(

@@ -132,14 +132,30 @@ def _weight_key(key):
     return None
 
 
-def parse_axes(axes, shapes):
+def _axis_values(arr):
+    """A 1-D numeric ndarray as C-contiguous, aligned float64: itself when it
+    already is one (an axis of 10^8 values is 0.8 GB: copying it cost about
+    half a search), else a new array.  (Not a read-only view of it: setting
+    the flag on a view per call leaves numpy allocations behind, which
+    tests/test_leaks.py sees; the kernels and the reference only read.)"""
+    if arr.dtype == F64 and arr.flags.c_contiguous and arr.flags.aligned:
+        return arr
+    return np.array(arr, dtype=F64)
+
+
+def parse_axes(axes, shapes, all_finite=None):
     """Check a grid's axes; return [(name, layer, i, j, values)] in the given order.
 
     axes : mapping from a weight, "W1[i,j]" / "W2[i,j]" or ("W1", i, j), to
     a 1-D array of finite values.  shapes : {"W1": (I, H), "W2": (H, O)}.
-    name is the canonical "W1[i,j]"; values is a new float64 1-D array.
-    Raises TypeError for a non-mapping or non-numeric values, ValueError for
-    anything else that is wrong.
+    all_finite : None, or a faster test values -> bool (nndfast._grid's
+    compiled one; np.isfinite otherwise).
+    name is the canonical "W1[i,j]"; values is a float64 1-D C-contiguous
+    array: the caller's array itself when it already is one (not a copy:
+    only read it, and let the values reach a returned result only as copied
+    scalars, so a later edit by the caller changes nothing), else a new
+    array.  Raises TypeError for a non-mapping or non-numeric values,
+    ValueError for anything else that is wrong.
     """
     if not isinstance(axes, Mapping):
         raise TypeError(
@@ -168,7 +184,10 @@ def parse_axes(axes, shapes):
                 f"axes[{key!r}] must be a 1-D array of values; got shape {arr.shape}")
         if arr.shape[0] == 0:
             raise ValueError(f"axes[{key!r}] is empty; give at least one value")
-        arr = np.array(arr, dtype=F64)
-        check_finite(arr, f"axes[{key!r}]")
+        arr = _axis_values(arr)
+        if all_finite is None:
+            check_finite(arr, f"axes[{key!r}]")
+        elif not all_finite(arr):
+            raise ValueError(f"axes[{key!r}] contains NaN or inf")
         out.append((name, layer, i, j, arr))
     return out

@@ -7,10 +7,13 @@ Caching of z2, a2, z3 and yHat: the tutorial keeps them on the object.  For
 calls below _network.pyx's PARALLEL_MIN_WORK (the tutorial's 3x2 data is one) the kernels
 write into scratch buffers owned by the network and the attributes are
 copied out on first access, so a brute-force loop of costFunction calls
-allocates one array per call instead of five.  Larger calls allocate fresh
-arrays and store them directly.  Either way an attribute holds the values of
-the call that last set it, and an array a user already holds is never
-changed by a later call.
+allocates one array per call instead of five.  Larger calls store their
+arrays directly, and the next large call writes into them again when nothing
+outside the network holds them (same reference-count test as numpy's
+temporary elision, _network.large_outputs); otherwise it allocates fresh ones.
+Either way an attribute holds the values of the call that last set it, and an
+array a user holds (directly or through a view) is never changed by a later
+call.
 """
 import numpy as np
 
@@ -265,17 +268,21 @@ class Neural_Network(object):
             return r
         return large(X, y, W1, W2)
 
-    def _large_buffers(self, n):
-        """Fresh (z2, a2, z3, yhat) for n rows."""
+    def _large_buffers(self, n, with_yhat):
+        """(z2, a2, z3, yhat) for n rows: the previous large call's arrays where
+        nothing outside the network holds them, else fresh ones
+        (_network.large_outputs has the rule).  with_yhat: the call sets yHat."""
         _, H, O = self._sizes()
-        return np.empty((n, H)), np.empty((n, H)), np.empty((n, O)), np.empty((n, O))
+        return _k.large_outputs(self.__dict__, n, H, O, with_yhat)
 
     def _publish_large(self, bufs, with_yhat):
-        """Make z2/a2/z3 (and yHat) the freshly computed bufs."""
+        """Make z2/a2/z3 (and yHat) the just computed bufs, and offer all four
+        to the next large call (_large_buffers)."""
         d = self.__dict__
         d["z2"], d["a2"], d["z3"] = bufs[0], bufs[1], bufs[2]
         if with_yhat:
             d["yHat"] = bufs[3]
+        d["_large"] = list(bufs)
 
     # -- the tutorial's methods -------------------------------------------
     def forward(self, X):
@@ -297,7 +304,7 @@ class Neural_Network(object):
         return self._general(_k.forward_tiny, self._forward_large, X, None)
 
     def _forward_large(self, X, y, W1, W2):
-        b = self._large_buffers(X.shape[0])
+        b = self._large_buffers(X.shape[0], False)
         if X.shape[0]:
             _k.forward(X, W1, W2, b[0], b[1], b[2], b[3], resolve_num_threads(None))
         self._publish_large(b, False)
@@ -334,7 +341,7 @@ class Neural_Network(object):
         return self._general(_k.cost_tiny, self._cost_large, X, y)
 
     def _cost_large(self, X, y, W1, W2):
-        b = self._large_buffers(X.shape[0])
+        b = self._large_buffers(X.shape[0], True)
         J = np.zeros(W2.shape[1])
         if X.shape[0]:
             _k.cost(X, y, W1, W2, b[0], b[1], b[2], b[3], J, resolve_num_threads(None),
@@ -353,7 +360,7 @@ class Neural_Network(object):
         return self._general(_k.cost_and_gradient_tiny, self._grad_large, X, y)
 
     def _grad_large(self, X, y, W1, W2):
-        b = self._large_buffers(X.shape[0])
+        b = self._large_buffers(X.shape[0], True)
         J = np.zeros(W2.shape[1])
         g1 = np.zeros(W1.shape)
         g2 = np.zeros(W2.shape)
@@ -457,6 +464,7 @@ class Neural_Network(object):
             if name not in state and pending is not None and pending[slot] is not None:
                 state[name] = pending[slot].copy()
         state["_pending"] = None
+        state.pop("_large", None)     # reuse candidates, not state
         return state
 
     def __repr__(self):

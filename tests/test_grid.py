@@ -239,7 +239,17 @@ def test_bitwise_identical_across_thread_counts():
     NN = _net(3, 4, 2, seed=10)
     rng = np.random.default_rng(10)
     X, y = rng.normal(size=(5, 3)), rng.uniform(size=(5, 2))
-    # each grid is above the kernel's parallel threshold (2**18 evaluations)
+    # each grid has work for a team of 3 (TEAM_MIN_WORK evaluation-example-
+    # output triples per thread), and with adaptive teams off every run uses
+    # one (a busy machine would otherwise send runs to one thread)
+    _grid.adaptive_teams(False)
+    try:
+        _bitwise_across_thread_counts(NN, X, y, rng)
+    finally:
+        _grid.adaptive_teams(True)
+
+
+def _bitwise_across_thread_counts(NN, X, y, rng):
     for axes in [{"W1[0,0]": rng.normal(size=80), "W1[2,1]": rng.normal(size=60),
                   "W1[1,3]": rng.normal(size=70)},
                  {"W2[1,0]": rng.normal(size=100), "W1[1,0]": rng.normal(size=50),
@@ -410,6 +420,39 @@ def test_bad_axes(search, axes, exc, match):
         search(NN, nndfast.X, nndfast.y, axes)
     np.testing.assert_array_equal(NN.W1, before[0])
     np.testing.assert_array_equal(NN.W2, before[1])
+
+
+@pytest.mark.parametrize("search", SEARCHES, ids=["nndfast", "reference"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("where", [0, 4095, 4096, 9999])
+def test_non_finite_value_anywhere_in_a_long_axis(search, bad, where):
+    # the compiled check reads the axis in blocks of 4096 values
+    w = np.linspace(-5, 5, 10000)
+    w[where] = bad
+    with pytest.raises(ValueError, match=r"axes\['W2\[0,0\]'\] contains NaN or inf"):
+        search(_net(seed=16), nndfast.X, nndfast.y, {"W2[0,0]": w}, full_output=False)
+
+
+def test_float64_axes_are_read_in_place_and_never_reach_the_result():
+    NN = _net(seed=17)
+    w = np.linspace(-5, 5, 3001)
+    plan = P.make_plan(NN, nndfast.X, nndfast.y, {"W2[1,0]": w})
+    # a 10^8-value axis must not be copied (0.8 GB): the plan reads it in place
+    assert np.shares_memory(plan.values, w)
+    # other forms are converted into new arrays, which the caller cannot reach
+    for other in (w.astype(np.float32), w[::2], list(w[:50]), w.astype(">f8")):
+        p = P.make_plan(NN, nndfast.X, nndfast.y, {"W2[1,0]": other})
+        assert not np.shares_memory(p.values, w) and p.values.dtype == np.float64
+    for search in SEARCHES:
+        res = search(NN, nndfast.X, nndfast.y, {"W2[1,0]": w, "W1[0,0]": w[:7]})
+        kept = (res.costs.copy(), res.best_cost, res.best_index, dict(res.best_weights))
+        w_saved = w.copy()
+        w[:] = 7.0                      # the caller edits its axes afterwards
+        assert _bits(res.costs) == _bits(kept[0])
+        assert (res.best_cost, res.best_index, res.best_weights) == kept[1:]
+        assert res.best_weights["W2[1,0]"] == w_saved[res.best_index[0]]
+        assert all(type(v) is float for v in res.best_weights.values())
+        w[:] = w_saved
 
 
 @pytest.mark.parametrize("search", SEARCHES, ids=["nndfast", "reference"])

@@ -66,21 +66,34 @@ def test_public_api_bitwise_identical_with_1_2_3_threads(tmp_path):
     assert np.isfinite(runs[1]["grads"]).all()
 
 
-@pytest.mark.parametrize("n", [257, 5000, 20000])
+@pytest.mark.parametrize("n", [257, 5000, 20000, 60000])
 def test_bitwise_identical_for_any_num_threads_in_process(monkeypatch, n):
     """The same check in one process: network.py asks resolve_num_threads for
-    its team size, so pinning that pins the kernels' num_threads."""
+    its team size, so pinning that pins the kernels' num_threads (up to the
+    work-size rule, _network.team_size: 60000 rows make teams of 4 for every
+    operation).  The run-time checks that make busy machines run calls on
+    one thread are switched off, so the teams really form."""
+    from nndfast import _network
+
     X, y = data(n, n, I, O, scale=2.0)
 
     def run(threads):
         monkeypatch.setattr(nndfast.network, "resolve_num_threads", lambda _: threads)
         np.random.seed(n)
         NN = nndfast.Neural_Network(inputLayerSize=I, hiddenLayerSize=H, outputLayerSize=O)
-        out = [NN.forward(X), NN.z2, NN.a2, NN.z3, NN.costFunction(X, y), NN.yHat]
+        out = [NN.forward(X), NN.z2.copy(), NN.a2.copy(), NN.z3.copy()]
+        out += [NN.costFunction(X, y), NN.yHat.copy()]
         out += list(NN.costFunctionPrime(X, y)) + [NN.computeGradients(X, y)]
         return out
 
-    base = run(1)
-    for threads in (2, 3, 4):
-        for k, (a, b) in enumerate(zip(base, run(threads))):
-            assert np.array_equal(a, b), (threads, k)
+    if n == 60000:
+        assert all(_network.team_size(n, I, H, O, op, 4) == 4
+                   for op in ("forward", "cost", "gradient"))
+    _network.adaptive_teams(False)
+    try:
+        base = run(1)
+        for threads in (2, 3, 4):
+            for k, (a, b) in enumerate(zip(base, run(threads))):
+                assert np.array_equal(a, b), (threads, k)
+    finally:
+        _network.adaptive_teams(True)

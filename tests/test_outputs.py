@@ -1,0 +1,189 @@
+"""Large calls write into the network's previous output arrays only when
+nothing outside the network can see them.
+
+The contract (network.py, _network.large_outputs): an array a user holds,
+directly or through any view, never changes; arrays nobody holds are
+reused, so repeated large calls do not pay for fresh pages.  Every check
+here also compares the values with nndfast.reference.
+"""
+import copy
+import weakref
+
+import numpy as np
+import pytest
+
+import nndfast
+
+from conftest import assert_close, data, forward_scales, pair
+
+# 2000 x 64 hidden units: a large call (far above the tiny-path threshold)
+N, H = 2000, 64
+NAMES = ("z2", "a2", "z3", "yHat")
+
+CALLS = {
+    "forward": lambda NN, X, y: NN.forward(X),
+    "costFunction": lambda NN, X, y: NN.costFunction(X, y),
+    "costFunctionPrime": lambda NN, X, y: NN.costFunctionPrime(X, y),
+}
+
+
+def _check_caches(fast, ref, X, sets_yhat=True):
+    s2, s3 = forward_scales(ref, X)
+    assert_close(fast.z2, ref.z2, scale=s2)
+    assert_close(fast.a2, ref.a2)
+    assert_close(fast.z3, ref.z3, scale=s3)
+    if sets_yhat:
+        assert_close(fast.yHat, ref.yHat)
+
+
+@pytest.mark.parametrize("op", ["costFunction", "costFunctionPrime"])
+def test_outputs_nobody_holds_are_reused(op):
+    fast, ref = pair(0, hiddenLayerSize=H)
+    X, y = data(0, N, 2, 1)
+    CALLS[op](fast, X, y)
+    before = {a: weakref.ref(getattr(fast, a)) for a in NAMES}
+    fast.W1[0, 0] += 0.25
+    ref.W1[0, 0] += 0.25
+    CALLS[op](fast, X, y)
+    CALLS[op](ref, X, y)
+    for a in NAMES:
+        assert getattr(fast, a) is before[a](), a
+    _check_caches(fast, ref, X)
+
+
+def test_forward_reuses_its_own_output_but_never_the_cost_calls_yHat():
+    fast, ref = pair(1, hiddenLayerSize=H)
+    X, y = data(1, N, 2, 1)
+    fast.costFunction(X, y)
+    ref.costFunction(X, y)
+    yhat_cost = fast.yHat.copy()
+    fast.forward(X)                      # result dropped: reusable
+    out = weakref.ref(fast.__dict__["_large"][3])
+    fast.W2[0, 0] -= 0.5
+    ref.W2[0, 0] -= 0.5
+    got = fast.forward(X)
+    assert got is out()
+    assert_close(got, ref.forward(X))
+    _check_caches(fast, ref, X, sets_yhat=False)
+    # forward does not set yHat (as in the tutorial): the cost call's stays
+    assert np.array_equal(fast.yHat, yhat_cost)
+
+
+HOLDS = {
+    "the array": lambda a: a,
+    "a slice": lambda a: a[5:17],
+    "a transpose": lambda a: a.T,
+    "a reshape": lambda a: a.reshape(-1),
+    "a memoryview": memoryview,
+    "np.asarray in a list": lambda a: [np.asarray(a)],
+    "np.frombuffer": lambda a: np.frombuffer(a, dtype=np.float64),
+}
+
+
+@pytest.mark.parametrize("how", list(HOLDS))
+@pytest.mark.parametrize("op", list(CALLS))
+def test_held_outputs_never_change(op, how):
+    """Hold each cached array (or a view of it) and the returned arrays, then
+    make every kind of call again with other weights and other data of the
+    same shape: what is held keeps its values, and the network's new caches
+    are right."""
+    fast, ref = pair(2, hiddenLayerSize=H)
+    X, y = data(2, N, 2, 1)
+    X2, y2 = data(3, N, 2, 1)
+    out = CALLS[op](fast, X, y)
+    held = [(a, HOLDS[how](getattr(fast, a))) for a in NAMES if hasattr(fast, a)]
+    held += [(f"returned {k}", HOLDS[how](o))
+             for k, o in enumerate(out if isinstance(out, tuple) else (out,))]
+    snapshots = [(name, np.array(h[0] if isinstance(h, list) else h, copy=True))
+                 for name, h in held]
+    del out
+    for other in CALLS:
+        fast.W1[1, 2] += 0.3
+        ref.W1[1, 2] += 0.3
+        CALLS[other](fast, X2, y2)
+        CALLS[other](ref, X2, y2)
+        _check_caches(fast, ref, X2, sets_yhat=other != "forward" or hasattr(ref, "yHat"))
+    for (name, h), (_, snap) in zip(held, snapshots):
+        now = np.asarray(h[0] if isinstance(h, list) else h)
+        assert np.array_equal(now, snap), (name, how)
+
+
+def test_read_only_or_resized_outputs_are_not_reused():
+    fast, ref = pair(4, hiddenLayerSize=H)
+    X, y = data(4, N, 2, 1)
+    fast.costFunction(X, y)
+    fast.z2.flags.writeable = False
+    z2 = weakref.ref(fast.z2)
+    frozen = fast.z2.copy()
+    fast.W1[0, 1] += 1.0
+    ref.W1[0, 1] += 1.0
+    fast.costFunction(X, y)
+    ref.costFunction(X, y)
+    assert fast.z2 is not z2()
+    _check_caches(fast, ref, X)
+    # fewer rows: new arrays of the new shape
+    Xs, ys = X[:1500], y[:1500]
+    fast.costFunction(Xs, ys)
+    ref.costFunction(Xs, ys)
+    assert fast.z2.shape == (1500, H) and fast.z2.base is None
+    _check_caches(fast, ref, Xs)
+    assert z2() is None or np.array_equal(z2(), frozen)
+
+
+def test_an_output_passed_back_as_input_is_read_correctly():
+    """costFunction(X, NN.yHat): y is the network's own yHat array, so it is
+    held by the call itself and must not be written while it is read."""
+    fast, ref = pair(5, hiddenLayerSize=H)
+    X, y = data(5, N, 2, 1)
+    fast.costFunction(X, y)
+    ref.costFunction(X, y)
+    fast.W2[2, 0] += 0.7
+    ref.W2[2, 0] += 0.7
+    for name in ("costFunction", "costFunctionPrime"):
+        yy = ref.yHat.copy()
+        expected = CALLS[name](ref, X, yy)
+        got = CALLS[name](fast, X, fast.yHat)
+        for g, e in zip(got if isinstance(got, tuple) else (got,),
+                        expected if isinstance(expected, tuple) else (expected,)):
+            assert_close(g, e, scale=np.abs(e).max() + 1.0)
+
+
+def test_a_shallow_copy_never_writes_the_originals_arrays():
+    fast, ref = pair(6, hiddenLayerSize=H)
+    X, y = data(6, N, 2, 1)
+    fast.costFunction(X, y)
+    ref.costFunction(X, y)
+    clone = copy.copy(fast)
+    snap = {a: getattr(fast, a).copy() for a in NAMES}
+    clone.W1 = clone.W1 + 1.0            # its own weights, same sizes
+    clone.costFunctionPrime(X, y)
+    clone.forward(X)
+    for a in NAMES:
+        assert np.array_equal(getattr(fast, a), snap[a]), a
+    _check_caches(fast, ref, X)
+    fast.costFunction(X, y)              # and the other way round
+    assert not np.array_equal(clone.z2, fast.z2)
+
+
+def test_a_tiny_call_lets_the_large_outputs_go():
+    """After a tiny call the attributes are the tiny call's, and the large
+    arrays are not kept alive for reuse (memory comes back as before)."""
+    fast, _ = pair(7, hiddenLayerSize=H)
+    X, y = data(7, N, 2, 1)
+    fast.costFunction(X, y)
+    large = [weakref.ref(getattr(fast, a)) for a in NAMES]
+    fast.costFunction(nndfast.X, nndfast.y)
+    assert all(r() is None for r in large)
+    assert fast.z2.shape == (3, H)
+
+
+def test_pickle_and_deepcopy_do_not_carry_reuse_candidates():
+    import pickle
+
+    fast, _ = pair(8, hiddenLayerSize=H)
+    X, y = data(8, N, 2, 1)
+    fast.forward(X)
+    for clone in (pickle.loads(pickle.dumps(fast)), copy.deepcopy(fast)):
+        assert "_large" not in clone.__dict__
+        assert np.array_equal(clone.z2, fast.z2)
+        assert np.array_equal(clone.forward(X), fast.forward(X))
