@@ -124,6 +124,13 @@ CHILD = textwrap.dedent(r"""
         with open("/proc/self/statm") as f:
             return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
+    # The load-adaptive team policy may run a call serially on a busy machine;
+    # then the warm-up would not start the OpenMP pool and the measured run
+    # would, which reads as a leaked thread.  Fixed teams make the baseline hold it.
+    from nndfast import _grid, _network
+    _grid.adaptive_teams(False)
+    _network.adaptive_teams(False)
+
     what = sys.argv[1]
     np.random.seed(0)
     NN = nndfast.Neural_Network(hiddenLayerSize=8)
