@@ -48,7 +48,7 @@ STATUS_DIVERGED = DIVERGED
 def work_size(Py_ssize_t n, Py_ssize_t I, Py_ssize_t H, Py_ssize_t O):
     """Doubles of scratch the drivers need for n examples of an I-H-O network."""
     cdef Py_ssize_t P = I * H + H * O
-    return n * (2 * H + 2 * O) + 8 * P + 2 * O
+    return n * (2 * H + 2 * O) + 3 * P + O
 
 
 cdef struct Work:
@@ -57,11 +57,7 @@ cdef struct Work:
     double *prev     # (P,) parameters before the last step
     double *ge       # (P,) one example's gradient
     double *Je       # (O,) one example's cost
-    double *v1       # (P,) BFGS vectors
-    double *v2
-    double *v3
-    double *v4
-    double *v5
+    double *v1       # (P,) stochastic descent: the parameters at epoch start
 
 
 cdef int _setup(Work *w, const double *X, const double *y, Py_ssize_t n,
@@ -87,12 +83,7 @@ cdef int _setup(Work *w, const double *X, const double *y, Py_ssize_t n,
     w.prev = work
     w.ge = work + w.P
     w.v1 = work + 2 * w.P
-    w.v2 = work + 3 * w.P
-    w.v3 = work + 4 * w.P
-    w.v4 = work + 5 * w.P
-    w.v5 = work + 6 * w.P
-    # 7P .. 7P + O: Je; 7P + O .. 8P + 2O spare
-    w.Je = work + 7 * w.P
+    w.Je = work + 3 * w.P
     return 0
 
 
