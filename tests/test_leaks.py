@@ -114,24 +114,32 @@ def test_rss_does_not_grow(name):
 
 @pytest.mark.parametrize("name", sorted(CALLS_BY_NAME))
 def test_tracemalloc_no_growth_in_nndfast(name):
+    # Two equal windows: a leak grows in both, while the interpreter's free
+    # lists (3.13 keeps ~100 freed small objects traced to where they were
+    # first allocated) fill once and then stop.
     fn = CALLS_BY_NAME[name]
+    calls = min(TRACE_CALLS, REPEATS.get(name, CALLS))
     for _ in range(200):
         fn()
     gc.collect()
+    filt = [tracemalloc.Filter(True, NNDFAST_FILES)]
     tracemalloc.start(5)
     try:
         for _ in range(200):
             fn()
         gc.collect()
-        s0 = tracemalloc.take_snapshot()
-        for _ in range(min(TRACE_CALLS, REPEATS.get(name, CALLS))):
-            fn()
-        gc.collect()
-        s1 = tracemalloc.take_snapshot()
+        snaps = [tracemalloc.take_snapshot().filter_traces(filt)]
+        for _ in range(2):
+            for _ in range(calls):
+                fn()
+            gc.collect()
+            snaps.append(tracemalloc.take_snapshot().filter_traces(filt))
     finally:
         tracemalloc.stop()
-    filt = [tracemalloc.Filter(True, NNDFAST_FILES)]
-    stats = s1.filter_traces(filt).compare_to(s0.filter_traces(filt), "lineno")
-    grown = sum(st.size_diff for st in stats)
-    top = [str(st) for st in stats[:3] if st.size_diff > 0]
-    assert grown < TRACE_LIMIT, f"{name}: {grown} bytes of growth in nndfast: {top}"
+    windows = []
+    for a, b in zip(snaps, snaps[1:]):
+        stats = b.compare_to(a, "lineno")
+        windows.append((sum(st.size_diff for st in stats),
+                        [str(st) for st in stats[:3] if st.size_diff > 0]))
+    assert min(g for g, _ in windows) < TRACE_LIMIT, (
+        f"{name}: nndfast's files grew in both windows of {calls} calls: {windows}")
