@@ -17,6 +17,7 @@
 
 #include <stdint.h>
 #include <string.h>
+#include <math.h>
 
 /* Runtime dispatch: one clone per ISA level, chosen by the loader (ifunc).
  * Only where ifunc exists (ELF, x86-64, GCC); elsewhere the baseline build. */
@@ -48,6 +49,14 @@ NND_INLINE uint64_t nnd_double_to_bits(double d) {
     uint64_t u;
     memcpy(&u, &d, sizeof u);
     return u;
+}
+
+/* a where c, else b, by bit masks: a `c ? a : b` on doubles stays a branch
+ * in GCC's AVX2 code (an FP select may not be if-converted while FP ops can
+ * trap), and a branch keeps the whole loop scalar. */
+NND_INLINE double nnd_select(int c, double a, double b) {
+    uint64_t m = (uint64_t) 0 - (uint64_t) (c != 0);
+    return nnd_bits_to_double((nnd_double_to_bits(a) & m) | (nnd_double_to_bits(b) & ~m));
 }
 
 /* exp(x) = p * 2^k: k = round(x/ln2) (a double holding an integer) and p =
@@ -89,12 +98,13 @@ NND_INLINE double nnd_pow2(double k) {
 NND_INLINE double nnd_exp_neg(double x) {
     double k;
     /* below -745.14 the result rounds to zero; clamping keeps k in range */
-    double p = nnd_exp_reduced(x < -746.0 ? -746.0 : x, &k);
-    /* 2^k as two normal factors, because k reaches -1076 and 2^k alone would
-     * be subnormal; the final product then underflows gradually and exactly
-     * like libm does.  k1 = round(k/2) and k2 = k - k1 stay in doubles. */
-    double k1 = (k * 0.5 + NND_SHIFTER) - NND_SHIFTER;
-    return (p * nnd_pow2(k1)) * nnd_pow2(k - k1);
+    double p = nnd_exp_reduced(nnd_select(x < -746.0, -746.0, x), &k);
+    /* k reaches -1076, where 2^k alone would be subnormal: scale by the
+     * normal 2^(k+54) (exact, p*2^(k+54) stays normal), then by the constant
+     * 2^-54, whose product rounds once and underflows gradually exactly like
+     * libm does. */
+    uint64_t b = nnd_double_to_bits(k + NND_SHIFTER) - nnd_double_to_bits(NND_SHIFTER);
+    return (p * nnd_bits_to_double((b + 1023u + 54u) << 52)) * 0x1p-54;
 }
 
 /* exp(x) for |x| <= 708 only, either sign: 2^k is normal there, so one
@@ -108,15 +118,15 @@ NND_INLINE double nnd_exp_mid(double x) {
 
 /* 1/(1+e^-z) without overflow at any z: e^-|z| is always <= 1. */
 NND_INLINE double nnd_sigmoid(double z) {
-    double t = nnd_exp_neg(z < 0.0 ? z : -z);
+    double t = nnd_exp_neg(-fabs(z));
     double r = 1.0 / (1.0 + t);
-    return z >= 0.0 ? r : t * r;
+    return nnd_select(z >= 0.0, r, t * r);
 }
 
 /* f'(z) = e^-|z| / (1+e^-|z|)^2, finite everywhere (the textbook
  * e^-z/(1+e^-z)^2 is inf/inf = NaN below z = -709). */
 NND_INLINE double nnd_sigmoid_prime(double z) {
-    double t = nnd_exp_neg(z < 0.0 ? z : -z);
+    double t = nnd_exp_neg(-fabs(z));
     double r = 1.0 / (1.0 + t);
     return t * r * r;
 }

@@ -65,7 +65,11 @@ cdef extern from "_network.h" nogil:
                           double *z2, double *a2, double *z3, double *yhat,
                           int64_t n, int64_t I, int64_t H, int64_t O,
                           double *t) noexcept
-    void nnd_cost_chunk(const double *y, const double *yt, int64_t n, int64_t O,
+    void nnd_forward_flat(const double *X, const double *W1, const double *W2,
+                          double *z2, double *a2, double *z3, double *yhat,
+                          int64_t n, int64_t I, int64_t H, int64_t O) noexcept
+    int NND_FLAT_MAX_H
+    void nnd_cost_chunk(const double *y, const double *yhat, int64_t n, int64_t O,
                         double *J) noexcept
     void nnd_grad_chunk(const double *X, const double *y, const double *W2,
                         int64_t n, int64_t I, int64_t H, int64_t O, double *t,
@@ -102,16 +106,18 @@ cdef void _chunk(const Net *n, int op, Py_ssize_t c, double *t,
     cdef double *sums = NULL
     if op != FORWARD:     # partial is NULL for FORWARD
         sums = partial + c * _partial_len(n, op)
+    # backprop needs nnd_forward_chunk's transposed z2/a2; the rest does not
     if op != GRAD and H >= WIDE_H:
-        # backprop needs nnd_forward_chunk's transposed z2/a2; the rest does not
         nnd_forward_rows(n.X + e0 * I, n.W1, n.W2, n.z2 + e0 * H, n.a2 + e0 * H,
                          n.z3 + e0 * O, n.yhat + e0 * O, rows, I, H, O, t)
+    elif op != GRAD and 1 <= H <= NND_FLAT_MAX_H:
+        nnd_forward_flat(n.X + e0 * I, n.W1, n.W2, n.z2 + e0 * H, n.a2 + e0 * H,
+                         n.z3 + e0 * O, n.yhat + e0 * O, rows, I, H, O)
     else:
         nnd_forward_chunk(n.X + e0 * I, n.W1, n.W2, n.z2 + e0 * H, n.a2 + e0 * H,
                           n.z3 + e0 * O, n.yhat + e0 * O, rows, I, H, O, t)
     if op == COST:
-        # yhat transposed sits after z2t, a2t (H*rows each) and z3t (O*rows)
-        nnd_cost_chunk(n.y + e0 * O, t + 2 * H * rows + O * rows, rows, O, sums)
+        nnd_cost_chunk(n.y + e0 * O, n.yhat + e0 * O, rows, O, sums)
     elif op == GRAD:
         nnd_grad_chunk(n.X + e0 * I, n.y + e0 * O, n.W2, rows, I, H, O, t,
                        sums, sums + I * H, sums + I * H + H * O)
