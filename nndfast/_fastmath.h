@@ -131,6 +131,15 @@ NND_INLINE double nnd_sigmoid_prime(double z) {
     return t * r * r;
 }
 
+/* sigmoid(z), and f'(z) into *prime, from one exponential: backprop needs
+ * both at every unit, and each is bit for bit what the functions above give. */
+NND_INLINE double nnd_sigmoid_and_prime(double z, double *prime) {
+    double t = nnd_exp_neg(-fabs(z));
+    double r = 1.0 / (1.0 + t);
+    *prime = t * r * r;
+    return nnd_select(z >= 0.0, r, t * r);
+}
+
 /* out[i] = sigmoid(z[i]); out may alias z. */
 NND_TARGET_CLONES
 static void nnd_sigmoid_vec(const double *z, double *out, int64_t n) {

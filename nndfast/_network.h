@@ -21,7 +21,7 @@
 
 /* Scratch doubles nnd_forward_chunk / nnd_grad_chunk need for n rows. */
 #define NND_FORWARD_SCRATCH(n, H, O) (2 * ((H) + (O)) * (n))
-#define NND_GRAD_SCRATCH(n, H, O) (3 * ((H) + (O)) * (n))
+#define NND_GRAD_SCRATCH(n, H, O) (4 * ((H) + (O)) * (n))
 
 /* Team backoff for the large-call drivers (_network.pyx's _run): when a
  * thread team last failed to beat what one thread would have done
@@ -214,11 +214,15 @@ static void nnd_forward_flat(const double *restrict X, const double *restrict W1
 
 /* Forward pass of n rows.  X (n, ni), z2/a2 (n, nh), z3/yhat (n, no) point at
  * the chunk's first row.  t: NND_FORWARD_SCRATCH doubles; on return it holds
- * z2, a2, z3, yhat transposed, in that order (nnd_grad_chunk reuses them). */
+ * z2, a2, z3, yhat transposed, in that order (nnd_grad_chunk reuses them).
+ * sp: NULL, or (nh + no) * n doubles that get sigmoid'(z2) and sigmoid'(z3),
+ * transposed, from the same exponentials (else backprop takes a second
+ * exponential per unit). */
 NND_TARGET_CLONES
 static void nnd_forward_chunk(const double *X, const double *W1, const double *W2,
                               double *z2, double *a2, double *z3, double *yhat,
-                              int64_t n, int64_t ni, int64_t nh, int64_t no, double *t)
+                              int64_t n, int64_t ni, int64_t nh, int64_t no, double *t,
+                              double *sp)
 {
     double *z2t = t, *a2t = t + nh * n, *z3t = t + 2 * nh * n, *yt = z3t + no * n;
     int64_t e, i, h, o;
@@ -232,8 +236,14 @@ static void nnd_forward_chunk(const double *X, const double *W1, const double *W
 #pragma omp simd
             for (e = 0; e < n; e++) zh[e] += X[e * ni + i] * w;
         }
+        if (sp != NULL) {
+            double *ph = sp + h * n;
 #pragma omp simd
-        for (e = 0; e < n; e++) ah[e] = nnd_sigmoid(zh[e]);
+            for (e = 0; e < n; e++) ah[e] = nnd_sigmoid_and_prime(zh[e], &ph[e]);
+        } else {
+#pragma omp simd
+            for (e = 0; e < n; e++) ah[e] = nnd_sigmoid(zh[e]);
+        }
     }
     nnd_untranspose(z2t, z2, n, nh);
     nnd_untranspose(a2t, a2, n, nh);
@@ -248,8 +258,14 @@ static void nnd_forward_chunk(const double *X, const double *W1, const double *W
 #pragma omp simd
             for (e = 0; e < n; e++) zo[e] += ah[e] * w;
         }
+        if (sp != NULL) {
+            double *po = sp + (nh + o) * n;
 #pragma omp simd
-        for (e = 0; e < n; e++) yo[e] = nnd_sigmoid(zo[e]);
+            for (e = 0; e < n; e++) yo[e] = nnd_sigmoid_and_prime(zo[e], &po[e]);
+        } else {
+#pragma omp simd
+            for (e = 0; e < n; e++) yo[e] = nnd_sigmoid(zo[e]);
+        }
     }
     nnd_untranspose(z3t, z3, n, no);
     nnd_untranspose(yt, yhat, n, no);
@@ -331,7 +347,8 @@ static void nnd_cost_chunk(const double *y, const double *yhat, int64_t n, int64
     }
 }
 
-/* Backprop of n rows after nnd_forward_chunk filled t's first part.
+/* Backprop of n rows after nnd_forward_chunk filled t's first part and,
+ * as sp, t + 3 * (nh + no) * n.
  * Writes this chunk's sums: g1 (ni, nh) = X^T delta2, g2 (nh, no) = a2^T delta3,
  * J (no,).  t: NND_GRAD_SCRATCH doubles. */
 NND_TARGET_CLONES
@@ -339,23 +356,24 @@ static void nnd_grad_chunk(const double *X, const double *y, const double *W2,
                            int64_t n, int64_t ni, int64_t nh, int64_t no, double *t,
                            double *g1, double *g2, double *J)
 {
-    const double *z2t = t, *a2t = t + nh * n, *z3t = t + 2 * nh * n, *yt = z3t + no * n;
+    const double *a2t = t + nh * n, *yt = t + (2 * nh + no) * n;
     double *d2t = t + 2 * (nh + no) * n, *d3t = d2t + nh * n;
+    const double *sp2t = t + 3 * (nh + no) * n, *sp3t = sp2t + nh * n;
     int64_t e, i, h, o;
     for (o = 0; o < no; o++) {
-        const double *zo = z3t + o * n, *yo = yt + o * n;
+        const double *po = sp3t + o * n, *yo = yt + o * n;
         double *d3 = d3t + o * n;
         double s = 0.0;
 #pragma omp simd reduction(+:s)
         for (e = 0; e < n; e++) {
             double d = y[e * no + o] - yo[e];
             s += 0.5 * d * d;
-            d3[e] = -d * nnd_sigmoid_prime(zo[e]);     /* delta3 */
+            d3[e] = -d * po[e];     /* delta3 */
         }
         J[o] = s;
     }
     for (h = 0; h < nh; h++) {
-        const double *ah = a2t + h * n, *zh = z2t + h * n;
+        const double *ah = a2t + h * n, *ph = sp2t + h * n;
         double *d2 = d2t + h * n;
         for (o = 0; o < no; o++) {
             const double *d3 = d3t + o * n;
@@ -374,7 +392,7 @@ static void nnd_grad_chunk(const double *X, const double *y, const double *W2,
             for (e = 0; e < n; e++) d2[e] += d3[e] * w;
         }
 #pragma omp simd
-        for (e = 0; e < n; e++) d2[e] *= nnd_sigmoid_prime(zh[e]);   /* delta2 */
+        for (e = 0; e < n; e++) d2[e] *= ph[e];   /* delta2 */
         for (i = 0; i < ni; i++) {
             double s = 0.0;
 #pragma omp simd reduction(+:s)

@@ -60,7 +60,7 @@ cdef extern from "_network.h" nogil:
     void nnd_forward_chunk(const double *X, const double *W1, const double *W2,
                            double *z2, double *a2, double *z3, double *yhat,
                            int64_t n, int64_t I, int64_t H, int64_t O,
-                           double *t) noexcept
+                           double *t, double *sp) noexcept
     void nnd_forward_rows(const double *X, const double *W1, const double *W2,
                           double *z2, double *a2, double *z3, double *yhat,
                           int64_t n, int64_t I, int64_t H, int64_t O,
@@ -115,7 +115,8 @@ cdef void _chunk(const Net *n, int op, Py_ssize_t c, double *t,
                          n.z3 + e0 * O, n.yhat + e0 * O, rows, I, H, O)
     else:
         nnd_forward_chunk(n.X + e0 * I, n.W1, n.W2, n.z2 + e0 * H, n.a2 + e0 * H,
-                          n.z3 + e0 * O, n.yhat + e0 * O, rows, I, H, O, t)
+                          n.z3 + e0 * O, n.yhat + e0 * O, rows, I, H, O, t,
+                          t + 3 * (H + O) * rows if op == GRAD else NULL)
     if op == COST:
         nnd_cost_chunk(n.y + e0 * O, n.yhat + e0 * O, rows, O, sums)
     elif op == GRAD:
