@@ -151,15 +151,15 @@ static inline void nnd_untranspose(const double *restrict src, double *restrict 
     }
 }
 
-/* Forward pass of n rows for narrow hidden layers (forward and cost; the
+/* Forward pass of n rows for narrow hidden layers (every op; the
  * tutorial's H = 3), straight into the row-major outputs: z2 one input at a time
  * (separate passes, as in nnd_forward_chunk: a fused row loop lets the
  * compiler contract the sum into another fused multiply-add), then one sigmoid pass over the chunk's n*nh contiguous z2 values, then z3
  * and one sigmoid pass over yhat.  NH (the hidden units) is a constant in
  * each copy, so the short per-row loops unroll and vectorize.  Each value is
  * formed by the same operations in the same order as in nnd_forward_chunk,
- * whose transposed scratch and copy-out (needed by backprop only) this
- * skips (at 1e5 rows and H = 3 that took half the time). */
+ * whose transposed scratch and copy-out this skips (at 1e5 rows and
+ * H = 3 that took half the time). */
 #define NND_FORWARD_FLAT(NI, NH, NO)                                            \
     for (e = 0; e < n; e++)                                                     \
         for (h = 0; h < (NH); h++) z2[e * (NH) + h] = X[e * (NI)] * W1[h];      \
@@ -167,8 +167,14 @@ static inline void nnd_untranspose(const double *restrict src, double *restrict 
         for (e = 0; e < n; e++)                                                 \
             for (h = 0; h < (NH); h++)                                          \
                 z2[e * (NH) + h] += X[e * (NI) + i] * W1[i * (NH) + h];         \
-    _Pragma("omp simd")                                                         \
-    for (k = 0; k < n * (NH); k++) a2[k] = nnd_sigmoid(z2[k]);                  \
+    if (sp != NULL) {                                                           \
+        _Pragma("omp simd")                                                     \
+        for (k = 0; k < n * (NH); k++)                                          \
+            a2[k] = nnd_sigmoid_and_prime(z2[k], &sp[k]);                       \
+    } else {                                                                    \
+        _Pragma("omp simd")                                                     \
+        for (k = 0; k < n * (NH); k++) a2[k] = nnd_sigmoid(z2[k]);              \
+    }                                                                           \
     for (o = 0; o < (NO); o++) {                                                \
         double w = W2[o];                                                       \
         _Pragma("omp simd")                                                     \
@@ -179,17 +185,26 @@ static inline void nnd_untranspose(const double *restrict src, double *restrict 
             for (e = 0; e < n; e++) z3[e * (NO) + o] += a2[e * (NH) + h] * w;   \
         }                                                                       \
     }                                                                           \
-    _Pragma("omp simd")                                                         \
-    for (k = 0; k < n * (NO); k++) yhat[k] = nnd_sigmoid(z3[k])
+    if (sp != NULL) {                                                           \
+        _Pragma("omp simd")                                                     \
+        for (k = 0; k < n * (NO); k++)                                          \
+            yhat[k] = nnd_sigmoid_and_prime(z3[k], &sp[n * (NH) + k]);          \
+    } else {                                                                    \
+        _Pragma("omp simd")                                                     \
+        for (k = 0; k < n * (NO); k++) yhat[k] = nnd_sigmoid(z3[k]);            \
+    }
 
-/* Hidden layers up to this wide take nnd_forward_flat (forward and cost). */
+/* sp: NULL, or (nh + no) * n doubles that get sigmoid'(z2) and sigmoid'(z3),
+ * row-major like z2 and z3, for nnd_grad_flat. */
+
+/* Hidden layers up to this wide take nnd_forward_flat and nnd_grad_flat. */
 #define NND_FLAT_MAX_H 4
 NND_TARGET_CLONES
 static void nnd_forward_flat(const double *restrict X, const double *restrict W1,
                              const double *restrict W2, double *restrict z2,
                              double *restrict a2, double *restrict z3,
                              double *restrict yhat, int64_t n, int64_t ni, int64_t nh,
-                             int64_t no)
+                             int64_t no, double *restrict sp)
 {
     int64_t e, i, h, o, k;
     /* callers pass 1 <= nh <= NND_FLAT_MAX_H; the tutorial's 2 inputs and
@@ -399,6 +414,88 @@ static void nnd_grad_chunk(const double *X, const double *y, const double *W2,
             for (e = 0; e < n; e++) s += X[e * ni + i] * d2[e];
             g1[i * nh + h] = s;
         }
+    }
+}
+
+/* g[i * stride] = sum over rows of X[e, i] * d[e], for each of the ni inputs.
+ * Not inlined, so that ni stays unknown to the compiler: where it knows
+ * ni = 2 it fuses the two sums into one loop, which adds the rows in another
+ * order than nnd_grad_chunk (and the tutorial-size path) does. */
+NND_TARGET_CLONES __attribute__((noinline))
+static void nnd_input_sums(const double *X, const double *d, int64_t n, int64_t ni,
+                           double *g, int64_t stride)
+{
+    int64_t e, i;
+    for (i = 0; i < ni; i++) {
+        double s = 0.0;
+#pragma omp simd reduction(+:s)
+        for (e = 0; e < n; e++) s += X[e * ni + i] * d[e];
+        g[i * stride] = s;
+    }
+}
+
+/* Backprop of n rows for narrow hidden layers, after nnd_forward_flat wrote
+ * a2 and yhat (row-major, the outputs) and the primes sp = t.  Same sums as
+ * nnd_grad_chunk, each formed by the same loop over rows (so the same
+ * per-lane partial sums), reading the row-major arrays with a constant
+ * stride instead of transposed copies.  t: NND_GRAD_SCRATCH doubles. */
+#define NND_GRAD_FLAT(NI, NH, NO)                                               \
+    for (o = 0; o < (NO); o++) {                                                \
+        double s = 0.0, *d3 = d3t + o * n;                                      \
+        _Pragma("omp simd reduction(+:s)")                                      \
+        for (e = 0; e < n; e++) {                                               \
+            double d = y[e * (NO) + o] - yhat[e * (NO) + o];                    \
+            s += 0.5 * d * d;                                                   \
+            d3[e] = -d * sp3[e * (NO) + o];     /* delta3 */                    \
+        }                                                                       \
+        J[o] = s;                                                               \
+    }                                                                           \
+    for (h = 0; h < (NH); h++) {                                                \
+        double w;                                                               \
+        for (o = 0; o < (NO); o++) {                                            \
+            const double *d3 = d3t + o * n;                                     \
+            double s = 0.0;                                                     \
+            _Pragma("omp simd reduction(+:s)")                                  \
+            for (e = 0; e < n; e++) s += a2[e * (NH) + h] * d3[e];              \
+            g2[h * (NO) + o] = s;                                               \
+        }                                                                       \
+        w = W2[h * (NO)];                                                       \
+        _Pragma("omp simd")                                                     \
+        for (e = 0; e < n; e++) d2[e] = d3t[e] * w;                             \
+        for (o = 1; o < (NO); o++) {                                            \
+            const double *d3 = d3t + o * n;                                     \
+            w = W2[h * (NO) + o];                                               \
+            _Pragma("omp simd")                                                 \
+            for (e = 0; e < n; e++) d2[e] += d3[e] * w;                         \
+        }                                                                       \
+        _Pragma("omp simd")                                                     \
+        for (e = 0; e < n; e++) d2[e] *= sp2[e * (NH) + h];   /* delta2 */      \
+        nnd_input_sums(X, d2, n, ni, g1 + h, (NH));                             \
+    }
+
+NND_TARGET_CLONES
+static void nnd_grad_flat(const double *restrict X, const double *restrict y,
+                          const double *restrict W2, const double *restrict a2,
+                          const double *restrict yhat, int64_t n, int64_t ni, int64_t nh,
+                          int64_t no, double *restrict t, double *restrict g1,
+                          double *restrict g2, double *restrict J)
+{
+    const double *sp2 = t, *sp3 = t + nh * n;
+    double *d3t = t + (nh + no) * n, *d2 = d3t + no * n;
+    int64_t e, i, h, o;
+    if (ni == 2 && no == 1) {
+        switch (nh) {
+        case 1: NND_GRAD_FLAT(2, 1, 1); return;
+        case 2: NND_GRAD_FLAT(2, 2, 1); return;
+        case 3: NND_GRAD_FLAT(2, 3, 1); return;
+        case 4: NND_GRAD_FLAT(2, 4, 1); return;
+        }
+    }
+    switch (nh) {
+    case 1: NND_GRAD_FLAT(ni, 1, no); return;
+    case 2: NND_GRAD_FLAT(ni, 2, no); return;
+    case 3: NND_GRAD_FLAT(ni, 3, no); return;
+    case 4: NND_GRAD_FLAT(ni, 4, no); return;
     }
 }
 

@@ -67,7 +67,12 @@ cdef extern from "_network.h" nogil:
                           double *t) noexcept
     void nnd_forward_flat(const double *X, const double *W1, const double *W2,
                           double *z2, double *a2, double *z3, double *yhat,
-                          int64_t n, int64_t I, int64_t H, int64_t O) noexcept
+                          int64_t n, int64_t I, int64_t H, int64_t O,
+                          double *sp) noexcept
+    void nnd_grad_flat(const double *X, const double *y, const double *W2,
+                       const double *a2, const double *yhat, int64_t n, int64_t I,
+                       int64_t H, int64_t O, double *t, double *g1, double *g2,
+                       double *J) noexcept
     int NND_FLAT_MAX_H
     void nnd_cost_chunk(const double *y, const double *yhat, int64_t n, int64_t O,
                         double *J) noexcept
@@ -106,22 +111,29 @@ cdef void _chunk(const Net *n, int op, Py_ssize_t c, double *t,
     cdef double *sums = NULL
     if op != FORWARD:     # partial is NULL for FORWARD
         sums = partial + c * _partial_len(n, op)
-    # backprop needs nnd_forward_chunk's transposed z2/a2; the rest does not
-    if op != GRAD and H >= WIDE_H:
+    if 1 <= H <= NND_FLAT_MAX_H:
+        # narrow layers: straight into the row-major outputs, every op
+        nnd_forward_flat(n.X + e0 * I, n.W1, n.W2, n.z2 + e0 * H, n.a2 + e0 * H,
+                         n.z3 + e0 * O, n.yhat + e0 * O, rows, I, H, O,
+                         t if op == GRAD else NULL)
+        if op == GRAD:
+            nnd_grad_flat(n.X + e0 * I, n.y + e0 * O, n.W2, n.a2 + e0 * H,
+                          n.yhat + e0 * O, rows, I, H, O, t,
+                          sums, sums + I * H, sums + I * H + H * O)
+    elif op != GRAD and H >= WIDE_H:
         nnd_forward_rows(n.X + e0 * I, n.W1, n.W2, n.z2 + e0 * H, n.a2 + e0 * H,
                          n.z3 + e0 * O, n.yhat + e0 * O, rows, I, H, O, t)
-    elif op != GRAD and 1 <= H <= NND_FLAT_MAX_H:
-        nnd_forward_flat(n.X + e0 * I, n.W1, n.W2, n.z2 + e0 * H, n.a2 + e0 * H,
-                         n.z3 + e0 * O, n.yhat + e0 * O, rows, I, H, O)
     else:
+        # backprop of wider layers works on nnd_forward_chunk's transposed
+        # z2/a2 and primes
         nnd_forward_chunk(n.X + e0 * I, n.W1, n.W2, n.z2 + e0 * H, n.a2 + e0 * H,
                           n.z3 + e0 * O, n.yhat + e0 * O, rows, I, H, O, t,
                           t + 3 * (H + O) * rows if op == GRAD else NULL)
+        if op == GRAD:
+            nnd_grad_chunk(n.X + e0 * I, n.y + e0 * O, n.W2, rows, I, H, O, t,
+                           sums, sums + I * H, sums + I * H + H * O)
     if op == COST:
         nnd_cost_chunk(n.y + e0 * O, n.yhat + e0 * O, rows, O, sums)
-    elif op == GRAD:
-        nnd_grad_chunk(n.X + e0 * I, n.y + e0 * O, n.W2, rows, I, H, O, t,
-                       sums, sums + I * H, sums + I * H + H * O)
 
 
 cdef inline int _threads_for(const Net *n, int op, int num_threads) noexcept nogil:
