@@ -1,13 +1,22 @@
 /*
  * Per-chunk math of the network kernels (_network.pyx drives these).
  *
- * Why C and why transposed: with the tutorial's shapes a row has only 2
- * inputs and 3 hidden units, so loops over a row's units are too short to
- * vectorize and their overhead dominates.  Each chunk is therefore worked
- * column by column on transposed scratch (one contiguous run of `n` rows
- * per unit), where every inner loop runs over rows, is long, and
- * vectorizes under `#pragma omp simd` with the branch-free sigmoid.  Wider
- * SIMD is picked at load time by NND_TARGET_CLONES.
+ * Why several shapes of the same loops: with the tutorial's shapes a row has
+ * only 2 inputs and 3 hidden units, so loops over a row's units are too short
+ * to vectorize unless their length is a compile-time constant.  So:
+ *  - narrow layers (1..NND_FLAT_MAX_H hidden units, every op) get copies
+ *    with the widths as constants (nnd_forward_flat, nnd_grad_flat); they
+ *    write the row-major outputs directly, and every sigmoid pass runs over
+ *    one contiguous run of the chunk's values;
+ *  - wide layers go row by row for forward and cost (nnd_forward_rows), where
+ *    a row's units are a long contiguous run;
+ *  - backprop of the layers in between works column by column on transposed
+ *    scratch (nnd_forward_chunk, nnd_grad_chunk), where every inner loop runs
+ *    over rows.
+ * Every path forms each value by the same operations in the same order, so
+ * they agree bit for bit.  Inner loops vectorize under `#pragma omp simd`
+ * with the branch-free sigmoid; wider SIMD is picked at load time by
+ * NND_TARGET_CLONES.
  *
  * Sums over rows inside a chunk use `omp simd reduction`, so their order
  * depends on the vector width of the clone that runs (i.e. on the CPU), but
