@@ -31,8 +31,12 @@
 
 #if defined(_MSC_VER)
 #define NND_INLINE static __inline
+#define NND_NOINLINE __declspec(noinline)
+#define NND_RESTRICT __restrict
 #else
 #define NND_INLINE static inline __attribute__((always_inline))
+#define NND_NOINLINE __attribute__((noinline))
+#define NND_RESTRICT restrict
 #endif
 
 /* 0x1.8p52: adding it rounds a double of magnitude < 2^51 to an integer and

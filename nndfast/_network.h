@@ -147,7 +147,7 @@ static inline int nnd_free_cores(int want)
     for (e = 0; e < n; e++)                                                     \
         for (c = 0; c < (K); c++)                                               \
             dst[e * (K) + c] = src[c * n + e]
-static inline void nnd_untranspose(const double *restrict src, double *restrict dst,
+static inline void nnd_untranspose(const double *NND_RESTRICT src, double *NND_RESTRICT dst,
                                    int64_t n, int64_t cols)
 {
     int64_t e, c;
@@ -209,11 +209,11 @@ static inline void nnd_untranspose(const double *restrict src, double *restrict 
 /* Hidden layers up to this wide take nnd_forward_flat and nnd_grad_flat. */
 #define NND_FLAT_MAX_H 4
 NND_TARGET_CLONES
-static void nnd_forward_flat(const double *restrict X, const double *restrict W1,
-                             const double *restrict W2, double *restrict z2,
-                             double *restrict a2, double *restrict z3,
-                             double *restrict yhat, int64_t n, int64_t ni, int64_t nh,
-                             int64_t no, double *restrict sp)
+static void nnd_forward_flat(const double *NND_RESTRICT X, const double *NND_RESTRICT W1,
+                             const double *NND_RESTRICT W2, double *NND_RESTRICT z2,
+                             double *NND_RESTRICT a2, double *NND_RESTRICT z3,
+                             double *NND_RESTRICT yhat, int64_t n, int64_t ni, int64_t nh,
+                             int64_t no, double *NND_RESTRICT sp)
 {
     int64_t e, i, h, o, k;
     /* callers pass 1 <= nh <= NND_FLAT_MAX_H; the tutorial's 2 inputs and
@@ -430,7 +430,7 @@ static void nnd_grad_chunk(const double *X, const double *y, const double *W2,
  * Not inlined, so that ni stays unknown to the compiler: where it knows
  * ni = 2 it fuses the two sums into one loop, which adds the rows in another
  * order than nnd_grad_chunk (and the tutorial-size path) does. */
-NND_TARGET_CLONES __attribute__((noinline))
+NND_TARGET_CLONES NND_NOINLINE
 static void nnd_input_sums(const double *X, const double *d, int64_t n, int64_t ni,
                            double *g, int64_t stride)
 {
@@ -483,11 +483,11 @@ static void nnd_input_sums(const double *X, const double *d, int64_t n, int64_t 
     }
 
 NND_TARGET_CLONES
-static void nnd_grad_flat(const double *restrict X, const double *restrict y,
-                          const double *restrict W2, const double *restrict a2,
-                          const double *restrict yhat, int64_t n, int64_t ni, int64_t nh,
-                          int64_t no, double *restrict t, double *restrict g1,
-                          double *restrict g2, double *restrict J)
+static void nnd_grad_flat(const double *NND_RESTRICT X, const double *NND_RESTRICT y,
+                          const double *NND_RESTRICT W2, const double *NND_RESTRICT a2,
+                          const double *NND_RESTRICT yhat, int64_t n, int64_t ni, int64_t nh,
+                          int64_t no, double *NND_RESTRICT t, double *NND_RESTRICT g1,
+                          double *NND_RESTRICT g2, double *NND_RESTRICT J)
 {
     const double *sp2 = t, *sp3 = t + nh * n;
     double *d3t = t + (nh + no) * n, *d2 = d3t + no * n;

@@ -664,3 +664,22 @@ def test_weights_that_do_not_fit_the_sizes_raise_when_used(attr, bad):
             call()
     setattr(fast, attr, good)
     crosscheck(fast, ref, nndfast.X, nndfast.y)
+
+
+@pytest.mark.parametrize("I,O", [(2, 1), (3, 2)])     # the tutorial's copies, and the general ones
+@pytest.mark.parametrize("H", [1, 2, 3, 4, 5, 9])     # narrow (compile-time widths), column, row paths
+@pytest.mark.parametrize("n", [3, 257, 5000])
+def test_every_op_caches_the_same_bits_as_forward(n, I, H, O):
+    # forward, costFunction and costFunctionPrime take different kernels by
+    # layer width and op; a user comparing NN.yHat across them must see no
+    # difference at all
+    fast, ref = pair(n + H, inputLayerSize=I, hiddenLayerSize=H, outputLayerSize=O)
+    X, y = data(n + 7 * H, n, I, O)
+    yhat = fast.forward(X).copy()
+    cached = [getattr(fast, k).copy() for k in ("z2", "a2", "z3")]
+    for op in (fast.costFunction, fast.costFunctionPrime):
+        op(X, y)
+        assert np.array_equal(fast.yHat, yhat)
+        for k, want in zip(("z2", "a2", "z3"), cached):
+            assert np.array_equal(getattr(fast, k), want), (op.__name__, k)
+    crosscheck(fast, ref, X, y)
