@@ -18,6 +18,27 @@ static void NND_GRID_FN(nnd_grid_hidden)(int64_t N, int64_t nk, const double *zb
     }
 }
 
+/* 1/d0 .. 1/d(G-1) from one division: R = 1/(d0 d1 d2 d3) (the missing
+ * factors are 1), and 1/dj is R times the other factors.  Shared by the
+ * three four-at-a-time loops below.  Returned by value: an array local in
+ * their `omp simd` loops halves the grid's speed. */
+#ifndef NND_GRID_RECIP4_T
+#define NND_GRID_RECIP4_T
+typedef struct { double r0, r1, r2, r3; } nnd_grid_recip4_t;
+#endif
+NND_GRID_ATTR
+NND_INLINE nnd_grid_recip4_t NND_GRID_FN(nnd_grid_recip4)(const int G, double d0, double d1,
+                                                          double d2, double d3) {
+    nnd_grid_recip4_t r;
+    double p01 = d0 * d1, p23 = d2 * d3;
+    double R = 1.0 / (p01 * p23);
+    r.r0 = G > 1 ? R * (d1 * p23) : R;
+    r.r1 = R * (d0 * p23);
+    r.r2 = R * (p01 * d3);
+    r.r3 = R * (p01 * d2);
+    return r;
+}
+
 /* Costs of one row:
  *   row[k] = c + sum_j 0.5 * (t[j] - sigmoid(b[j] + src[j][k] * w[j]))^2,  j < np
  * A "pair" j is one (example, output) whose z3 moves with the innermost axis:
@@ -64,25 +85,20 @@ NND_INLINE void NND_GRID_FN(nnd_grid_group)(
             e3 = nnd_exp_neg(z3 < 0.0 ? z3 : -z3);
             d3 = 1.0 + e3;
         }
-        double p01 = d0 * d1, p23 = d2 * d3;
-        double R = 1.0 / (p01 * p23);
-        double q = row[k], r, dd;
-        r = G > 1 ? R * (d1 * p23) : R;
-        dd = t0 - (z0 >= 0.0 ? r : e0 * r);
+        nnd_grid_recip4_t r = NND_GRID_FN(nnd_grid_recip4)(G, d0, d1, d2, d3);
+        double q = row[k], dd;
+        dd = t0 - (z0 >= 0.0 ? r.r0 : e0 * r.r0);
         q += 0.5 * dd * dd;
         if (G > 1) {
-            r = R * (d0 * p23);
-            dd = t1 - (z1 >= 0.0 ? r : e1 * r);
+            dd = t1 - (z1 >= 0.0 ? r.r1 : e1 * r.r1);
             q += 0.5 * dd * dd;
         }
         if (G > 2) {
-            r = R * (p01 * d3);
-            dd = t2 - (z2 >= 0.0 ? r : e2 * r);
+            dd = t2 - (z2 >= 0.0 ? r.r2 : e2 * r.r2);
             q += 0.5 * dd * dd;
         }
         if (G > 3) {
-            r = R * (p01 * d2);
-            dd = t3 - (z3 >= 0.0 ? r : e3 * r);
+            dd = t3 - (z3 >= 0.0 ? r.r3 : e3 * r.r3);
             q += 0.5 * dd * dd;
         }
         row[k] = q;
@@ -144,21 +160,20 @@ NND_INLINE void NND_GRID_FN(nnd_grid_group_e)(
         double d1 = G > 1 ? 1.0 + B1 * E1[k] : 1.0;
         double d2 = G > 2 ? 1.0 + B2 * E2[k] : 1.0;
         double d3 = G > 3 ? 1.0 + B3 * E3[k] : 1.0;
-        double p01 = d0 * d1, p23 = d2 * d3;
-        double R = 1.0 / (p01 * p23);
+        nnd_grid_recip4_t r = NND_GRID_FN(nnd_grid_recip4)(G, d0, d1, d2, d3);
         double q = row[k], dd;
-        dd = t0 - (G > 1 ? R * (d1 * p23) : R);
+        dd = t0 - r.r0;
         q += 0.5 * dd * dd;
         if (G > 1) {
-            dd = t1 - R * (d0 * p23);
+            dd = t1 - r.r1;
             q += 0.5 * dd * dd;
         }
         if (G > 2) {
-            dd = t2 - R * (p01 * d3);
+            dd = t2 - r.r2;
             q += 0.5 * dd * dd;
         }
         if (G > 3) {
-            dd = t3 - R * (p01 * d2);
+            dd = t3 - r.r3;
             q += 0.5 * dd * dd;
         }
         row[k] = q;
@@ -220,12 +235,11 @@ NND_INLINE void NND_GRID_FN(nnd_grid_hgroup_e)(
         double d1 = G > 1 ? 1.0 + B1 * F1[k] : 1.0;
         double d2 = G > 2 ? 1.0 + B2 * F2[k] : 1.0;
         double d3 = G > 3 ? 1.0 + B3 * F3[k] : 1.0;
-        double p01 = d0 * d1, p23 = d2 * d3;
-        double R = 1.0 / (p01 * p23);
-        A0[k] = G > 1 ? R * (d1 * p23) : R;
-        if (G > 1) A1[k] = R * (d0 * p23);
-        if (G > 2) A2[k] = R * (p01 * d3);
-        if (G > 3) A3[k] = R * (p01 * d2);
+        nnd_grid_recip4_t r = NND_GRID_FN(nnd_grid_recip4)(G, d0, d1, d2, d3);
+        A0[k] = r.r0;
+        if (G > 1) A1[k] = r.r1;
+        if (G > 2) A2[k] = r.r2;
+        if (G > 3) A3[k] = r.r3;
     }
 }
 

@@ -208,6 +208,28 @@ static inline void nnd_untranspose(const double *NND_RESTRICT src, double *NND_R
 
 /* Hidden layers up to this wide take nnd_forward_flat and nnd_grad_flat. */
 #define NND_FLAT_MAX_H 4
+
+/* Runs BODY(NI, NH, NO) with the hidden width nh (1..NND_FLAT_MAX_H, which
+ * callers guarantee) as a constant; the tutorial's 2 inputs and 1 output get
+ * their own copies, where the row loops are fixed-length and z3, yhat plain
+ * contiguous runs (a fifth faster than the copies with ni and no unknown). */
+#define NND_NARROW_COPIES(BODY)                                                 \
+    do {                                                                        \
+        if (ni == 2 && no == 1) {                                               \
+            switch (nh) {                                                       \
+            case 1: BODY(2, 1, 1); return;                                      \
+            case 2: BODY(2, 2, 1); return;                                      \
+            case 3: BODY(2, 3, 1); return;                                      \
+            case 4: BODY(2, 4, 1); return;                                      \
+            }                                                                   \
+        }                                                                       \
+        switch (nh) {                                                           \
+        case 1: BODY(ni, 1, no); return;                                        \
+        case 2: BODY(ni, 2, no); return;                                        \
+        case 3: BODY(ni, 3, no); return;                                        \
+        case 4: BODY(ni, 4, no); return;                                        \
+        }                                                                       \
+    } while (0)
 NND_TARGET_CLONES
 static void nnd_forward_flat(const double *NND_RESTRICT X, const double *NND_RESTRICT W1,
                              const double *NND_RESTRICT W2, double *NND_RESTRICT z2,
@@ -216,24 +238,7 @@ static void nnd_forward_flat(const double *NND_RESTRICT X, const double *NND_RES
                              int64_t no, double *NND_RESTRICT sp)
 {
     int64_t e, i, h, o, k;
-    /* callers pass 1 <= nh <= NND_FLAT_MAX_H; the tutorial's 2 inputs and
-     * 1 output get their own copies, where the row loops are fixed-length
-     * and z3, yhat plain contiguous runs (a fifth faster than the copies
-     * with ni and no unknown) */
-    if (ni == 2 && no == 1) {
-        switch (nh) {
-        case 1: NND_FORWARD_FLAT(2, 1, 1); return;
-        case 2: NND_FORWARD_FLAT(2, 2, 1); return;
-        case 3: NND_FORWARD_FLAT(2, 3, 1); return;
-        case 4: NND_FORWARD_FLAT(2, 4, 1); return;
-        }
-    }
-    switch (nh) {
-    case 1: NND_FORWARD_FLAT(ni, 1, no); return;
-    case 2: NND_FORWARD_FLAT(ni, 2, no); return;
-    case 3: NND_FORWARD_FLAT(ni, 3, no); return;
-    case 4: NND_FORWARD_FLAT(ni, 4, no); return;
-    }
+    NND_NARROW_COPIES(NND_FORWARD_FLAT);
 }
 
 /* Forward pass of n rows.  X (n, ni), z2/a2 (n, nh), z3/yhat (n, no) point at
@@ -492,20 +497,7 @@ static void nnd_grad_flat(const double *NND_RESTRICT X, const double *NND_RESTRI
     const double *sp2 = t, *sp3 = t + nh * n;
     double *d3t = t + (nh + no) * n, *d2 = d3t + no * n;
     int64_t e, i, h, o;
-    if (ni == 2 && no == 1) {
-        switch (nh) {
-        case 1: NND_GRAD_FLAT(2, 1, 1); return;
-        case 2: NND_GRAD_FLAT(2, 2, 1); return;
-        case 3: NND_GRAD_FLAT(2, 3, 1); return;
-        case 4: NND_GRAD_FLAT(2, 4, 1); return;
-        }
-    }
-    switch (nh) {
-    case 1: NND_GRAD_FLAT(ni, 1, no); return;
-    case 2: NND_GRAD_FLAT(ni, 2, no); return;
-    case 3: NND_GRAD_FLAT(ni, 3, no); return;
-    case 4: NND_GRAD_FLAT(ni, 4, no); return;
-    }
+    NND_NARROW_COPIES(NND_GRAD_FLAT);
 }
 
 #endif /* NNDFAST_NETWORK_H */
