@@ -103,6 +103,7 @@ cdef extern from "_network.h" nogil:
     int nnd_team_adaptive() noexcept
     void nnd_set_team_adaptive(int on) noexcept
     int nnd_free_cores(int want) noexcept
+    void nnd_note_worker() noexcept
 
 
 def forget_team_losses():
@@ -848,6 +849,7 @@ def search(const double[:, ::1] X,        # IN  (N, I)
                 hi = min(p1, lo + chunk)
                 prc[c] = (_chunk_fused(&g, lo, hi, &pc[c], &pu[c]) if nblock > 1
                           else _chunk(&g, lo, hi, &pc[c], &pu[c]))
+                nnd_note_worker()
                 if threadid() == 0:
                     mine[0] += 1
                     done[0] = nnd_now()

@@ -96,32 +96,91 @@ static inline void nnd_set_team_adaptive(int on)
     nnd_team_forget();
 }
 
-/* How many of `want` threads a team can have without sharing a core with
- * another runnable thread: the online CPUs minus the threads that are
- * runnable right now besides the caller (Linux: /proc/loadavg's running
- * count, system-wide, which includes a spinning OpenBLAS worker).  At least
- * 1; `want` where that count cannot be read.  About 10 us, paid only by
- * calls big enough for a team. */
+/* nndfast's own team workers, by OpenMP thread number: their Linux thread
+ * ids, noted by each worker inside a team (nnd_note_worker).  Needed
+ * because an idle worker of the last team keeps spinning for a few ms
+ * (libgomp's active wait) and /proc/loadavg counts it as runnable: without
+ * subtracting it, every large call or segment right after a team would see
+ * a busy core and drop to one thread.  Written with relaxed atomics: a
+ * stale id only changes a thread count, never a result. */
+#define NND_MAX_WORKERS 256
 #if defined(__linux__)
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 #endif
+#if defined(__linux__) && defined(_OPENMP)
+#include <sys/syscall.h>
+static int64_t nnd_worker_tids[NND_MAX_WORKERS];
+static inline void nnd_note_worker(void)
+{
+    static __thread int64_t tid = 0;
+    int k = omp_get_thread_num();
+    if (k > 0 && k < NND_MAX_WORKERS) {
+        if (tid == 0)
+            tid = (int64_t) syscall(SYS_gettid);
+        if (NND_LOAD(nnd_worker_tids[k]) != tid)
+            NND_STORE(nnd_worker_tids[k], tid);
+    }
+}
+
+/* 1 if /proc/self/task/<tid>/stat says the thread is running or runnable. */
+static inline int nnd_task_running(int64_t tid)
+{
+    char path[64], buf[512];
+    char *p;
+    int fd;
+    ssize_t k;
+    snprintf(path, sizeof path, "/proc/self/task/%lld/stat", (long long) tid);
+    fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return 0;                         /* the worker has exited */
+    k = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (k <= 0)
+        return 0;
+    buf[k] = 0;
+    p = strrchr(buf, ')');                /* the name may hold spaces and ')' */
+    return p != NULL && p[1] == ' ' && p[2] == 'R';
+}
+#else
+static inline void nnd_note_worker(void) {}
+#endif
+
+/* The thread id noted for OpenMP thread k, 0 if none (for tests). */
+static inline int64_t nnd_worker_tid(int k)
+{
+#if defined(__linux__) && defined(_OPENMP)
+    return (k > 0 && k < NND_MAX_WORKERS) ? NND_LOAD(nnd_worker_tids[k]) : 0;
+#else
+    (void) k;
+    return 0;
+#endif
+}
+
+/* How many of `want` threads a team can have without sharing a core with
+ * another runnable thread: the online CPUs minus the threads that are
+ * runnable right now besides the caller (Linux: /proc/loadavg's running
+ * count, system-wide, which includes a spinning OpenBLAS worker) and
+ * besides nndfast's own idle team workers.  At least 1; `want` where that
+ * count cannot be read.  About 10 us per worker, paid only by calls big
+ * enough for a team. */
 static inline int nnd_free_cores(int want)
 {
 #if defined(__linux__) && defined(_OPENMP)
     char buf[128];
     char *p = buf;
-    int fd = open("/proc/loadavg", O_RDONLY), f, free_cores;
-    ssize_t k;
+    int fd = open("/proc/loadavg", O_RDONLY), f, k, free_cores;
+    ssize_t got;
     long others;
     if (fd < 0)
         return want;
-    k = read(fd, buf, sizeof buf - 1);
+    got = read(fd, buf, sizeof buf - 1);
     close(fd);
-    if (k <= 0)
+    if (got <= 0)
         return want;
-    buf[k] = 0;
+    buf[got] = 0;
     for (f = 0; f < 3 && p != NULL; f++) {      /* skip the three averages */
         p = strchr(p, ' ');
         if (p != NULL)
@@ -130,6 +189,11 @@ static inline int nnd_free_cores(int want)
     if (p == NULL)
         return want;
     others = strtol(p, NULL, 10) - 1;
+    for (k = 1; k < NND_MAX_WORKERS && others > 0; k++) {
+        int64_t tid = NND_LOAD(nnd_worker_tids[k]);
+        if (tid != 0 && nnd_task_running(tid))
+            others--;
+    }
     free_cores = omp_get_num_procs() - (int) (others > 0 ? others : 0);
     return free_cores < 1 ? 1 : (free_cores < want ? free_cores : want);
 #else

@@ -34,6 +34,9 @@ cdef enum:
     # Large calls: the work (in _threads_for's units) each thread of a team
     # must get, about 1 ms of one thread's time.
     TEAM_MIN_WORK = 2000000
+    # Long calls decide their team again every SEGMENT_WORK (~10 ms of one
+    # thread), see _run.
+    SEGMENT_WORK = 20000000
     # A team must finish in under TEAM_GAIN_PCT % of the time one thread
     # would have taken, else calls run on one thread for BACKOFF_MS, doubled
     # for each such loss in a row (_network.h's nnd_team_backed_off).
@@ -55,6 +58,9 @@ cdef extern from "_network.h" nogil:
     int nnd_team_adaptive() noexcept
     void nnd_set_team_adaptive(int on) noexcept
     int nnd_free_cores(int want) noexcept
+    void nnd_note_worker() noexcept
+    int64_t nnd_worker_tid(int k) noexcept
+    int NND_MAX_WORKERS
     Py_ssize_t NND_FORWARD_SCRATCH(Py_ssize_t n, Py_ssize_t H, Py_ssize_t O)
     Py_ssize_t NND_GRAD_SCRATCH(Py_ssize_t n, Py_ssize_t H, Py_ssize_t O)
     void nnd_forward_chunk(const double *X, const double *W1, const double *W2,
@@ -136,6 +142,12 @@ cdef void _chunk(const Net *n, int op, Py_ssize_t c, double *t,
         nnd_cost_chunk(n.y + e0 * O, n.yhat + e0 * O, rows, O, sums)
 
 
+cdef inline Py_ssize_t _work(const Net *n, int op) noexcept nogil:
+    """Work of op on n in TEAM_MIN_WORK's units (multiply-adds and sigmoids)."""
+    cdef Py_ssize_t work = n.nex * (n.nhid * (n.nin + 2) + 2 * n.nout)
+    return 2 * work if op == GRAD else work
+
+
 cdef inline int _threads_for(const Net *n, int op, int num_threads) noexcept nogil:
     """Team size for op on n: num_threads only when each thread gets enough
     work to repay waking a team, else 1.
@@ -146,19 +158,42 @@ cdef inline int _threads_for(const Net *n, int op, int num_threads) noexcept nog
     thread that is descheduled then holds the whole call for a time slice
     (~1-3 ms), which is longer than a small call's total work.  One thread
     never waits for anybody, so small calls stay serial."""
-    cdef Py_ssize_t nt, work = n.nex * (n.nhid * (n.nin + 2) + 2 * n.nout)
-    if op == GRAD:
-        work *= 2
+    cdef Py_ssize_t nt, work = _work(n, op)
     nt = min(<Py_ssize_t> num_threads, work // TEAM_MIN_WORK,
              (n.nex + CHUNK - 1) // CHUNK)
     return <int> max(nt, 1)
 
 
-cdef int _run(const Net *n, int op, double *partial, int num_threads) noexcept nogil:
-    """Run op over all chunks; per-chunk sums go to partial.  -1 on no memory."""
+cdef inline Py_ssize_t _segment_chunks(const Net *n, int op) noexcept nogil:
+    """Chunks per segment of a call (_run): about SEGMENT_WORK each, equal."""
     cdef Py_ssize_t nchunks = (n.nex + CHUNK - 1) // CHUNK
-    cdef Py_ssize_t c, m = _scratch_len(n, op)
+    cdef Py_ssize_t nseg = _work(n, op) // SEGMENT_WORK + 1
+    return max(<Py_ssize_t> 1, (nchunks + nseg - 1) // nseg)
+
+
+cdef int _run(const Net *n, int op, double *partial, int num_threads) noexcept nogil:
+    """Run op over all chunks; per-chunk sums go to partial.  -1 on no memory.
+
+    A long call runs in segments of about SEGMENT_WORK, each with its own
+    team decision (_run_segment): numpy's BLAS worker spins for ~0.1 s after
+    numpy's last call and then sleeps, so a 250 ms call that had to start on
+    one thread beside it takes the second core once it is free.  Which
+    segment or thread runs a chunk never changes its numbers."""
+    cdef Py_ssize_t nchunks = (n.nex + CHUNK - 1) // CHUNK
+    cdef Py_ssize_t per = _segment_chunks(n, op)
+    cdef Py_ssize_t c0 = 0
     cdef int nt = _threads_for(n, op, num_threads)
+    while c0 < nchunks:
+        if _run_segment(n, op, partial, c0, min(nchunks, c0 + per), nt) != 0:
+            return -1
+        c0 += per
+    return 0
+
+
+cdef int _run_segment(const Net *n, int op, double *partial, Py_ssize_t c0,
+                      Py_ssize_t c1, int nt) noexcept nogil:
+    """Chunks c0 .. c1-1 of op on up to nt threads.  -1 on no memory."""
+    cdef Py_ssize_t c, m = _scratch_len(n, op)
     cdef int no_memory = 0
     cdef int *failed = &no_memory     # written through a pointer: shared, not thread-private
     cdef Py_ssize_t master_chunks = 0
@@ -179,7 +214,7 @@ cdef int _run(const Net *n, int op, double *partial, int num_threads) noexcept n
         t = &stack_t[0] if m <= 512 else <double *> malloc(m * sizeof(double))
         if t == NULL:
             return -1
-        for c in range(nchunks):
+        for c in range(c0, c1):
             _chunk(n, op, c, t, partial)
         if t != &stack_t[0]:
             free(t)
@@ -192,11 +227,12 @@ cdef int _run(const Net *n, int op, double *partial, int num_threads) noexcept n
     # thread runs a chunk never changes its numbers: sums stay per chunk.
     t0 = nnd_now()
     with parallel(num_threads=nt):
+        nnd_note_worker()
         t = <double *> malloc(m * sizeof(double))
         if t == NULL:
             failed[0] = 1
         else:
-            for c in prange(nchunks, schedule='dynamic'):
+            for c in prange(c0, c1, schedule='dynamic'):
                 _chunk(n, op, c, t, partial)
                 if nnd_thread() == 0:
                     mine[0] += 1
@@ -210,7 +246,7 @@ cdef int _run(const Net *n, int op, double *partial, int num_threads) noexcept n
     # (doubled for each loss in a row).
     if nnd_team_adaptive():
         nnd_team_result(master_chunks == 0 or (nnd_now() - t0) * master_chunks * 100 >
-                        TEAM_GAIN_PCT * (master_done - t0) * nchunks)
+                        TEAM_GAIN_PCT * (master_done - t0) * (c1 - c0))
     return -1 if no_memory else 0
 
 
@@ -390,6 +426,25 @@ def team_size(Py_ssize_t n, Py_ssize_t I, Py_ssize_t H, Py_ssize_t O, str op,
     cdef int code = {"forward": FORWARD, "cost": COST, "gradient": GRAD}[op]
     net.nex, net.nin, net.nhid, net.nout = n, I, H, O
     return _threads_for(&net, code, num_threads)
+
+
+def segments(Py_ssize_t n, Py_ssize_t I, Py_ssize_t H, Py_ssize_t O, str op):
+    """How many segments (each with its own team decision, see _run) a
+    large call of n rows runs in; op as for team_size.  For tests."""
+    cdef Net net
+    cdef int code = {"forward": FORWARD, "cost": COST, "gradient": GRAD}[op]
+    net.nex, net.nin, net.nhid, net.nout = n, I, H, O
+    cdef Py_ssize_t per = _segment_chunks(&net, code)
+    return ((n + CHUNK - 1) // CHUNK + per - 1) // per
+
+
+def team_workers():
+    """{OpenMP thread number: Linux thread id} of the team workers (threads
+    1, 2, ...) that nndfast's large calls and grid searches last ran on in
+    this process: the threads nnd_free_cores does not count as other work
+    (an id may belong to a worker that has since exited).  Empty where that
+    is not tracked (no OpenMP, not Linux).  For tests."""
+    return {k: nnd_worker_tid(k) for k in range(1, NND_MAX_WORKERS) if nnd_worker_tid(k) != 0}
 
 
 def adaptive_teams(bint on):
@@ -715,3 +770,4 @@ def sigmoid_prime(const double[::1] z,   # IN  (n,)
     if z.shape[0]:
         with nogil:
             nnd_sigmoid_prime_vec(&z[0], &out[0], z.shape[0])
+

@@ -66,13 +66,14 @@ def test_public_api_bitwise_identical_with_1_2_3_threads(tmp_path):
     assert np.isfinite(runs[1]["grads"]).all()
 
 
-@pytest.mark.parametrize("n", [257, 5000, 20000, 60000])
+@pytest.mark.parametrize("n", [257, 5000, 20000, 60000, 150000])
 def test_bitwise_identical_for_any_num_threads_in_process(monkeypatch, n):
     """The same check in one process: network.py asks resolve_num_threads for
     its team size, so pinning that pins the kernels' num_threads (up to the
     work-size rule, _network.team_size: 60000 rows make teams of 4 for every
     operation).  The run-time checks that make busy machines run calls on
-    one thread are switched off, so the teams really form."""
+    one thread are switched off, so the teams really form.  150000 rows run
+    in several segments, each with its own team (_network.segments)."""
     from nndfast import _network
 
     X, y = data(n, n, I, O, scale=2.0)
@@ -86,9 +87,14 @@ def test_bitwise_identical_for_any_num_threads_in_process(monkeypatch, n):
         out += list(NN.costFunctionPrime(X, y)) + [NN.computeGradients(X, y)]
         return out
 
-    if n == 60000:
+    if n >= 60000:
         assert all(_network.team_size(n, I, H, O, op, 4) == 4
                    for op in ("forward", "cost", "gradient"))
+    if n == 150000:
+        assert all(_network.segments(n, I, H, O, op) >= 2
+                   for op in ("forward", "cost", "gradient"))
+    else:
+        assert _network.segments(n, I, H, O, "forward") == 1
     _network.adaptive_teams(False)
     try:
         base = run(1)
@@ -97,3 +103,30 @@ def test_bitwise_identical_for_any_num_threads_in_process(monkeypatch, n):
                 assert np.array_equal(a, b), (threads, k)
     finally:
         _network.adaptive_teams(True)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or not nndfast.openmp_enabled(),
+                    reason="team workers are tracked on Linux with OpenMP only")
+def test_team_workers_are_this_process_threads(monkeypatch):
+    """A team's workers note their thread ids, so that the idle-core count
+    does not take nndfast's own spinning workers for other work: after a
+    forced two-thread call each noted id is a thread of this process, and
+    not the calling thread."""
+    import os
+    import threading
+
+    from nndfast import _network
+
+    X, y = data(60000, 60000, I, O, scale=2.0)
+    monkeypatch.setattr(nndfast.network, "resolve_num_threads", lambda _: 2)
+    _network.adaptive_teams(False)
+    try:
+        nndfast.Neural_Network(inputLayerSize=I, hiddenLayerSize=H,
+                               outputLayerSize=O).costFunctionPrime(X, y)
+    finally:
+        _network.adaptive_teams(True)
+    workers = _network.team_workers()
+    assert 1 in workers, "a two-thread call noted no worker"
+    # threads 2, 3, ... of earlier, larger teams may have exited since
+    assert workers[1] in {int(t) for t in os.listdir("/proc/self/task")}
+    assert threading.get_native_id() not in workers.values()
