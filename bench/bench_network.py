@@ -9,8 +9,12 @@ call on the same data (untimed, pytest-benchmark's setup), so nndfast is
 timed right after a reference call and the reference right after an
 nndfast call.
 
-Not timed tests: nothing here asserts a speed.  For one markdown table of
-ratios measured in one process, run ``python bench/network_table.py``.
+The reference's times also depend on glibc's allocator state (fresh or
+reused pages for numpy's temporaries), which these runs leave as it comes;
+``python bench/network_table.py`` pins it and prints one markdown table of
+ratios in both states.
+
+Not timed tests: nothing here asserts a speed.
 """
 import numpy as np
 import pytest
@@ -46,3 +50,19 @@ def test_network(benchmark, request, op, size, impl):
         out = benchmark(f, N, X, y)
     for arr in (out if isinstance(out, tuple) else (out,)):
         assert np.isfinite(arr).all()
+
+
+def test_network_table_runs_both_passes(capsys):
+    """bench/network_table.py's quick table: both allocator passes, one row
+    per operation each, every ratio a positive number (a smoke run: the
+    script is what the README's network table comes from)."""
+    import network_table
+
+    assert network_table.main(["--quick", "--pairs", "2"]) == 0
+    rows = [line.split("|")[1:-1] for line in capsys.readouterr().out.splitlines()
+            if line.startswith("| ") and line.rstrip().endswith("x |")]
+    passes = {cells[0].strip() for cells in rows}
+    assert passes == set(network_table.PASSES) or passes == {
+        "own process", "one process (allocator as it comes)"}
+    assert len(rows) == 2 * len(OPS)
+    assert all(float(cells[-1].strip()[:-1]) > 0 for cells in rows)

@@ -18,6 +18,23 @@ Tutorial-size calls are too short to time one by one, so there each timed
 unit is a batch of calls, still a reference batch right before each
 nndfast batch.
 
+The reference's time depends on glibc's allocator as much as on numpy:
+numpy's temporaries either get fresh pages from the kernel (each page
+faults, microseconds apiece on a VM) or reuse pages of the heap, and which
+one glibc picks follows the largest array freed so far in the process (its
+dynamic mmap threshold).  The same reference call can differ 3x between
+the two.  So the table has two passes, each row in a known state:
+
+- "own process": each row runs in a fresh Python process, as in a program
+  that only ever handles arrays of that size;
+- "after a large free": in one process, glibc's thresholds pinned where a
+  long-running program ends up once it has freed any array of 32 MiB or
+  more (arrays up to 32 MiB then reuse heap pages).  The reference is
+  fastest there, so these ratios are the conservative ones.
+
+Where the C library has no mallopt (not glibc) the second pass runs with
+the allocator as it comes.
+
 --threads checks that nndfast's own threads never cost time: for the large
 sizes it times nndfast with its default team and with one thread, each call
 right after a reference call, alone and again while a busy process (a
@@ -123,6 +140,52 @@ def threads_table(ops, sizes, pairs):
                 child.wait()
 
 
+#: glibc's mallopt parameters, and the values its dynamic thresholds reach
+#: once a 32 MiB array has been freed (DEFAULT_MMAP_THRESHOLD_MAX, twice that).
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+AFTER_LARGE_FREE = (32 << 20, 64 << 20)
+PASSES = ("own process", "after a large free")
+
+
+def pin_after_large_free():
+    """Pin glibc's mmap and trim thresholds where a program that freed a
+    32 MiB array has them; False where the C library has no mallopt."""
+    import ctypes
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    mmap_threshold, trim_threshold = AFTER_LARGE_FREE
+    return bool(mallopt(M_MMAP_THRESHOLD, mmap_threshold)
+                and mallopt(M_TRIM_THRESHOLD, trim_threshold))
+
+
+def row(op, size, pairs):
+    """(reference seconds, nndfast seconds) per call for one table row."""
+    f = OPS[op]
+    n, hidden = SIZES[size]
+    X, y = examples(n)
+    R, F = network("reference", hidden), network("nndfast", hidden)
+    return interleaved(lambda: f(R, X, y), lambda: f(F, X, y), pairs)
+
+
+def row_in_own_process(op, size, pairs):
+    """row() in a fresh interpreter running this script with --row, on the
+    nndfast this process imported (an in-place build or an installed one)."""
+    import subprocess
+
+    import nndfast
+    cmd = [sys.executable, os.path.abspath(__file__), "--row", op, size]
+    if pairs is not None:
+        cmd += ["--pairs", str(pairs)]
+    here = os.path.dirname(os.path.dirname(os.path.abspath(nndfast.__file__)))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [here] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True,
+                         env=env).stdout.split()
+    return float(out[-2]), float(out[-1])
+
+
 def fmt(seconds):
     if seconds < 1e-3:
         return f"{seconds * 1e6:.2f} us"
@@ -156,24 +219,30 @@ def main(argv=None):
                    help="(reference, nndfast) pairs per row (default: ~2 s of reference time)")
     p.add_argument("--threads", action="store_true",
                    help="default team vs one thread (large sizes), after numpy and with a busy core")
+    p.add_argument("--pass", dest="passes", action="append", choices=PASSES,
+                   help="only this pass (repeatable; default both)")
+    p.add_argument("--row", nargs=2, metavar=("OP", "SIZE"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.row:                      # one row for row_in_own_process
+        print(*row(*args.row, args.pairs))
+        return 0
     sizes = args.size or (list(SIZES)[:1] if args.quick else list(SIZES))
     ops = args.op or list(OPS)
     print(describe_machine() + "\n")
     if args.threads:
         threads_table(ops, sizes, args.pairs)
         return 0
-    print("| operation | size | reference | nndfast, right after it | ratio |")
-    print("| --- | --- | ---: | ---: | ---: |")
-    for op in ops:
-        f = OPS[op]
-        for size in sizes:
-            n, hidden = SIZES[size]
-            X, y = examples(n)
-            R, F = network("reference", hidden), network("nndfast", hidden)
-            t_ref, t_fast = interleaved(lambda: f(R, X, y), lambda: f(F, X, y), args.pairs)
-            print(f"| {op} | {size} | {fmt(t_ref)} | {fmt(t_fast)} "
-                  f"| {t_ref / t_fast:.1f}x |", flush=True)
+    print("| pass | operation | size | reference | nndfast, right after it | ratio |")
+    print("| --- | --- | --- | ---: | ---: | ---: |")
+    for name in args.passes or PASSES:
+        measure = row_in_own_process if name == "own process" else row
+        if name == "after a large free" and not pin_after_large_free():
+            name = "one process (allocator as it comes)"
+        for op in ops:
+            for size in sizes:
+                t_ref, t_fast = measure(op, size, args.pairs)
+                print(f"| {name} | {op} | {size} | {fmt(t_ref)} | {fmt(t_fast)} "
+                      f"| {t_ref / t_fast:.1f}x |", flush=True)
     return 0
 
 

@@ -34,11 +34,11 @@
 
 /* Team backoff for the large-call drivers (_network.pyx's _run): when a
  * thread team last failed to beat what one thread would have done
- * (microseconds of omp_get_wtime), and how many teams in a row failed.
- * Calls run on one thread for `base` seconds after a failure, twice that
- * after two in a row, and so on up to 2^NND_MAX_DOUBLINGS * base, so a
- * machine whose cores stay busy costs one slow call per long window.  A
- * team that wins resets the streak.  One state per process, read and
+ * (microseconds of omp_get_wtime), and how many times in a row teams
+ * failed twice running (nnd_team_result).  Calls run on one thread for
+ * `base` seconds after that, twice as long after the next time, and so on up
+ * to 2^NND_MAX_DOUBLINGS * base, so a machine whose cores stay busy costs
+ * two slow calls per long window.  A team that wins resets the streak.  One state per process, read and
  * written with relaxed atomics: a stale value only changes how many threads
  * a later call uses, never a result. */
 #ifdef _OPENMP
@@ -69,19 +69,32 @@ static inline int nnd_team_backed_off(double base)
     return (int64_t) (nnd_now() * 1e6) - NND_LOAD(nnd_team_lost_us) < window;
 }
 
+/* A team that lost once in a row only arms the backoff; a second loss in a
+ * row starts it.  One loss alone says little: the first team after a quiet
+ * spell wakes workers that have gone to sleep (on a VM waking an idle vCPU
+ * can take a millisecond), and a single preemption can hit any call; both
+ * made short searches that lose one call in a hundred back off for
+ * seconds. */
+static int64_t nnd_team_armed = 0;
+
 static inline void nnd_team_result(int lost)
 {
-    if (lost) {
+    if (lost && !NND_LOAD(nnd_team_armed)) {
+        NND_STORE(nnd_team_armed, (int64_t) 1);
+    } else if (lost) {
         int64_t streak = NND_LOAD(nnd_team_streak);
+        NND_STORE(nnd_team_armed, (int64_t) 0);
         NND_STORE(nnd_team_streak, streak < NND_MAX_DOUBLINGS ? streak + 1 : streak);
         NND_STORE(nnd_team_lost_us, (int64_t) (nnd_now() * 1e6));
     } else {
+        NND_STORE(nnd_team_armed, (int64_t) 0);
         NND_STORE(nnd_team_streak, (int64_t) 0);
     }
 }
 
 static inline void nnd_team_forget(void)
 {
+    NND_STORE(nnd_team_armed, (int64_t) 0);
     NND_STORE(nnd_team_streak, (int64_t) 0);
     NND_STORE(nnd_team_lost_us, NND_NEVER);
 }

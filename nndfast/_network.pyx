@@ -447,6 +447,15 @@ def team_workers():
     return {k: nnd_worker_tid(k) for k in range(1, NND_MAX_WORKERS) if nnd_worker_tid(k) != 0}
 
 
+def team_outcome(lost=None):
+    """Record one team's outcome (lost True or False) in the backoff state,
+    if given; return whether large calls are backed off to one thread now.
+    For tests of the policy in _network.h (nnd_team_result)."""
+    if lost is not None:
+        nnd_team_result(1 if lost else 0)
+    return bool(nnd_team_backed_off(BACKOFF_MS * 1e-3))
+
+
 def adaptive_teams(bint on):
     """Switch the large calls' run-time team checks (the backoff after a
     team lost to one thread, and the free-core count) on (the default) or

@@ -130,3 +130,22 @@ def test_team_workers_are_this_process_threads(monkeypatch):
     # threads 2, 3, ... of earlier, larger teams may have exited since
     assert workers[1] in {int(t) for t in os.listdir("/proc/self/task")}
     assert threading.get_native_id() not in workers.values()
+
+
+def test_one_lost_team_does_not_back_off_two_in_a_row_do():
+    """The first team after a quiet spell wakes sleeping workers and can
+    lose by that alone: one loss arms the backoff, a second loss in a row
+    starts it, and a win in between disarms it."""
+    from nndfast import _network
+
+    _network.adaptive_teams(True)          # forgets past outcomes
+    try:
+        assert not _network.team_outcome()
+        assert not _network.team_outcome(lost=True)
+        assert not _network.team_outcome(lost=False)
+        assert not _network.team_outcome(lost=True)
+        assert _network.team_outcome(lost=True)
+        assert _network.team_outcome()
+    finally:
+        _network.adaptive_teams(True)
+    assert not _network.team_outcome()
