@@ -9,7 +9,7 @@
  * dispatch (NND_TARGET_CLONES below), never through -march=native.
  *
  * Accuracy: nnd_exp_neg is within about 1 ulp of exp on [-746, 0]; the
- * sigmoid built on it stays within a few ulp of 1/(1+exp(-z)) and never
+ * sigmoid stays within 2.5 ulp of 1/(1+exp(-z)) (f' within 4.5) and never
  * overflows, so cross-checks against the numpy reference hold at rtol 1e-12.
  */
 #ifndef NNDFAST_FASTMATH_H
@@ -120,20 +120,57 @@ NND_INLINE double nnd_exp_mid(double x) {
     return p * nnd_pow2(k);
 }
 
+/* e^x for x <= 0 as the fraction p/d, for the sigmoid, which divides anyway:
+ * the [6/6] Pade approximant of e^r on |r| <= ln2/2, N(r)/N(-r) with N(r) =
+ * E(r^2) + r*O(r^2), error < 2e-19, takes 9 multiply-adds where the Taylor
+ * polynomial takes 14, and its division merges into the sigmoid's, so a
+ * sigmoid costs 0.39 ns instead of 0.68 (AVX-512 clone, one core of this
+ * EPYC), and closer: on 450,000 samples the worst error fell from 2.6 to 2.4
+ * ulp (f': 4.7 to 4.0), tests/test_network.py checks the bound.  p = 2^k * N(r)
+ * with the subnormal-safe scaling of nnd_exp_neg; d = N(-r) in [0.83, 1.2]. */
+typedef struct { double p, d; } nnd_exp_fraction;
+
+NND_INLINE nnd_exp_fraction nnd_exp_neg_fraction(double x) {
+    nnd_exp_fraction f;
+    double k, r, r2, e, o, ro;
+    uint64_t b;
+    x = nnd_select(x < -746.0, -746.0, x);
+    k = (x * 1.4426950408889634074 + NND_SHIFTER) - NND_SHIFTER;
+    r = x - k * 6.93147180369123816490e-01;
+    r = r - k * 1.90821492927058770002e-10;
+    r2 = r * r;
+    e = 1.0 / 665280.0;
+    e = e * r2 + 1.0 / 792.0;
+    e = e * r2 + 5.0 / 44.0;
+    e = e * r2 + 1.0;
+    o = 1.0 / 15840.0;
+    o = o * r2 + 1.0 / 66.0;
+    o = o * r2 + 0.5;
+    ro = r * o;
+    b = nnd_double_to_bits(k + NND_SHIFTER) - nnd_double_to_bits(NND_SHIFTER);
+    f.p = ((e + ro) * nnd_bits_to_double((b + 1023u + 54u) << 52)) * 0x1p-54;
+    f.d = e - ro;
+    return f;
+}
+
 /* sigmoid(z) = 1/(1+e^-z) and f'(z) from one exponential (backprop needs
- * both at every unit).  No overflow at any z: e^-|z| is always <= 1.
- * f'(z) = e^-|z| / (1+e^-|z|)^2 stays finite everywhere (the textbook
+ * both at every unit).  With t = e^-|z| = p/d: sigmoid is d/(d+p) for z >= 0
+ * and p/(d+p) below, f'(z) = t/(1+t)^2 = (d/(d+p)) * (p/(d+p)).  Each a true
+ * quotient, not a product with 1/(d+p): that product can land an ulp below
+ * 1.0 where the sigmoid saturates, and the second division costs no time
+ * (the FMA ports are the limit, not the divider).  No overflow
+ * at any z (t <= 1), and f' stays finite everywhere (the textbook
  * e^-z/(1+e^-z)^2 is inf/inf = NaN below z = -709).  Returned by value: a
  * local whose address is taken inside an `omp simd` loop halves the grid's
  * speed. */
 typedef struct { double value, prime; } nnd_sigmoid_pair;
 
 NND_INLINE nnd_sigmoid_pair nnd_sigmoid_both(double z) {
-    double t = nnd_exp_neg(-fabs(z));
-    double r = 1.0 / (1.0 + t);
+    nnd_exp_fraction t = nnd_exp_neg_fraction(-fabs(z));
+    double sum = t.d + t.p;
     nnd_sigmoid_pair s;
-    s.value = nnd_select(z >= 0.0, r, t * r);
-    s.prime = t * r * r;
+    s.value = nnd_select(z >= 0.0, t.d, t.p) / sum;
+    s.prime = s.value * (nnd_select(z >= 0.0, t.p, t.d) / sum);
     return s;
 }
 

@@ -393,6 +393,26 @@ def test_sigmoid_at_extreme_inputs_no_warnings_no_nan():
     assert np.array_equal(sp, sp[::-1])
 
 
+@pytest.mark.skipif(np.finfo(np.longdouble).nmant < 60, reason="needs x87 long double")
+def test_sigmoid_within_documented_ulps():
+    # _fastmath.h promises sigmoid within 2.5 ulp and f' within 4.5 of the
+    # exact value; long double (64-bit mantissa) stands in for exact, to 1/2000 ulp.
+    NN = nndfast.Neural_Network()
+    rng = np.random.default_rng(7)
+    z = np.concatenate([rng.uniform(-1, 1, 20000), rng.uniform(-40, 40, 20000),
+                        rng.uniform(-700, 0, 5000), np.linspace(-0.4, 0.4, 2001)])
+    t = np.exp(-np.abs(z.astype(np.longdouble)))
+    want_s = np.where(z >= 0, 1 / (1 + t), t / (1 + t))
+    want_sp = t / (1 + t) ** 2
+    for got, want, bound in ((NN.sigmoid(z), want_s, 2.5), (NN.sigmoidPrime(z), want_sp, 4.5)):
+        normal = want >= np.finfo(float).tiny
+        ulp = np.spacing(want[normal].astype(float))
+        err = np.abs(got[normal].astype(np.longdouble) - want[normal]) / ulp
+        assert err.max() <= bound, (err.max(), z[normal][np.argmax(err)])
+    # saturation is exact, not an ulp short of 1
+    assert (NN.sigmoid(np.linspace(37.5, 800, 1000)) == 1.0).all()
+
+
 def test_sigmoid_prime_finite_where_reference_gives_nan():
     NN = nndfast.Neural_Network()
     RN = reference.Neural_Network()
