@@ -6,10 +6,10 @@ cdef struct Net:
     const double *y      # (N, O)
     const double *W1     # (I, H)
     const double *W2     # (H, O)
-    double *z2           # (N, H)
+    double *z2           # (N, H); z2, a2, z3 NULL together: not kept
     double *a2           # (N, H)
     double *z3           # (N, O)
-    double *yhat         # (N, O)
+    double *yhat         # (N, O); NULL: not kept
     Py_ssize_t nex, nin, nhid, nout   # N, I, H, O
     # Part 7's regularization, applied by _run_cost/_run_grad to the summed
     # cost and gradient: J[o] = scale*J[o] + (lam/2)*(sum W1^2 + sum W2^2)/O,
@@ -19,8 +19,9 @@ cdef struct Net:
     double scale
     double lam
 
-# Fill z2, a2, z3, yhat for all rows.
-cdef void _run_forward(const Net *n, int num_threads) noexcept nogil
+# Fill z2, a2, z3, yhat for all rows (z2, a2, z3 NULL together, or yhat
+# NULL: computed, not kept); -1 if scratch could not be allocated.
+cdef int _run_forward(const Net *n, int num_threads) noexcept nogil
 # Forward pass plus J (O,), regularized as scale/lam say; -1 if scratch could not be allocated.
 cdef int _run_cost(const Net *n, double *J, int num_threads) noexcept nogil
 # Forward, J (O,), dJ/dW1 -> g1 (I, H), dJ/dW2 -> g2 (H, O), regularized as

@@ -92,11 +92,26 @@ cdef enum:
     GRAD = 2
 
 
-cdef inline Py_ssize_t _scratch_len(const Net *n, int op) noexcept nogil:
+cdef inline Py_ssize_t _kernel_scratch_len(const Net *n, int op) noexcept nogil:
     cdef Py_ssize_t rows = min(n.nex, <Py_ssize_t> CHUNK)
     if op == GRAD:
         return NND_GRAD_SCRATCH(rows, n.nhid, n.nout)
     return NND_FORWARD_SCRATCH(rows, n.nhid, n.nout)
+
+
+cdef inline Py_ssize_t _scratch_len(const Net *n, int op) noexcept nogil:
+    # A call that keeps no z2/a2/z3 (n.z2 NULL) or no yhat writes a chunk's
+    # worth of them into scratch after the kernels' own: a pass whose
+    # results only feed J, the gradient or yHat then stores 8 (forward) or 0
+    # bytes per example instead of 8*(2H+2O), which at H = 3 is what bounds
+    # a large call (network.py materializes the attributes on first access).
+    cdef Py_ssize_t rows = min(n.nex, <Py_ssize_t> CHUNK)
+    cdef Py_ssize_t m = _kernel_scratch_len(n, op)
+    if n.z2 == NULL:
+        m += rows * 2 * (n.nhid + n.nout)
+    elif n.yhat == NULL:
+        m += rows * n.nout
+    return m
 
 
 cdef inline Py_ssize_t _partial_len(const Net *n, int op) noexcept nogil:
@@ -114,32 +129,44 @@ cdef void _chunk(const Net *n, int op, Py_ssize_t c, double *t,
     cdef Py_ssize_t e0 = c * CHUNK
     cdef Py_ssize_t rows = min(n.nex - e0, <Py_ssize_t> CHUNK)
     cdef Py_ssize_t I = n.nin, H = n.nhid, O = n.nout
+    cdef Py_ssize_t most = min(n.nex, <Py_ssize_t> CHUNK)
     cdef double *sums = NULL
+    cdef double *out = t + _kernel_scratch_len(n, op)     # see _scratch_len
+    cdef double *z2
+    cdef double *a2
+    cdef double *z3
+    cdef double *yhat
+    if n.z2 != NULL:
+        z2, a2, z3 = n.z2 + e0 * H, n.a2 + e0 * H, n.z3 + e0 * O
+    else:
+        z2, a2, z3 = out, out + most * H, out + 2 * most * H
+        out += most * (2 * H + O)
+    yhat = n.yhat + e0 * O if n.yhat != NULL else out
     if op != FORWARD:     # partial is NULL for FORWARD
         sums = partial + c * _partial_len(n, op)
     if 1 <= H <= NND_FLAT_MAX_H:
         # narrow layers: straight into the row-major outputs, every op
-        nnd_forward_flat(n.X + e0 * I, n.W1, n.W2, n.z2 + e0 * H, n.a2 + e0 * H,
-                         n.z3 + e0 * O, n.yhat + e0 * O, rows, I, H, O,
+        nnd_forward_flat(n.X + e0 * I, n.W1, n.W2, z2, a2,
+                         z3, yhat, rows, I, H, O,
                          t if op == GRAD else NULL)
         if op == GRAD:
-            nnd_grad_flat(n.X + e0 * I, n.y + e0 * O, n.W2, n.a2 + e0 * H,
-                          n.yhat + e0 * O, rows, I, H, O, t,
+            nnd_grad_flat(n.X + e0 * I, n.y + e0 * O, n.W2, a2,
+                          yhat, rows, I, H, O, t,
                           sums, sums + I * H, sums + I * H + H * O)
     elif op != GRAD and H >= WIDE_H:
-        nnd_forward_rows(n.X + e0 * I, n.W1, n.W2, n.z2 + e0 * H, n.a2 + e0 * H,
-                         n.z3 + e0 * O, n.yhat + e0 * O, rows, I, H, O, t)
+        nnd_forward_rows(n.X + e0 * I, n.W1, n.W2, z2, a2,
+                         z3, yhat, rows, I, H, O, t)
     else:
         # backprop of wider layers works on nnd_forward_chunk's transposed
         # z2/a2 and primes
-        nnd_forward_chunk(n.X + e0 * I, n.W1, n.W2, n.z2 + e0 * H, n.a2 + e0 * H,
-                          n.z3 + e0 * O, n.yhat + e0 * O, rows, I, H, O, t,
+        nnd_forward_chunk(n.X + e0 * I, n.W1, n.W2, z2, a2,
+                          z3, yhat, rows, I, H, O, t,
                           t + 3 * (H + O) * rows if op == GRAD else NULL)
         if op == GRAD:
             nnd_grad_chunk(n.X + e0 * I, n.y + e0 * O, n.W2, rows, I, H, O, t,
                            sums, sums + I * H, sums + I * H + H * O)
     if op == COST:
-        nnd_cost_chunk(n.y + e0 * O, n.yhat + e0 * O, rows, O, sums)
+        nnd_cost_chunk(n.y + e0 * O, yhat, rows, O, sums)
 
 
 cdef inline Py_ssize_t _work(const Net *n, int op) noexcept nogil:
@@ -250,8 +277,8 @@ cdef int _run_segment(const Net *n, int op, double *partial, Py_ssize_t c0,
     return -1 if no_memory else 0
 
 
-cdef void _run_forward(const Net *n, int num_threads) noexcept nogil:
-    _run(n, FORWARD, NULL, num_threads)
+cdef int _run_forward(const Net *n, int num_threads) noexcept nogil:
+    return _run(n, FORWARD, NULL, num_threads)
 
 
 cdef int _run_sums(const Net *n, int op, double *out, int num_threads) noexcept nogil:
@@ -345,44 +372,62 @@ cdef int _run_grad(const Net *n, double *g1, double *g2, double *J,
 # Memoryview drivers: release the GIL, parallel over chunks.
 # ---------------------------------------------------------------------------
 
+cdef int _outputs(Net *n, double[:, ::1] z2, double[:, ::1] a2, double[:, ::1] z3,
+                  double[:, ::1] yhat) except -1:
+    """Point n at the outputs; z2, a2, z3 all None (or yhat None): the call
+    keeps none of them (_scratch_len)."""
+    if (z2 is None) != (a2 is None) or (z2 is None) != (z3 is None):
+        raise ValueError("nndfast: z2, a2 and z3 are all given or all None")
+    n.z2 = NULL if z2 is None else &z2[0, 0]
+    n.a2 = NULL if a2 is None else &a2[0, 0]
+    n.z3 = NULL if z3 is None else &z3[0, 0]
+    n.yhat = NULL if yhat is None else &yhat[0, 0]
+    return 0
+
+
 def forward(const double[:, ::1] X,      # IN  (N, I), N >= 1
             const double[:, ::1] W1,     # IN  (I, H)
             const double[:, ::1] W2,     # IN  (H, O)
-            double[:, ::1] z2,           # OUT (N, H)
-            double[:, ::1] a2,           # OUT (N, H)
-            double[:, ::1] z3,           # OUT (N, O)
-            double[:, ::1] yhat,         # OUT (N, O)
+            double[:, ::1] z2,           # OUT (N, H) or None
+            double[:, ::1] a2,           # OUT (N, H) or None
+            double[:, ::1] z3,           # OUT (N, O) or None
+            double[:, ::1] yhat,         # OUT (N, O) or None
             int num_threads):
-    """Fill z2 = X@W1, a2 = f(z2), z3 = a2@W2 and yhat = f(z3)."""
+    """Fill z2 = X@W1, a2 = f(z2), z3 = a2@W2 and yhat = f(z3); z2, a2, z3
+    None together: computed, not kept."""
     cdef Net n
+    cdef int rc
     n.nex, n.nin, n.nhid, n.nout = X.shape[0], X.shape[1], W1.shape[1], W2.shape[1]
     n.scale, n.lam = 1.0, 0.0
     n.X, n.W1, n.W2 = &X[0, 0], &W1[0, 0], &W2[0, 0]
-    n.z2, n.a2, n.z3, n.yhat = &z2[0, 0], &a2[0, 0], &z3[0, 0], &yhat[0, 0]
+    _outputs(&n, z2, a2, z3, yhat)
     with nogil:
-        _run_forward(&n, num_threads)
+        rc = _run_forward(&n, num_threads)
+    if rc:
+        raise MemoryError("nndfast: could not allocate the forward pass's scratch")
 
 
 def cost(const double[:, ::1] X,      # IN  (N, I), N >= 1
          const double[:, ::1] y,      # IN  (N, O)
          const double[:, ::1] W1,     # IN  (I, H)
          const double[:, ::1] W2,     # IN  (H, O)
-         double[:, ::1] z2,           # OUT (N, H)
-         double[:, ::1] a2,           # OUT (N, H)
-         double[:, ::1] z3,           # OUT (N, O)
-         double[:, ::1] yhat,         # OUT (N, O)
+         double[:, ::1] z2,           # OUT (N, H) or None
+         double[:, ::1] a2,           # OUT (N, H) or None
+         double[:, ::1] z3,           # OUT (N, O) or None
+         double[:, ::1] yhat,         # OUT (N, O) or None
          double[::1] J,               # OUT (O,)  0.5*sum over rows of (y-yhat)^2
          int num_threads,
          double scale=1.0,            # IN  Part 7: 1/N (1 for Parts 2-6)
          double lam=0.0):             # IN  Part 7: Lambda (0 for Parts 2-6)
     """Forward pass plus the tutorial's cost J, one value per output
-    (times scale, plus (lam/2)*(sum W1^2 + sum W2^2))."""
+    (times scale, plus (lam/2)*(sum W1^2 + sum W2^2)).  z2, a2, z3 None
+    together, and yhat None: computed, not kept."""
     cdef Net n
     cdef int rc
     n.nex, n.nin, n.nhid, n.nout = X.shape[0], X.shape[1], W1.shape[1], W2.shape[1]
     n.scale, n.lam = scale, lam
     n.X, n.y, n.W1, n.W2 = &X[0, 0], &y[0, 0], &W1[0, 0], &W2[0, 0]
-    n.z2, n.a2, n.z3, n.yhat = &z2[0, 0], &a2[0, 0], &z3[0, 0], &yhat[0, 0]
+    _outputs(&n, z2, a2, z3, yhat)
     with nogil:
         rc = _run_cost(&n, &J[0], num_threads)
     if rc:
@@ -393,10 +438,10 @@ def cost_and_gradient(const double[:, ::1] X,   # IN  (N, I), N >= 1
                       const double[:, ::1] y,   # IN  (N, O)
                       const double[:, ::1] W1,  # IN  (I, H)
                       const double[:, ::1] W2,  # IN  (H, O)
-                      double[:, ::1] z2,        # OUT (N, H)
-                      double[:, ::1] a2,        # OUT (N, H)
-                      double[:, ::1] z3,        # OUT (N, O)
-                      double[:, ::1] yhat,      # OUT (N, O)
+                      double[:, ::1] z2,        # OUT (N, H) or None
+                      double[:, ::1] a2,        # OUT (N, H) or None
+                      double[:, ::1] z3,        # OUT (N, O) or None
+                      double[:, ::1] yhat,      # OUT (N, O) or None
                       double[:, ::1] dJdW1,     # OUT (I, H)
                       double[:, ::1] dJdW2,     # OUT (H, O)
                       double[::1] J,            # OUT (O,)
@@ -404,13 +449,14 @@ def cost_and_gradient(const double[:, ::1] X,   # IN  (N, I), N >= 1
                       double scale=1.0,         # IN  Part 7: 1/N (1 for Parts 2-6)
                       double lam=0.0):          # IN  Part 7: Lambda (0 for Parts 2-6)
     """Backprop: the cost J per output and dJ/dW1, dJ/dW2 in one pass,
-    regularized as scale and lam say (see Net in _network.pxd)."""
+    regularized as scale and lam say (see Net in _network.pxd).  z2, a2, z3
+    None together, and yhat None: computed, not kept."""
     cdef Net n
     cdef int rc
     n.nex, n.nin, n.nhid, n.nout = X.shape[0], X.shape[1], W1.shape[1], W2.shape[1]
     n.scale, n.lam = scale, lam
     n.X, n.y, n.W1, n.W2 = &X[0, 0], &y[0, 0], &W1[0, 0], &W2[0, 0]
-    n.z2, n.a2, n.z3, n.yhat = &z2[0, 0], &a2[0, 0], &z3[0, 0], &yhat[0, 0]
+    _outputs(&n, z2, a2, z3, yhat)
     with nogil:
         rc = _run_grad(&n, &dJdW1[0, 0], &dJdW2[0, 0], &J[0], num_threads)
     if rc:

@@ -187,3 +187,37 @@ def test_pickle_and_deepcopy_do_not_carry_reuse_candidates():
         assert "_large" not in clone.__dict__
         assert np.array_equal(clone.z2, fast.z2)
         assert np.array_equal(clone.forward(X), fast.forward(X))
+
+
+@pytest.mark.parametrize("I,H,O", [(2, 3, 1), (2, 1, 1), (3, 4, 2), (2, 5, 1), (2, 8, 1),
+                                   (4, 64, 3)])
+@pytest.mark.parametrize("n", [1, 255, 257, 3000])
+def test_kernels_without_kept_outputs_give_the_same_bits(I, H, O, n):
+    # The trainer runs the kernels with z2, a2, z3 (and yhat) None: computed
+    # per chunk in scratch, never stored for all rows.  Same numbers, bit for
+    # bit, on every path (narrow, column, row) and thread count.
+    from nndfast import _network as K
+    rng = np.random.default_rng(n * 100 + H)
+    X, y = rng.normal(size=(n, I)), rng.random((n, O))
+    W1, W2 = rng.normal(size=(I, H)), rng.normal(size=(H, O))
+
+    def kept():
+        return [np.empty((n, H)), np.empty((n, H)), np.empty((n, O)), np.empty((n, O))]
+
+    for nt in (1, 2):
+        b = kept()
+        K.forward(X, W1, W2, *b, nt)
+        yhat = np.empty((n, O))
+        K.forward(X, W1, W2, None, None, None, yhat, nt)
+        assert np.array_equal(yhat, b[3])
+        J, J0 = np.zeros(O), np.zeros(O)
+        K.cost(X, y, W1, W2, *kept(), J, nt)
+        K.cost(X, y, W1, W2, None, None, None, None, J0, nt)
+        assert np.array_equal(J, J0)
+        g = [np.zeros((I, H)), np.zeros((H, O)), np.zeros(O)]
+        g0 = [np.zeros((I, H)), np.zeros((H, O)), np.zeros(O)]
+        K.cost_and_gradient(X, y, W1, W2, *kept(), *g, nt)
+        K.cost_and_gradient(X, y, W1, W2, None, None, None, None, *g0, nt)
+        assert all(np.array_equal(a, b) for a, b in zip(g, g0))
+    with pytest.raises(ValueError, match="all given or all None"):
+        K.forward(X, W1, W2, None, np.empty((n, H)), None, np.empty((n, O)), 1)
