@@ -101,10 +101,9 @@ cdef inline Py_ssize_t _kernel_scratch_len(const Net *n, int op) noexcept nogil:
 
 cdef inline Py_ssize_t _scratch_len(const Net *n, int op) noexcept nogil:
     # A call that keeps no z2/a2/z3 (n.z2 NULL) or no yhat writes a chunk's
-    # worth of them into scratch after the kernels' own: a pass whose
-    # results only feed J, the gradient or yHat then stores 8 (forward) or 0
-    # bytes per example instead of 8*(2H+2O), which at H = 3 is what bounds
-    # a large call (network.py materializes the attributes on first access).
+    # worth of them into scratch after the kernels' own (_chunk): a pass
+    # whose results only feed J or the gradient (the trainers, _train.pyx)
+    # then stores nothing per example instead of 8*(2H+2O) bytes.
     cdef Py_ssize_t rows = min(n.nex, <Py_ssize_t> CHUNK)
     cdef Py_ssize_t m = _kernel_scratch_len(n, op)
     if n.z2 == NULL:
@@ -129,13 +128,17 @@ cdef void _chunk(const Net *n, int op, Py_ssize_t c, double *t,
     cdef Py_ssize_t e0 = c * CHUNK
     cdef Py_ssize_t rows = min(n.nex - e0, <Py_ssize_t> CHUNK)
     cdef Py_ssize_t I = n.nin, H = n.nhid, O = n.nout
-    cdef Py_ssize_t most = min(n.nex, <Py_ssize_t> CHUNK)
+    cdef Py_ssize_t most
     cdef double *sums = NULL
-    cdef double *out = t + _kernel_scratch_len(n, op)     # see _scratch_len
+    cdef double *out = NULL
     cdef double *z2
     cdef double *a2
     cdef double *z3
     cdef double *yhat
+    if n.z2 == NULL or n.yhat == NULL:
+        # outputs not kept: this chunk's go after the kernels' scratch (_scratch_len)
+        out = t + _kernel_scratch_len(n, op)
+        most = min(n.nex, <Py_ssize_t> CHUNK)
     if n.z2 != NULL:
         z2, a2, z3 = n.z2 + e0 * H, n.a2 + e0 * H, n.z3 + e0 * O
     else:
@@ -825,4 +828,3 @@ def sigmoid_prime(const double[::1] z,   # IN  (n,)
     if z.shape[0]:
         with nogil:
             nnd_sigmoid_prime_vec(&z[0], &out[0], z.shape[0])
-
