@@ -79,13 +79,25 @@ def test_builtin_evaluates_the_points_scipy_evaluates(seed, trainer_class):
             res = T.train(X, y)
         runs[method] = (res, np.array(points), NN.getParams())
     (mine, pm, wm), (scipy_, ps, ws) = runs["builtin"], runs["scipy-BFGS"]
+    # What is stable on every BLAS: the counts, and the path while rounding
+    # alone separates it.
     for key in ("nit", "nfev", "njev", "status", "success", "message"):
         assert mine[key] == scipy_[key], key
-    # BLAS sums in another order than the port: rounding, growing along the path
     assert pm.shape == ps.shape
-    np.testing.assert_allclose(pm, ps, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(wm, ws, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(mine.fun, scipy_.fun, rtol=1e-5, atol=1e-12)
+    # scipy's BLAS sums in another order than the port (and OpenBLAS's
+    # Haswell and SkylakeX kernels in other orders again): differences start
+    # at one rounding and grow about tenfold per ten points along this
+    # chaotic path (1e-15 at point 10, 1e-10 at point 60, 1e-6 at point 100
+    # under both kernels), so the whole path is compared within that bound
+    # with a 1000x margin, never at one flat tolerance.
+    k = np.arange(len(pm))[:, None]
+    bound = 1e-12 * 10.0 ** (k / 10.0)
+    err = np.abs(pm - ps) / (1.0 + np.abs(ps))
+    worst = int(np.argmax(np.max(err / bound, axis=1)))
+    assert np.all(err <= bound), (worst, err[worst].max(), bound[worst, 0])
+    np.testing.assert_allclose(pm[:60], ps[:60], rtol=1e-8, atol=1e-8)
+    np.testing.assert_allclose(wm, ws, rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(mine.fun, scipy_.fun, rtol=1e-3, atol=1e-12)
 
 
 def test_the_rhok_branch_and_failed_searches_are_reported():
