@@ -566,6 +566,9 @@ def adaptive_teams(bint on):
 # ---------------------------------------------------------------------------
 
 cimport cython
+from cpython.object cimport PyObject
+from cpython.exc cimport PyErr_Clear
+from cpython.ref cimport Py_DECREF
 
 cdef extern from *:
     """
@@ -653,6 +656,7 @@ cdef inline bint _lambda_ok(object Lambda) noexcept:
 
 
 @cython.final
+@cython.freelist(16)
 cdef class Snapshot:
     """One call's read of a network: layer sizes I, H, O, weights W1 (I, H)
     and W2 (H, O) as C-contiguous float64 arrays, and Lambda (None or a
@@ -744,11 +748,22 @@ def set_stock(dict stock, tuple forward_uses, tuple cost_uses, tuple gradient_us
     _FORWARD_USES, _COST_USES, _GRAD_USES = forward_uses, cost_uses, gradient_uses
 
 
+cdef extern from "Python.h":
+    # a new reference to obj's instance dict; NULL (with an error) if it has none
+    PyObject *PyObject_GenericGetDict(object obj, void *context)
+
+
 cdef bint _overrides(object NN, tuple names) except -1:
     # The instance dict, then the class as it is now: patches count, and
     # nothing is cached, so no class is kept alive.
-    cdef object d = getattr(NN, "__dict__", None)
+    cdef PyObject *p = PyObject_GenericGetDict(NN, NULL)
+    cdef object d = None
     cdef object cls = type(NN)
+    if p == NULL:
+        PyErr_Clear()
+    else:
+        d = <object> p
+        Py_DECREF(d)
     for name in names:
         if d is not None and name in <dict> d:
             return True
@@ -771,6 +786,7 @@ GENERIC = _GENERIC
 
 
 @cython.final
+@cython.freelist(8)
 cdef class Declined:
     """A fast entry's answer when the call is not tiny and ready: ``read``
     is its one read of the network (a Snapshot, or the raw tuple from read)."""
@@ -888,6 +904,22 @@ cdef class Workspace:
             return [self._value(k) for k in range(4)]
         finally:
             nnd_unlock(&self.lock)
+
+    def copy(self):
+        """A new Workspace that publishes the same outputs (the same arrays,
+        or copies of what is in this one's scratch) and shares no buffer."""
+        cdef Workspace other = Workspace()
+        cdef int k
+        nnd_lock(&self.lock)
+        try:
+            for k in range(4):
+                v = (self.z2, self.a2, self.z3, self.yhat)[k]
+                if type(v) is tuple:
+                    v = self._value(k)
+                other._set(k, v)
+        finally:
+            nnd_unlock(&self.lock)
+        return other
 
     # -- tiny calls: the tutorial's 3x2 data and the like ------------------------
 

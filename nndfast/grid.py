@@ -14,6 +14,7 @@ not the kernels' (network.is_stock: an overridden costFunction, forward or
 sigmoid, or another class) is searched by a Python loop over its own
 costFunction instead (_grid_search_generic).
 """
+import copy
 import time
 
 import numpy as np
@@ -23,7 +24,7 @@ from nndfast._progress import Progress
 from nndfast._results import GridResult
 from nndfast._threads import resolve_num_threads
 from nndfast._validate import F64, _weight_key
-from nndfast.network import is_stock
+from nndfast.network import TUTORIAL_METHODS, is_stock
 
 __all__ = ["grid_search", "GridResult"]
 
@@ -82,9 +83,13 @@ def grid_search(NN, X, y, axes, full_output=True, num_threads=None, progress=Fal
     them, or any other network (nndfast.reference's), is searched by the
     reference's Python loop over its own costFunction (serial, locally only:
     client must be None), with the same validation, progress and Ctrl-C,
-    on private copies of its weights (its own arrays are never written;
-    its cached yHat, z2, a2, z3 are those of the last point afterwards, as
-    after the reference's loop).
+    on a private shallow copy (copy.copy) holding private copies of its
+    weights: NN, its weights and its cached yHat, z2, a2, z3 are never
+    changed, so any number of threads may search one network.  A network
+    with a tutorial method set on the instance (NN.costFunction = f, which
+    may close over NN) is searched in place instead, as the reference's
+    loop does: its weights are put back afterwards, and it must not be
+    searched from two threads at once.
     """
     if not is_stock(NN, "costFunction"):
         return _grid_search_generic(NN, X, y, axes, full_output, num_threads, progress,
@@ -128,10 +133,11 @@ def grid_search(NN, X, y, axes, full_output=True, num_threads=None, progress=Fal
 
 def _grid_search_generic(NN, X, y, axes, full_output, num_threads, progress, client):
     """grid_search through NN's own costFunction: the reference's loop (set
-    the axis weights in place, call costFunction, store sum(J)), on private
-    float64 copies of the weights that NN holds during the search, so the
-    arrays it held are never written to.  Its cached yHat, z2, a2, z3 are
-    left at the last point, as after the reference's loop."""
+    the axis weights, call costFunction, store sum(J)) on a private shallow
+    copy of NN (copy.copy: the same class and attributes) that holds private
+    float64 copies of the weights.  NN itself is never assigned to or
+    written, so concurrent searches, read-only and unpickled networks all
+    work (an instance-level override: in place, see grid_search)."""
     if client is not None:
         raise ValueError(
             "grid_search: this network overrides costFunction, forward or sigmoid (or is "
@@ -142,6 +148,11 @@ def _grid_search_generic(NN, X, y, axes, full_output, num_threads, progress, cli
     plan = _plan.make_plan(NN, X, y, axes)     # the compiled search's checks and messages
     report = Progress(progress, plan.evaluations)
     surface = _plan.new_surface(plan, full_output)
+    # A method set on the instance may be bound to NN itself (a closure over
+    # it), which a copy would still call: such a network is searched in
+    # place, as the reference's loop does, and its weights put back after.
+    in_place = not set(TUTORIAL_METHODS).isdisjoint(getattr(NN, "__dict__", ()))
+    net = NN if in_place else copy.copy(NN)
     W1, W2 = NN.W1, NN.W2
     private = {"W1": np.array(W1, dtype=F64), "W2": np.array(W2, dtype=F64)}
     targets = []
@@ -150,13 +161,14 @@ def _grid_search_generic(NN, X, y, axes, full_output, num_threads, progress, cli
         targets.append((private[layer], i, j, values))
     best = None
     last = time.perf_counter()
-    NN.W1, NN.W2 = private["W1"], private["W2"]
     try:
         # user order, so n is the point's flat index in the surface
         for n, index in enumerate(np.ndindex(*plan.shape)):
             for (W, i, j, values), k in zip(targets, index):
                 W[i, j] = values[k]
-            cost = float(np.sum(NN.costFunction(plan.X, plan.y)))
+            # assigned at every point: a subclass's W1/W2 setter may keep a copy
+            net.W1, net.W2 = private["W1"], private["W2"]
+            cost = float(np.sum(net.costFunction(plan.X, plan.y)))
             if surface is not None:
                 surface[index] = cost
             # np.argmin's order: the first NaN, else the lowest cost, ties to the first
@@ -168,6 +180,7 @@ def _grid_search_generic(NN, X, y, axes, full_output, num_threads, progress, cli
                 report.update(n + 1)
         report.update(plan.evaluations)
     finally:
-        NN.W1, NN.W2 = W1, W2
+        if in_place:
+            NN.W1, NN.W2 = W1, W2
         report.close()
     return _plan.result(plan, surface, best, time.perf_counter() - t0)
