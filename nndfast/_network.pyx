@@ -857,12 +857,11 @@ cdef class Workspace:
             v = (<cnp.ndarray> (<tuple> v)[k]).copy()
             self._set(k, v)
         elif type(v) is Lazy:
+            # Free-threaded: under the lock, so one thread computes; with the
+            # GIL, forward() releases it and two readers may both compute
+            # (the same bits): Lazy keeps the first arrays stored.
             lazy = v
-            nnd_unlock(&self.lock)      # computing may take long: readers of other slots go on
-            try:
-                v = (<Lazy> lazy).compute()[k]
-            finally:
-                nnd_lock(&self.lock)
+            v = (<Lazy> lazy).compute()[k]
             if (self.z2, self.a2, self.z3)[k] is lazy:
                 self._set(k, v)
         return v
