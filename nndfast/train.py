@@ -340,6 +340,15 @@ def gradient_check(NN, X, y):
 
 # -- trainer ---------------------------------------------------------------------
 
+def _scipy_optimize():
+    try:
+        from scipy import optimize
+    except ImportError:
+        raise ImportError('trainer(method="scipy-BFGS") needs scipy: '
+                          'pip install "nndfast[train]"') from None
+    return optimize
+
+
 # scipy.optimize's messages, by its warnflag
 _MESSAGES = {
     0: "Optimization terminated successfully.",
@@ -379,6 +388,36 @@ def _test_data(testX, testY, I, O):
     check_finite(testX, "testX")
     check_finite(testY, "testY")
     return testX, testY
+
+
+class _Iterates(object):
+    """T.callbackF, keeping the last two iterates it was handed, so that an
+    interrupted run (Ctrl-C, an exception) can leave T.N at the iterate whose
+    cost T.J ends with, and T.J and T.testJ of one length, wherever in
+    callbackF the interruption landed."""
+
+    def __init__(self, T, params0):
+        self.T = T
+        self.kept = {0: params0}
+
+    def __call__(self, params):
+        k = max(self.kept) + 1
+        # one assignment: an interruption leaves either the old pair or the new
+        self.kept = {k - 1: self.kept[k - 1], k: params.copy()}
+        self.T.callbackF(params)
+
+    def settle(self):
+        """After an interruption: T.N at the iterate T.J's last cost belongs to."""
+        T = self.T
+        last = self.kept[max(self.kept)]
+        if _overrides(T, trainer, "callbackF"):
+            T.N.setParams(last)     # T.J is the override's business
+            return
+        n = len(T.J)
+        if T.testX is not None:
+            n = min(n, len(T.testJ))
+            del T.J[n:], T.testJ[n:]
+        T.N.setParams(self.kept.get(n, last))
 
 
 class trainer(object):
@@ -471,11 +510,21 @@ class trainer(object):
         testX : (m, inputLayerSize), testY : (m, outputLayerSize), optional
             (both or neither): their cost is recorded in T.testJ after each
             iteration, as in the tutorial's Part 7.
-        Returns T.optimizationResults.  If the run is interrupted (Ctrl-C,
-        an exception in callbackF), N keeps the last completed iterate.
+        Returns None, as the tutorial's does (so a notebook cell ending in
+        ``T.train(X, y)`` prints nothing); the result is in
+        ``T.optimizationResults``.
+
+        Bad input raises before anything changes: N, T.J, T.testJ and
+        T.optimizationResults stay as they were.  If the run is interrupted
+        (Ctrl-C, an exception in callbackF), N keeps the last completed
+        iterate, and T.J and T.testJ the costs of the iterations completed
+        (T.optimizationResults is left as it was).
         """
         X, y, I, H, O = _data(self.N, X, y)
         testX, testY = _test_data(testX, testY, I, O)
+        params0 = _params(self.N, I, H, O)
+        if self.method == "scipy-BFGS":
+            _scipy_optimize()       # the missing extra is bad input too: fail before any change
         # Make an internal variable for the callback function:
         self.X = X
         self.y = y
@@ -484,24 +533,24 @@ class trainer(object):
         # Make empty lists to store costs:
         self.J = []
         self.testJ = []
-        params0 = _params(self.N, I, H, O)
         if self.method == "scipy-BFGS":
             res = self._train_scipy(params0, X, y)
         else:
             res = self._train_builtin(params0, X, y, testX, testY, H, O)
         self.N.setParams(res.x)
         self.optimizationResults = res
-        return res
 
     def _train_scipy(self, params0, X, y):
-        try:
-            from scipy import optimize
-        except ImportError:
-            raise ImportError('trainer(method="scipy-BFGS") needs scipy: '
-                              'pip install "nndfast[train]"') from None
         options = {'maxiter': self.maxiter, 'disp': self.disp, 'gtol': self.gtol}
-        return optimize.minimize(self.costFunctionWrapper, params0, jac=True, method='BFGS',
-                                 args=(X, y), options=options, callback=self.callbackF)
+        iterates = _Iterates(self, params0)
+        try:
+            return _scipy_optimize().minimize(self.costFunctionWrapper, params0, jac=True,
+                                              method='BFGS', args=(X, y), options=options,
+                                              callback=iterates)
+        except BaseException:
+            # costFunctionWrapper left N at a line-search trial point
+            iterates.settle()
+            raise
 
     def _train_builtin(self, params0, X, y, testX, testY, H, O):
         x = params0.copy()
@@ -511,28 +560,33 @@ class trainer(object):
         Hinv = np.empty((P, P))
         compiled = is_stock(self.N) and not _overrides(self, trainer, "costFunctionWrapper")
         trace = compiled and not _overrides(self, trainer, "callbackF")
+        # The history grows as the run goes (never sized by maxiter), and
+        # what was recorded survives Ctrl-C, as scipy's callback list does.
+        rows = _k.Trace(O, testX is not None) if trace else None
+        iterates = None if trace else _Iterates(self, params0)
         try:
             if compiled:
-                costs = np.empty((self.maxiter, O))
-                test_costs = np.empty((self.maxiter, O)) if trace and testX is not None \
-                    else None
                 n, I = X.shape
                 every = int(_SEGMENT_WORK // (n * H * (I + O)))
-                out = _k.bfgs_network(X, y, H, x, g, Hinv, costs, testX, testY, test_costs,
+                out = _k.bfgs_network(X, y, H, x, g, Hinv, rows, testX, testY,
                                       self.gtol, self.maxiter, every,
-                                      None if trace else self.callbackF, self.num_threads,
+                                      iterates, self.num_threads,
                                       lam)
             else:
-                out = _k.bfgs_python(self._objective(X, y, P), self.callbackF, x, g, Hinv,
+                out = _k.bfgs_python(self._objective(X, y, P), iterates, x, g, Hinv,
                                      self.gtol, self.maxiter)
         except BaseException:
-            self.N.setParams(x)
+            if iterates is None:
+                self.N.setParams(x)
+            else:
+                iterates.settle()
             raise
+        finally:
+            if rows is not None:
+                self.J = list(rows.costs())
+                if testX is not None:
+                    self.testJ = list(rows.test_costs())
         nit, nfev, njev, warnflag, halted, fun, rhok_events = out
-        if trace:
-            self.J = list(costs[:nit].copy())
-            if test_costs is not None:
-                self.testJ = list(test_costs[:nit].copy())
         if compiled:
             # the tutorial's last callback evaluated the network at the final
             # weights, leaving yHat, z2, a2, z3 there
