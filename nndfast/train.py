@@ -6,7 +6,6 @@ Neural_Network.costFunctionPrime; this module checks input, picks thread
 counts, runs long loops in segments (callbacks, Ctrl-C) and builds results.
 nndfast.reference has the same functions written the tutorial's way.
 """
-import numbers
 import warnings
 
 import numpy as np
@@ -14,7 +13,8 @@ import numpy as np
 from nndfast import _train as _k
 from nndfast._results import DescentResult, OptimizeResult
 from nndfast._threads import resolve_num_threads
-from nndfast._validate import as_data, as_examples, as_lambda, check_finite
+from nndfast._validate import (as_count, as_data, as_examples, as_lambda, as_layer_sizes,
+                               as_rate, as_tolerance, check_finite, network_fields)
 from nndfast.network import computeNumericalGradient, is_stock
 
 __all__ = ["gradient_descent", "gradient_check", "trainer", "DescentResult",
@@ -27,39 +27,16 @@ _TRAIN_METHODS = ("builtin", "scipy-BFGS")
 _SEGMENT_WORK = 2.5e7
 # Largest visiting-order block (epochs x examples) built at once.
 _ORDER_BLOCK = 1 << 20
+# The BFGS kernel counts iterations in int64; a larger maxiter (10**30, say,
+# for "no limit") is the same run, since no run gets near 2**62 iterations.
+_KERNEL_MAXITER = 2**62
 
 
 # -- argument checks ---------------------------------------------------------
 
-def _real(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
-    return float(value)
-
-
-def _count(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-    return int(value)
-
-
-def _tolerance(value, name):
-    value = _real(value, name)
-    if not value >= 0:
-        raise ValueError(f"{name} must be >= 0 (0 turns the early stop off), got {value}")
-    return value
-
-
 def _sizes(NN):
-    try:
-        return (int(NN.inputLayerSize), int(NN.hiddenLayerSize), int(NN.outputLayerSize))
-    except AttributeError:
-        raise TypeError(
-            "NN must be a Neural_Network (nndfast's or nndfast.reference's): it needs "
-            "inputLayerSize, hiddenLayerSize, outputLayerSize, getParams and setParams"
-        ) from None
+    I, H, O, _ = network_fields(NN)
+    return as_layer_sizes(I, H, O)
 
 
 def _data(NN, X, y):
@@ -167,18 +144,17 @@ def gradient_descent(NN, X, y, learning_rate=1.0, max_iter=1000, tol=1e-6,
     costFunctionPrime, as nndfast.reference.gradient_descent does: the same
     numbers, more slowly.
     """
-    learning_rate = _real(learning_rate, "learning_rate")
-    if not (np.isfinite(learning_rate) and learning_rate > 0):
-        raise ValueError(f"learning_rate must be a finite number > 0, got {learning_rate}")
-    max_iter = _count(max_iter, "max_iter")
-    tol = _tolerance(tol, "tol")
+    learning_rate = as_rate(learning_rate, "learning_rate")
+    max_iter = as_count(max_iter, "max_iter")
+    tol = as_tolerance(tol, "tol")
     if not isinstance(method, str) or method not in _METHODS:
         raise ValueError(f"method must be 'batch' or 'stochastic', got {method!r}")
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable or None, got {callback!r}")
-    callback_every = _count(callback_every, "callback_every")
+    callback_every = as_count(callback_every, "callback_every")
     nt = resolve_num_threads(num_threads)
     X, y, I, H, O = _data(NN, X, y)
+    _lambda(NN)
     rng = np.random.default_rng(seed) if method == "stochastic" else None
     run = (_descent_compiled if is_stock(NN, ("costFunction", "costFunctionPrime"))
            else _descent_generic)
@@ -332,7 +308,10 @@ def gradient_check(NN, X, y):
     grad is backprop (NN.computeGradients) and numgrad the tutorial's
     central differences (computeNumericalGradient, e = 1e-4).  About 1e-10
     or smaller when backprop is right; NN's weights are left unchanged.
+    X : (n, inputLayerSize), y : (n, outputLayerSize), finite, n >= 1.
     """
+    _data(NN, X, y)
+    _lambda(NN)
     numgrad = computeNumericalGradient(NN, X, y)
     grad = NN.computeGradients(X, y)
     return float(np.linalg.norm(grad - numgrad) / np.linalg.norm(grad + numgrad))
@@ -479,8 +458,8 @@ class trainer(object):
         # Make local reference to network:
         self.N = N
         self.method = method
-        self.gtol = _tolerance(gtol, "gtol")
-        self.maxiter = _count(maxiter, "maxiter")
+        self.gtol = as_tolerance(gtol, "gtol")
+        self.maxiter = as_count(maxiter, "maxiter")
         self.disp = bool(disp)
         self.num_threads = resolve_num_threads(num_threads)
 
@@ -523,6 +502,7 @@ class trainer(object):
         X, y, I, H, O = _data(self.N, X, y)
         testX, testY = _test_data(testX, testY, I, O)
         params0 = _params(self.N, I, H, O)
+        _lambda(self.N)
         if self.method == "scipy-BFGS":
             _scipy_optimize()       # the missing extra is bad input too: fail before any change
         # Make an internal variable for the callback function:
@@ -569,12 +549,12 @@ class trainer(object):
                 n, I = X.shape
                 every = int(_SEGMENT_WORK // (n * H * (I + O)))
                 out = _k.bfgs_network(X, y, H, x, g, Hinv, rows, testX, testY,
-                                      self.gtol, self.maxiter, every,
+                                      self.gtol, min(self.maxiter, _KERNEL_MAXITER), every,
                                       iterates, self.num_threads,
                                       lam)
             else:
                 out = _k.bfgs_python(self._objective(X, y, P), iterates, x, g, Hinv,
-                                     self.gtol, self.maxiter)
+                                     self.gtol, min(self.maxiter, _KERNEL_MAXITER))
         except BaseException:
             if iterates is None:
                 self.N.setParams(x)
