@@ -1,16 +1,14 @@
 """The progress bar (nndfast._progress) where users run it: a terminal, a log
 or pipe, and a Jupyter kernel executed by nbconvert/papermill (issue 20)."""
 import io
-import json
 import sys
 import textwrap
 
 import numpy as np
-import pytest
 
 import nndfast
 from nndfast._progress import Progress
-from _child import python
+from _notebook import run_cells
 
 
 class _Terminal(io.StringIO):
@@ -69,17 +67,6 @@ def test_grid_search_into_a_log_writes_a_few_lines(monkeypatch):
     assert "0.0%" in lines[0] and "100.0%" in lines[-1]
 
 
-NOTEBOOK_RUNNER = textwrap.dedent(r"""
-    import json, sys
-    import nbformat
-    from nbclient import NotebookClient
-
-    code = sys.argv[1]
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
-    NotebookClient(nb, timeout=120, kernel_name="python3").execute()
-    print(json.dumps(nb.cells[0].outputs))
-""")
-
 CELL = textwrap.dedent("""
     import numpy as np
     from nndfast import *
@@ -92,12 +79,7 @@ CELL = textwrap.dedent("""
 def test_a_jupyter_kernel_gets_one_output_updated_in_place():
     """Executed as nbconvert/papermill execute (nbclient): one display output
     holding the final bar, not one saved line per redraw."""
-    pytest.importorskip("nbclient")
-    pytest.importorskip("nbformat")
-    pytest.importorskip("ipykernel")
-    proc = python("-c", NOTEBOOK_RUNNER, CELL, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    outputs = json.loads(proc.stdout.strip().splitlines()[-1])
+    [outputs] = run_cells(CELL)
     assert [o["output_type"] for o in outputs] == ["display_data"], outputs
     text = outputs[0]["data"]["text/plain"]
     assert "\n" not in text and "\r" not in text

@@ -521,3 +521,48 @@ def test_bad_weights_leave_the_history_as_it_was():
     with pytest.raises(ValueError, match="weights"):
         T.train(X, y)
     assert T.J == J
+
+
+class _Interrupting(R.Neural_Network):
+    """The reference's network (a Python objective for either method) whose
+    costFunction raises KeyboardInterrupt at a chosen call, as Ctrl-C would
+    land inside the optimizer's line search or inside callbackF."""
+
+    def __init__(self, at):
+        super().__init__(Lambda=1e-4)
+        self.calls, self.at = 0, at
+
+    def costFunction(self, X, y):
+        self.calls += 1
+        if self.calls == self.at:
+            raise KeyboardInterrupt
+        return super().costFunction(X, y)
+
+
+@pytest.mark.parametrize("method", ["builtin", "scipy-BFGS"])
+@pytest.mark.parametrize("at", [7, 8, 9, 20, 21, 22, 40])
+def test_an_interruption_anywhere_keeps_a_consistent_history(method, at):
+    """Whichever call Ctrl-C lands in (the objective, or callbackF between
+    its training and test costs), T.J and T.testJ keep one cost per
+    completed iteration and the network is at the iterate T.J ends with."""
+    if method == "scipy-BFGS":
+        pytest.importorskip("scipy")
+    np.random.seed(3)
+    NN = _Interrupting(at)
+    T = nndfast.trainer(NN, method=method, disp=False)
+    with pytest.raises(KeyboardInterrupt):
+        T.train(A.TRAIN_X, A.TRAIN_Y, A.TEST_X, A.TEST_Y)
+    assert len(T.J) == len(T.testJ) >= 1
+    NN.at = 0
+    np.testing.assert_allclose(T.J[-1], NN.costFunction(A.TRAIN_X, A.TRAIN_Y), rtol=1e-12)
+    np.testing.assert_allclose(T.testJ[-1], NN.costFunction(A.TEST_X, A.TEST_Y), rtol=1e-12)
+
+
+def test_a_notebook_cell_ending_in_train_prints_only_the_summary():
+    """Parts 6 and 7 end their training cells with T.train(...): the
+    tutorial's returns None, so Jupyter shows no result object there."""
+    from _notebook import run_cells
+    _, outputs = run_cells("from nndfast import *\nNN = Neural_Network()\nT = trainer(NN)",
+                           "T.train(X, y)")
+    assert [o["output_type"] for o in outputs] == ["stream"], outputs
+    assert outputs[0]["text"].startswith("Optimization terminated successfully.")
