@@ -89,10 +89,11 @@ class Progress(object):
         dt = max(time.perf_counter() - self.t0, 1e-9)
         rate = done / dt
         frac = done / total if total else 1.0
-        eta = (total - done) / rate if rate > 0 else float("inf")
+        # no ETA before the first block has given a rate
+        eta = f"{(total - done) / rate:.1f} s" if rate > 0 else "?"
         fill = int(round(frac * _WIDTH))
         return (f"grid search [{'#' * fill}{'.' * (_WIDTH - fill)}] {100 * frac:5.1f}% "
-                f"{done:,}/{total:,}  {rate:.3g} evals/s  ETA {eta:.1f} s")
+                f"{done:,}/{total:,}  {rate:.3g} evals/s  ETA {eta}")
 
     def _bar(self, done, total):
         if self._mode == "lines":
