@@ -413,6 +413,8 @@ import numpy as np
 import nndfast
 
 method, with_test = sys.argv[1], sys.argv[2] == "test"
+if method == "scipy-BFGS":
+    import scipy.optimize   # (seconds on a busy machine) before READY, so SIGINT lands in the run
 np.random.seed(0)
 NN = nndfast.Neural_Network(hiddenLayerSize=16)
 rng = np.random.default_rng(0)
