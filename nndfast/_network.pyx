@@ -8,15 +8,18 @@ Design (shared by every kernel module in nndfast):
 - Examples are processed in fixed chunks of CHUNK rows.  Sums over examples
   (cost, gradient) are formed per chunk and then added chunk by chunk in index
   order, so results are bitwise identical for any thread count.
-- Two entry points per operation over one pointer-based core:
-  * `forward`, `cost`, `cost_and_gradient` take typed memoryviews, release
-    the GIL and use a prange over chunks: the path for real work.
-  * `*_tiny` take the network's __dict__ and raw ndarrays, check them at C
-    level and keep the GIL.  Acquiring a memoryview costs about 0.3 us per
-    argument, which on the tutorial's 3x2 data is ten times the arithmetic
-    and would make the drop-in slower than numpy; these skip it.
+- Two kinds of entry point over one pointer-based core:
+  * `forward`, `cost`, `cost_and_gradient` take typed memoryviews, check
+    every shape against the others, release the GIL and use a prange over
+    chunks.
+  * `Workspace`, one per network, runs the drop-in Neural_Network's calls
+    from a `Snapshot` of the network (read once per call) and owns the
+    buffers and the published z2/a2/z3/yHat.  Its tiny path keeps the GIL
+    and checks raw ndarrays at C level: acquiring a memoryview costs about
+    0.3 us per argument, ten times the arithmetic on the tutorial's 3x2 data.
 """
 cimport numpy as cnp
+import numpy as np
 from cython.parallel cimport parallel, prange
 from libc.stdint cimport int64_t
 from libc.stdlib cimport malloc, free
@@ -377,14 +380,51 @@ cdef int _run_grad(const Net *n, double *g1, double *g2, double *J,
 
 cdef int _outputs(Net *n, double[:, ::1] z2, double[:, ::1] a2, double[:, ::1] z3,
                   double[:, ::1] yhat) except -1:
-    """Point n at the outputs; z2, a2, z3 all None (or yhat None): the call
-    keeps none of them (_scratch_len)."""
+    """Point n at the outputs after checking every shape against n's sizes
+    (ValueError on a mismatch: no caller can make a kernel write out of
+    bounds); z2, a2, z3 all None (or yhat None): the call keeps none of them
+    (_scratch_len)."""
     if (z2 is None) != (a2 is None) or (z2 is None) != (z3 is None):
         raise ValueError("nndfast: z2, a2 and z3 are all given or all None")
+    _shape("z2", z2, n.nex, n.nhid)
+    _shape("a2", a2, n.nex, n.nhid)
+    _shape("z3", z3, n.nex, n.nout)
+    _shape("yhat", yhat, n.nex, n.nout)
     n.z2 = NULL if z2 is None else &z2[0, 0]
     n.a2 = NULL if a2 is None else &a2[0, 0]
     n.z3 = NULL if z3 is None else &z3[0, 0]
     n.yhat = NULL if yhat is None else &yhat[0, 0]
+    return 0
+
+
+cdef int _shape(str name, const double[:, ::1] a, Py_ssize_t rows,
+                Py_ssize_t cols) except -1:
+    # None passes: the caller decides what None means
+    if a is not None and (a.shape[0] != rows or a.shape[1] != cols):
+        raise ValueError(f"nndfast: {name} has shape {(a.shape[0], a.shape[1])}, "
+                         f"the call needs {(rows, cols)}")
+    return 0
+
+
+cdef int _vector(str name, const double[::1] a, Py_ssize_t size) except -1:
+    if a.shape[0] != size:
+        raise ValueError(f"nndfast: {name} has length {a.shape[0]}, the call needs {size}")
+    return 0
+
+
+cdef int _inputs(Net *n, const double[:, ::1] X, const double[:, ::1] y,
+                 const double[:, ::1] W1, const double[:, ::1] W2) except -1:
+    """Sizes and input pointers of n from X (N, I), y (N, O) or None, W1
+    (I, H) and W2 (H, O), after checking that they agree and N >= 1."""
+    if X.shape[0] < 1:
+        raise ValueError("nndfast: the kernels need at least one row of X")
+    n.nex, n.nin, n.nhid, n.nout = X.shape[0], X.shape[1], W1.shape[1], W2.shape[1]
+    _shape("W1", W1, n.nin, n.nhid)
+    _shape("W2", W2, n.nhid, n.nout)
+    _shape("y", y, n.nex, n.nout)
+    n.X, n.W1, n.W2 = &X[0, 0], &W1[0, 0], &W2[0, 0]
+    n.y = NULL if y is None else &y[0, 0]
+    n.scale, n.lam = 1.0, 0.0
     return 0
 
 
@@ -400,9 +440,7 @@ def forward(const double[:, ::1] X,      # IN  (N, I), N >= 1
     None together: computed, not kept."""
     cdef Net n
     cdef int rc
-    n.nex, n.nin, n.nhid, n.nout = X.shape[0], X.shape[1], W1.shape[1], W2.shape[1]
-    n.scale, n.lam = 1.0, 0.0
-    n.X, n.W1, n.W2 = &X[0, 0], &W1[0, 0], &W2[0, 0]
+    _inputs(&n, X, None, W1, W2)
     _outputs(&n, z2, a2, z3, yhat)
     with nogil:
         rc = _run_forward(&n, num_threads)
@@ -427,10 +465,10 @@ def cost(const double[:, ::1] X,      # IN  (N, I), N >= 1
     together, and yhat None: computed, not kept."""
     cdef Net n
     cdef int rc
-    n.nex, n.nin, n.nhid, n.nout = X.shape[0], X.shape[1], W1.shape[1], W2.shape[1]
+    _inputs(&n, X, y, W1, W2)
     n.scale, n.lam = scale, lam
-    n.X, n.y, n.W1, n.W2 = &X[0, 0], &y[0, 0], &W1[0, 0], &W2[0, 0]
     _outputs(&n, z2, a2, z3, yhat)
+    _vector("J", J, n.nout)
     with nogil:
         rc = _run_cost(&n, &J[0], num_threads)
     if rc:
@@ -456,10 +494,12 @@ def cost_and_gradient(const double[:, ::1] X,   # IN  (N, I), N >= 1
     None together, and yhat None: computed, not kept."""
     cdef Net n
     cdef int rc
-    n.nex, n.nin, n.nhid, n.nout = X.shape[0], X.shape[1], W1.shape[1], W2.shape[1]
+    _inputs(&n, X, y, W1, W2)
     n.scale, n.lam = scale, lam
-    n.X, n.y, n.W1, n.W2 = &X[0, 0], &y[0, 0], &W1[0, 0], &W2[0, 0]
     _outputs(&n, z2, a2, z3, yhat)
+    _vector("J", J, n.nout)
+    _shape("dJdW1", dJdW1, n.nin, n.nhid)
+    _shape("dJdW2", dJdW2, n.nhid, n.nout)
     with nogil:
         rc = _run_grad(&n, &dJdW1[0, 0], &dJdW2[0, 0], &J[0], num_threads)
     if rc:
@@ -515,119 +555,49 @@ def adaptive_teams(bint on):
 
 
 # ---------------------------------------------------------------------------
-# Output buffers of large calls (network.py's _large_outputs / _publish_large).
+# One network's state: what a call reads (Snapshot) and what it leaves
+# behind (Workspace).
 #
-# A large call writes n*(2H + 2O) doubles; into fresh pages that costs far
-# more than the arithmetic (the kernel would wait on page faults and cache
-# misses), so a network reuses the arrays of its previous large call when
-# nothing outside it can see them.  The test is numpy's own for eliding
-# temporaries: the reference count is exactly the network's own references
-# (a user's variable, a view, a memoryview or a container would each add
-# one), the array owns its data, is nobody's view, is writeable and has the
-# shape and dtype the call needs.
+# network.py reads the network once per call, through its public attributes
+# (so subclass properties and class attributes count), into an immutable
+# Snapshot; everything in the call works from that snapshot.  The network's
+# Workspace owns the buffers its calls write and publishes z2, a2, z3 and
+# yHat; nothing here reads or writes the network's __dict__.
 # ---------------------------------------------------------------------------
 
-from cpython.object cimport PyObject
-from cpython.dict cimport PyDict_GetItem, PyDict_DelItem
-from cpython.list cimport PyList_GET_ITEM
+cimport cython
 
 cdef extern from *:
     """
-    /* Free-threaded CPython has no stable refcount to test: never reuse. */
+    /* Free-threaded CPython: a workspace is guarded by its own mutex; with
+       the GIL, its methods never release the GIL while they touch state. */
     #ifdef Py_GIL_DISABLED
-    #define NND_REUSE_OUTPUTS 0
+    typedef PyMutex nnd_mutex;
+    #define nnd_lock(m) PyMutex_Lock(m)
+    #define nnd_unlock(m) PyMutex_Unlock(m)
+    #define NND_FREE_THREADED 1
     #else
-    #define NND_REUSE_OUTPUTS 1
+    typedef struct { char unused; } nnd_mutex;
+    #define nnd_lock(m) ((void)(m))
+    #define nnd_unlock(m) ((void)(m))
+    #define NND_FREE_THREADED 0
     #endif
-    #define nnd_refcnt(o) Py_REFCNT(o)
     """
-    bint NND_REUSE_OUTPUTS
-    Py_ssize_t nnd_refcnt(PyObject *o)
+    ctypedef struct nnd_mutex:
+        pass
+    void nnd_lock(nnd_mutex *m) noexcept
+    void nnd_unlock(nnd_mutex *m) noexcept
+    bint NND_FREE_THREADED
 
-cdef tuple _OUTPUT_NAMES = ("z2", "a2", "z3", "yHat")
+FREE_THREADED = bool(NND_FREE_THREADED)
 
-
-cdef bint _private_2d(PyObject *p, Py_ssize_t refs, Py_ssize_t rows,
-                      Py_ssize_t cols) noexcept:
-    """True if p has exactly `refs` references and is a writeable, aligned,
-    C-contiguous float64 (rows, cols) ndarray that owns its data."""
-    cdef cnp.ndarray arr
-    # the count first: the casts below add a reference of their own
-    if nnd_refcnt(p) != refs or type(<object> p) is not cnp.ndarray:
-        return False
-    arr = <cnp.ndarray> p
-    return (cnp.PyArray_NDIM(arr) == 2 and cnp.PyArray_DIM(arr, 0) == rows
-            and cnp.PyArray_DIM(arr, 1) == cols
-            and cnp.PyArray_TYPE(arr) == cnp.NPY_DOUBLE
-            and cnp.PyArray_ISNOTSWAPPED(arr)
-            and cnp.PyArray_BASE(arr) == NULL
-            and cnp.PyArray_CHKFLAGS(arr, cnp.NPY_ARRAY_OWNDATA | cnp.NPY_ARRAY_WRITEABLE
-                                     | cnp.NPY_ARRAY_ALIGNED | cnp.NPY_ARRAY_C_CONTIGUOUS))
-
-
-def large_outputs(dict d, Py_ssize_t n, Py_ssize_t H, Py_ssize_t O, bint sets_yhat):
-    """The (z2 (n, H), a2 (n, H), z3 (n, O), yhat (n, O)) a large call writes.
-
-    d: the network's __dict__.  d["_large"], a list the last large call left
-    (network.py's _publish_large), offers its four arrays; each is reused if
-    its only references are that list and d's own attribute of the same name
-    (a user holding it directly or through any view adds one), else a fresh
-    array is made.  yhat is never d["yHat"] unless the call sets yHat
-    (forward does not: the cost calls' yHat must survive it).
-
-    Claimed arrays leave d (list and attributes) before anything is
-    allocated, all under the GIL, so no other thread can pick them up while
-    this call writes them; _publish_large puts them back afterwards.
-    """
-    cdef list out = [None, None, None, None]
-    cdef list cache = None
-    cdef PyObject *c
-    cdef PyObject *p
-    cdef PyObject *attr
-    cdef Py_ssize_t k, rows, cols
-    c = PyDict_GetItem(d, "_large")
-    # a list that only d holds (a shallow copy of the network would share it)
-    if NND_REUSE_OUTPUTS and c != NULL and nnd_refcnt(c) == 1 and type(<object> c) is list:
-        cache = <list> c
-        PyDict_DelItem(d, "_large")
-        if len(cache) != 4:
-            cache = None
-    if cache is not None:
-        for k in range(4):
-            p = PyList_GET_ITEM(cache, k)
-            attr = PyDict_GetItem(d, _OUTPUT_NAMES[k])
-            if attr == p and k == 3 and not sets_yhat:
-                continue
-            cols = H if k < 2 else O
-            if _private_2d(p, 2 if attr == p else 1, n, cols):
-                out[k] = <object> p
-                if attr == p:
-                    PyDict_DelItem(d, _OUTPUT_NAMES[k])
-    for k in range(4):
-        if out[k] is None:
-            out[k] = _empty2(n, H if k < 2 else O)
-    return tuple(out)
-
-
-# ---------------------------------------------------------------------------
-# Tiny-call drivers for the drop-in Neural_Network (network.py).
-#
-# They take the network's __dict__ and the user's X, y, and return None
-# unless every input is already exactly what the kernels need (ndarray,
-# float64, native byte order, aligned, C-contiguous, matching shapes) and the
-# call is below PARALLEL_MIN_WORK; network.py then takes its general path, which
-# validates with full error messages and converts.  When they do run they
-# keep the GIL (a ~100 ns kernel is cheaper than releasing it) and reuse the
-# network's scratch buffers, publishing them as the pending z2/a2/z3/yHat
-# that network._Cached copies out on first access.
-# ---------------------------------------------------------------------------
 
 cdef inline double *_p(cnp.ndarray a) noexcept:
     return <double *> cnp.PyArray_DATA(a)
 
 
 cdef inline bint _ok2(object a, Py_ssize_t rows, Py_ssize_t cols) noexcept:
-    # rows < 0: any row count
+    # (rows, cols) float64, C-contiguous, aligned, native order; rows < 0: any
     cdef cnp.ndarray arr
     if type(a) is not cnp.ndarray:
         return False
@@ -660,9 +630,8 @@ cdef extern from "Python.h":
 
 
 cdef inline Py_ssize_t _size(object v) noexcept:
-    # A layer size the tiny path can trust: an exact int in 1 .. 2^31 - 1;
-    # anything else (bool, numpy ints, floats, huge ints) gives -1 and
-    # leaves it to network.py's checks.
+    # A layer size taken as read: an exact int in 1 .. 2^31 - 1, else -1
+    # (network.py then validates it with a message).
     cdef int overflow = 0
     cdef long x
     if type(v) is not int:
@@ -673,145 +642,411 @@ cdef inline Py_ssize_t _size(object v) noexcept:
     return <Py_ssize_t> x
 
 
-cdef inline bint _buffer(object a, Py_ssize_t rows, Py_ssize_t cols) noexcept:
-    # a scratch array the kernels may write: (rows, cols) float64, C-contiguous,
-    # aligned, writeable, native byte order
-    cdef cnp.ndarray arr
-    if type(a) is not cnp.ndarray:
+cdef inline bint _lambda_ok(object Lambda) noexcept:
+    cdef double lam
+    if Lambda is None:
+        return True
+    if type(Lambda) is not float:
         return False
-    arr = <cnp.ndarray> a
-    return (cnp.PyArray_NDIM(arr) == 2 and cnp.PyArray_TYPE(arr) == cnp.NPY_DOUBLE
-            and cnp.PyArray_DIM(arr, 0) == rows and cnp.PyArray_DIM(arr, 1) == cols
-            and (cnp.PyArray_FLAGS(arr) & cnp.NPY_ARRAY_CARRAY) == cnp.NPY_ARRAY_CARRAY
-            and cnp.PyArray_ISNOTSWAPPED(arr))
+    lam = <double> Lambda
+    return 0.0 <= lam <= 1.7976931348623157e308        # not NaN, inf or negative
+
+
+@cython.final
+cdef class Snapshot:
+    """One call's read of a network: layer sizes I, H, O, weights W1 (I, H)
+    and W2 (H, O) as C-contiguous float64 arrays, and Lambda (None or a
+    finite float >= 0), checked to agree.  Read-only."""
+    cdef readonly Py_ssize_t ni, nh, no      # I, H, O (I is complex.h's macro in C)
+    cdef readonly cnp.ndarray W1, W2
+    cdef readonly object Lambda
+
+    def __init__(self, Py_ssize_t I, Py_ssize_t H, Py_ssize_t O, W1, W2, Lambda):
+        # network.py has checked these with messages; this re-check is what
+        # makes the kernels' bounds safe whatever a caller passes
+        if I < 1 or H < 1 or O < 1:
+            raise ValueError(f"layer sizes must be >= 1, got {(I, H, O)}")
+        if not (_ok2(W1, I, H) and _ok2(W2, H, O)):
+            raise ValueError(f"W1 and W2 must be C-contiguous float64 arrays of shapes "
+                             f"{(I, H)} and {(H, O)}")
+        if not _lambda_ok(Lambda):
+            raise ValueError(f"Lambda must be None or a finite float >= 0, got {Lambda!r}")
+        self.ni, self.nh, self.no = I, H, O
+
+    @property
+    def I(self):
+        """inputLayerSize"""
+        return self.ni
+
+    @property
+    def H(self):
+        """hiddenLayerSize"""
+        return self.nh
+
+    @property
+    def O(self):
+        """outputLayerSize"""
+        return self.no
+        self.W1, self.W2, self.Lambda = W1, W2, Lambda
+
+    def __reduce__(self):
+        return (Snapshot, (self.ni, self.nh, self.no, self.W1, self.W2, self.Lambda))
+
+    def __repr__(self):
+        return (f"Snapshot(I={self.ni}, H={self.nh}, O={self.no}, Lambda={self.Lambda!r})")
+
+
+def read(NN):
+    """Read NN's inputLayerSize, hiddenLayerSize, outputLayerSize, W1, W2
+    and Lambda (getattr(NN, "Lambda", None)), once each, through its public
+    attributes.  Returns a Snapshot when the values are already what the
+    kernels take (exact ints, C-contiguous float64 weights of matching
+    shapes, Lambda None or a float), else the tuple of the six raw values
+    for network.py to validate and convert."""
+    I = NN.inputLayerSize
+    H = NN.hiddenLayerSize
+    O = NN.outputLayerSize
+    W1 = NN.W1
+    W2 = NN.W2
+    Lambda = getattr(NN, "Lambda", None)
+    return _snap(I, H, O, W1, W2, Lambda)
+
+
+cdef object _snap(object I, object H, object O, object W1, object W2, object Lambda):
+    cdef Py_ssize_t i = _size(I), h = _size(H), o = _size(O)
+    cdef Snapshot s
+    if i < 1 or h < 1 or o < 1 or not _lambda_ok(Lambda):
+        return (I, H, O, W1, W2, Lambda)
+    if not (_ok2(W1, i, h) and _ok2(W2, h, o)):
+        return (I, H, O, W1, W2, Lambda)
+    s = Snapshot.__new__(Snapshot)
+    s.ni, s.nh, s.no = i, h, o
+    s.W1, s.W2, s.Lambda = <cnp.ndarray> W1, <cnp.ndarray> W2, Lambda
+    return s
+
+
+# -- which tutorial methods a network overrides, looked up per call ------------
+
+cdef dict _STOCK = {}
+# The stock methods' tutorial bodies call these through self: a stock method
+# runs the kernels only when none of them is overridden.
+cdef tuple _FORWARD_USES = None
+cdef tuple _COST_USES = None
+cdef tuple _GRAD_USES = None
+
+
+def set_stock(dict stock, tuple forward_uses, tuple cost_uses, tuple gradient_uses):
+    """Register, once, from network.py: the stock Neural_Network methods
+    (name -> function) and the methods that forward's, costFunction's and
+    costFunctionPrime's tutorial bodies call through self."""
+    global _FORWARD_USES, _COST_USES, _GRAD_USES
+    _STOCK.update(stock)
+    _FORWARD_USES, _COST_USES, _GRAD_USES = forward_uses, cost_uses, gradient_uses
+
+
+cdef bint _overrides(object NN, tuple names) except -1:
+    # The instance dict, then the class as it is now: patches count, and
+    # nothing is cached, so no class is kept alive.
+    cdef object d = getattr(NN, "__dict__", None)
+    cdef object cls = type(NN)
+    for name in names:
+        if d is not None and name in <dict> d:
+            return True
+        if getattr(cls, name, None) is not _STOCK[name]:
+            return True
+    return False
+
+
+def overrides(NN, tuple names):
+    """True if NN's instance dict or its class (looked up now) has a method
+    of ``names`` that is not the stock Neural_Network's."""
+    return _overrides(NN, names)
+
+
+# -- the per-call state owner -----------------------------------------------------
+
+cdef object _GENERIC = object()
+# what the fast entries return when the network needs the tutorial's body
+GENERIC = _GENERIC
+
+
+@cython.final
+cdef class Declined:
+    """A fast entry's answer when the call is not tiny and ready: ``read``
+    is its one read of the network (a Snapshot, or the raw tuple from read)."""
+    cdef readonly object read
+
+    def __cinit__(self, read):
+        self.read = read
+
+
+@cython.final
+cdef class Lazy:
+    """z2, a2, z3 of a large call, computed on first access: the call keeps
+    its own copy of X and of the weights, so the values are those the call
+    would have stored, bit for bit, whatever changed since."""
+    cdef cnp.ndarray X, W1, W2
+    cdef object arrays          # (z2, a2, z3) once computed
+
+    def compute(self):
+        """(z2 (n, H), a2 (n, H), z3 (n, O)), computed once."""
+        cdef Py_ssize_t n = cnp.PyArray_DIM(self.X, 0)
+        cdef Py_ssize_t H = cnp.PyArray_DIM(self.W1, 1), O = cnp.PyArray_DIM(self.W2, 1)
+        cdef cnp.ndarray z2, a2, z3
+        cdef object done = self.arrays
+        if done is not None:
+            return done
+        z2, a2, z3 = _empty2(n, H), _empty2(n, H), _empty2(n, O)
+        if n:
+            from nndfast._threads import resolve_num_threads
+            forward(self.X, self.W1, self.W2, z2, a2, z3, None, resolve_num_threads(None))
+        # two threads may both compute (the same bits); the first stored wins,
+        # so every reader gets the same arrays
+        if self.arrays is None:
+            self.arrays = (z2, a2, z3)
+        return self.arrays
 
 
 cdef inline bint _fits(object s, Py_ssize_t N, Py_ssize_t H, Py_ssize_t O) noexcept:
-    # Whether s is a scratch tuple for N rows of the current H and O: layer
-    # sizes can change between calls, and a stale buffer would be overrun.
+    # s is a scratch tuple for N rows of H and O
     cdef tuple t
     if type(s) is not tuple or len(<tuple> s) != 4:
         return False
     t = <tuple> s
-    return (_buffer(t[0], N, H) and _buffer(t[1], N, H) and _buffer(t[2], N, O)
-            and _buffer(t[3], N, O))
+    return _ok2(t[0], N, H) and _ok2(t[1], N, H) and _ok2(t[2], N, O) and _ok2(t[3], N, O)
 
 
-cdef tuple _tiny_setup(dict d, object X, object y, Net *n):
-    """Check inputs and fill n; return the scratch tuple, or None to decline.
+@cython.final
+cdef class Workspace:
+    """The per-call state of one network: the buffers its calls write and
+    the z2, a2, z3 and yHat they publish.
 
-    Reads the network's sizes, _W1, _W2, _Lambda (None or a float >= 0, as
-    the Lambda property stores it) and _scratch from d, trusting none of them.
+    Each published output (a slot) is None (not set yet), an ndarray (the
+    value itself), the tiny calls' scratch tuple (the value is a copy of
+    its entry, made on first access, so a loop of tiny calls allocates one
+    array per call), or a Lazy (a large call's z2, a2, z3).  A call
+    publishes all its slots at once, after it has succeeded: readers see
+    the outputs of one completed call, and an error or Ctrl-C leaves those
+    of the last completed call.
     """
-    cdef Py_ssize_t I, H, O, N
-    cdef object W1 = d.get("_W1"), W2 = d.get("_W2"), Lambda = d.get("_Lambda")
-    cdef double lam = 0.0
-    cdef object scratch
-    cdef tuple s
-    I = _size(d.get("inputLayerSize"))
-    H = _size(d.get("hiddenLayerSize"))
-    O = _size(d.get("outputLayerSize"))
-    if I < 1 or H < 1 or O < 1:
-        return None
-    if Lambda is not None:
-        if type(Lambda) is not float:
-            return None
-        lam = <double> Lambda
-        if not (0.0 <= lam <= 1.7976931348623157e308):    # NaN, inf, negative
-            return None
-    if not _ok2(X, -1, I) or not _ok2(W1, I, H) or not _ok2(W2, H, O):
-        return None
-    N = cnp.PyArray_DIM(<cnp.ndarray> X, 0)
-    if N < 1 or N * H * (I + O) >= PARALLEL_MIN_WORK:
-        return None
-    if y is not None and not _ok2(y, N, O):
-        return None
-    scratch = d.get("_scratch")
-    if _fits(scratch, N, H, O):
-        s = <tuple> scratch
-    else:
+    cdef object z2, a2, z3, yhat      # the slots
+    cdef tuple scratch                # the tiny calls' buffers
+    cdef nnd_mutex lock
+
+    # -- the published outputs --------------------------------------------------
+
+    cdef object _value(self, int k):
+        cdef object v = (self.z2, self.a2, self.z3, self.yhat)[k]
+        if type(v) is tuple:
+            v = (<cnp.ndarray> (<tuple> v)[k]).copy()
+            self._set(k, v)
+        elif type(v) is Lazy:
+            lazy = v
+            nnd_unlock(&self.lock)      # computing may take long: readers of other slots go on
+            try:
+                v = (<Lazy> lazy).compute()[k]
+            finally:
+                nnd_lock(&self.lock)
+            if (self.z2, self.a2, self.z3)[k] is lazy:
+                self._set(k, v)
+        return v
+
+    cdef void _set(self, int k, object v):
+        if k == 0:
+            self.z2 = v
+        elif k == 1:
+            self.a2 = v
+        elif k == 2:
+            self.z3 = v
+        else:
+            self.yhat = v
+
+    def get(self, int k):
+        """Output k (0 z2, 1 a2, 2 z3, 3 yHat) of the last call that set it,
+        or None."""
+        if not 0 <= k < 4:
+            raise IndexError(k)
+        nnd_lock(&self.lock)
+        try:
+            return self._value(k)
+        finally:
+            nnd_unlock(&self.lock)
+
+    def set(self, int k, value):
+        """Publish ``value`` (an array, or None to unset) as output k: the
+        tutorial's bodies assign self.z2 and the like."""
+        if not 0 <= k < 4:
+            raise IndexError(k)
+        nnd_lock(&self.lock)
+        self._set(k, value)
+        nnd_unlock(&self.lock)
+
+    def outputs(self):
+        """[z2, a2, z3, yHat] as arrays (None where unset), for pickling."""
+        nnd_lock(&self.lock)
+        try:
+            return [self._value(k) for k in range(4)]
+        finally:
+            nnd_unlock(&self.lock)
+
+    # -- tiny calls: the tutorial's 3x2 data and the like ------------------------
+
+    cdef tuple _claim(self, Py_ssize_t N, Py_ssize_t H, Py_ssize_t O, bint sets_yhat):
+        """Scratch for a tiny call, under the lock.  Reuses the last one when it
+        fits, after copying out a yHat that this call will not replace."""
+        cdef tuple s = self.scratch
+        if _fits(s, N, H, O):
+            if not sets_yhat and self.yhat is s:
+                self.yhat = (<cnp.ndarray> s[3]).copy()
+            return s
         s = (_empty2(N, H), _empty2(N, H), _empty2(N, O), _empty2(N, O))
-        d["_scratch"] = s
-    n.nex, n.nin, n.nhid, n.nout = N, I, H, O
-    n.scale = 1.0 if Lambda is None else 1.0 / N
-    n.lam = lam
-    n.X, n.W1, n.W2 = _p(X), _p(W1), _p(W2)
-    if y is not None:
-        n.y = _p(y)
-    n.z2, n.a2, n.z3, n.yhat = _p(s[0]), _p(s[1]), _p(s[2]), _p(s[3])
-    return s
+        self.scratch = s
+        return s
+
+    cdef object _tiny(self, object NN, object X, object y, tuple uses, int op):
+        """The fast entries: the result, GENERIC, or a Declined."""
+        cdef object r
+        cdef Snapshot snap
+        cdef Py_ssize_t N
+        if _overrides(NN, uses):
+            return _GENERIC
+        r = read(NN)
+        if type(r) is not Snapshot:
+            return Declined(r)
+        snap = <Snapshot> r
+        if not _ok2(X, -1, snap.ni):
+            return Declined(snap)
+        N = cnp.PyArray_DIM(<cnp.ndarray> X, 0)
+        if N < 1 or N * snap.nh * (snap.ni + snap.no) >= PARALLEL_MIN_WORK:
+            return Declined(snap)
+        if y is not None and not _ok2(y, N, snap.no):
+            return Declined(snap)
+        return self._tiny_from(snap, X, y, op)
+
+    def forward(self, NN, X):
+        """NN.forward(X) when NN needs no tutorial body and X (n, I) is a tiny,
+        ready array: yHat (n, O).  Else GENERIC or a Declined."""
+        return self._tiny(NN, X, None, _FORWARD_USES, FORWARD)
+
+    def cost(self, NN, X, y):
+        """NN.costFunction(X, y) (J (O,)) on the fast path; else GENERIC or a Declined."""
+        return self._tiny(NN, X, y, _COST_USES, COST)
+
+    def cost_and_gradient(self, NN, X, y):
+        """(J (O,), dJdW1 (I, H), dJdW2 (H, O)) on the fast path; else GENERIC
+        or a Declined."""
+        return self._tiny(NN, X, y, _GRAD_USES, GRAD)
+
+    # -- any call, from a validated snapshot ------------------------------------
+
+    def run(self, Snapshot snap, X, y, str op, int num_threads):
+        """op ("forward", "cost" or "gradient") on X (n, I) and y (n, O) or
+        None, both C-contiguous float64, with snap's weights; publishes the
+        outputs and returns yHat (n, O), J (O,) or (J, dJdW1, dJdW2).
+
+        Large calls keep z2, a2 and z3 lazily (Lazy): they write no n x H
+        array unless one is read.  Their yHat is kept as computed."""
+        cdef int code = {"forward": FORWARD, "cost": COST, "gradient": GRAD}[op]
+        cdef Py_ssize_t N
+        cdef Net n
+        cdef cnp.ndarray J = None, g1 = None, g2 = None, yhat
+        cdef Lazy lazy
+        cdef double *pJ
+        cdef double *p1
+        cdef double *p2
+        cdef int rc = 0
+        if not _ok2(X, -1, snap.ni):
+            raise ValueError(f"X must be a C-contiguous float64 array with {snap.ni} columns")
+        N = cnp.PyArray_DIM(<cnp.ndarray> X, 0)
+        if code != FORWARD and not _ok2(y, N, snap.no):
+            raise ValueError(f"y must be a C-contiguous float64 array of shape {(N, snap.no)}")
+        if code != FORWARD and snap.Lambda is not None and N == 0:
+            raise ValueError("with Lambda set the cost is a mean over the examples "
+                             "(Part 7), so X and y need at least one row")
+        if 1 <= N and N * snap.nh * (snap.ni + snap.no) < PARALLEL_MIN_WORK:
+            return self._tiny_from(snap, X, y, code)
+        yhat = _empty2(N, snap.no)
+        if code != FORWARD:
+            J = np.zeros(snap.no)
+        if code == GRAD:
+            g1, g2 = np.zeros((snap.ni, snap.nh)), np.zeros((snap.nh, snap.no))
+        lazy = Lazy.__new__(Lazy)
+        # the call's own X: the caller's array may change before z2 is read
+        lazy.X = <cnp.ndarray> (X.copy() if N else X)
+        lazy.W1, lazy.W2 = snap.W1.copy(), snap.W2.copy()
+        if N:
+            _net(&n, snap, lazy.X, y, N)
+            n.W1, n.W2 = _p(lazy.W1), _p(lazy.W2)
+            n.z2 = n.a2 = n.z3 = NULL
+            n.yhat = _p(yhat)
+            pJ = _p(J) if J is not None else NULL
+            p1 = _p(g1) if g1 is not None else NULL
+            p2 = _p(g2) if g2 is not None else NULL
+            with nogil:
+                if code == FORWARD:
+                    rc = _run_forward(&n, num_threads)
+                elif code == COST:
+                    rc = _run_cost(&n, pJ, num_threads)
+                else:
+                    rc = _run_grad(&n, p1, p2, pJ, num_threads)
+            if rc:
+                raise MemoryError("nndfast: could not allocate a call's per-chunk scratch")
+        nnd_lock(&self.lock)
+        self.z2 = self.a2 = self.z3 = lazy
+        if code != FORWARD:
+            self.yhat = yhat
+        nnd_unlock(&self.lock)
+        if code == FORWARD:
+            return yhat
+        if code == COST:
+            return J
+        return J, g1, g2
+
+    cdef object _tiny_from(self, Snapshot snap, object X, object y, int op):
+        cdef Net n
+        cdef tuple s
+        cdef Py_ssize_t N = cnp.PyArray_DIM(<cnp.ndarray> X, 0)
+        cdef cnp.ndarray J, g1, g2, yhat
+        cdef object r
+        cdef int rc = 0
+        _net(&n, snap, X, y, N)
+        nnd_lock(&self.lock)
+        try:
+            s = self._claim(N, snap.nh, snap.no, op != FORWARD)
+            n.z2, n.a2, n.z3, n.yhat = _p(s[0]), _p(s[1]), _p(s[2]), _p(s[3])
+            if op == FORWARD:
+                yhat = _empty2(N, snap.no)
+                n.yhat = _p(yhat)
+                _run_forward(&n, 1)
+                r = yhat
+            elif op == COST:
+                J = _empty1(snap.no)
+                rc = _run_cost(&n, _p(J), 1)
+                r = J
+            else:
+                J, g1, g2 = _empty1(snap.no), _empty2(snap.ni, snap.nh), _empty2(snap.nh, snap.no)
+                rc = _run_grad(&n, _p(g1), _p(g2), _p(J), 1)
+                r = (J, g1, g2)
+            if rc:
+                raise MemoryError("nndfast: could not allocate a tiny call's scratch")
+            self.z2 = self.a2 = self.z3 = s
+            if op != FORWARD:
+                self.yhat = s
+        finally:
+            nnd_unlock(&self.lock)
+        return r
 
 
-cdef inline void _publish(dict d, tuple s, bint with_yhat):
-    cdef object pending
-    # the last large call's outputs stop being the attributes: let them go
-    d.pop("_large", None)
-    if with_yhat:
-        d.pop("yHat", None)
-        d["_pending"] = s
+cdef inline void _net(Net *n, Snapshot snap, object X, object y, Py_ssize_t N):
+    # X (N, I) and y (N, O) or None already checked against snap
+    n.nex, n.nin, n.nhid, n.nout = N, snap.ni, snap.nh, snap.no
+    n.X, n.W1, n.W2 = _p(<cnp.ndarray> X), _p(snap.W1), _p(snap.W2)
+    n.y = _p(<cnp.ndarray> y) if y is not None else NULL
+    n.z2 = n.a2 = n.z3 = n.yhat = NULL
+    if snap.Lambda is None:
+        n.scale, n.lam = 1.0, 0.0
     else:
-        # forward does not set yHat: keep the last cost call's value alive
-        pending = d.get("_pending")
-        if "yHat" not in d and pending is not None and pending[3] is not None:
-            d["yHat"] = (<cnp.ndarray> pending[3]).copy()
-        d["_pending"] = (s[0], s[1], s[2], None)
-    d.pop("z2", None)
-    d.pop("a2", None)
-    d.pop("z3", None)
-
-
-def forward_tiny(dict d, X):
-    """Neural_Network.forward for tiny, already-valid calls; None to decline.
-
-    d: the network's __dict__; X (N, I).  Returns a new yHat (N, O).
-    """
-    cdef Net n
-    cdef tuple s = _tiny_setup(d, X, None, &n)
-    cdef cnp.ndarray yhat
-    if s is None:
-        return None
-    yhat = _empty2(n.nex, n.nout)
-    n.yhat = _p(yhat)
-    _run_forward(&n, 1)
-    _publish(d, s, False)
-    return yhat
-
-
-def cost_tiny(dict d, X, y):
-    """Neural_Network.costFunction for tiny, already-valid calls; None to decline.
-
-    d: the network's __dict__; X (N, I), y (N, O).  Returns J (O,).
-    """
-    cdef Net n
-    cdef tuple s = _tiny_setup(d, X, y, &n)
-    cdef cnp.ndarray J
-    if s is None:
-        return None
-    J = _empty1(n.nout)
-    if _run_cost(&n, _p(J), 1):
-        raise MemoryError("nndfast: could not allocate the cost's per-chunk sums")
-    _publish(d, s, True)
-    return J
-
-
-def cost_and_gradient_tiny(dict d, X, y):
-    """Backprop for tiny, already-valid calls; None to decline.
-
-    d: the network's __dict__; X (N, I), y (N, O).  Returns
-    (J (O,), dJdW1 (I, H), dJdW2 (H, O)).
-    """
-    cdef Net n
-    cdef tuple s = _tiny_setup(d, X, y, &n)
-    cdef cnp.ndarray J, g1, g2
-    if s is None:
-        return None
-    J = _empty1(n.nout)
-    g1 = _empty2(n.nin, n.nhid)
-    g2 = _empty2(n.nhid, n.nout)
-    if _run_grad(&n, _p(g1), _p(g2), _p(J), 1):
-        raise MemoryError("nndfast: could not allocate the gradient's per-chunk sums")
-    _publish(d, s, True)
-    return J, g1, g2
+        n.scale, n.lam = 1.0 / N if N else 1.0, <double> snap.Lambda
 
 
 def sigmoid(const double[::1] z,   # IN  (n,)

@@ -173,7 +173,9 @@ def as_weights(A, name, shape=None):
     An array that already is one is returned as is (not copied), so later
     in-place edits by the user are seen, as in the tutorial.
     """
-    if (type(A) is np.ndarray and A.dtype is F64 and A.flags.c_contiguous
+    # dtype ==, not is: a float64 array that went through pickle has an
+    # equal dtype object of its own, and must be kept as is all the same
+    if (type(A) is np.ndarray and A.dtype == F64 and A.flags.c_contiguous
             and A.flags.aligned and (A.shape == shape if shape else A.ndim == 2)):
         return A
     arr = _numeric(A, name)

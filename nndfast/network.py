@@ -3,17 +3,17 @@
 Everything here mirrors nndfast.reference.Neural_Network name for name and
 shape for shape; the arithmetic happens in nndfast._network.
 
-Caching of z2, a2, z3 and yHat: the tutorial keeps them on the object.  For
-calls below _network.pyx's PARALLEL_MIN_WORK (the tutorial's 3x2 data is one) the kernels
-write into scratch buffers owned by the network and the attributes are
-copied out on first access, so a brute-force loop of costFunction calls
-allocates one array per call instead of five.  Larger calls store their
-arrays directly, and the next large call writes into them again when nothing
-outside the network holds them (same reference-count test as numpy's
-temporary elision, _network.large_outputs); otherwise it allocates fresh ones.
-Either way an attribute holds the values of the call that last set it, and an
-array a user holds (directly or through a view) is never changed by a later
-call.
+The state model: every call reads the network once, through its public
+attributes (so subclass properties and class attributes count), into an
+immutable _network.Snapshot, and works from that alone; which tutorial
+methods the class overrides is looked up at that moment, so patches count.
+The network's _network.Workspace owns the buffers its calls write and
+publishes z2, a2, z3 and yHat all at once after a call succeeds.  Tiny calls
+(the tutorial's 3x2 data) reuse scratch buffers and the attributes are
+copied out on first access; large calls keep z2, a2 and z3 lazily (their own
+copy of X and the weights) and compute them when first read, bit for bit
+what an eager call would have stored.  An array a user holds is never
+changed by a later call.
 """
 import numpy as np
 
@@ -22,29 +22,6 @@ from nndfast._threads import resolve_num_threads
 from nndfast._validate import F64, as_data, as_lambda, as_weights
 
 __all__ = ["Neural_Network", "computeNumericalGradient"]
-
-
-class _Cached(object):
-    """Non-data descriptor for z2/a2/z3/yHat: on first access, copy the value
-    out of the scratch buffer of the last small call into the instance dict
-    (later accesses hit the dict directly)."""
-
-    def __init__(self, name, slot, setters):
-        self.name = name
-        self.slot = slot
-        self.setters = setters
-
-    def __get__(self, obj, objtype=None):
-        if obj is None:
-            return self
-        pending = obj.__dict__.get("_pending")
-        if pending is None or pending[self.slot] is None:
-            raise AttributeError(
-                f"'{type(obj).__name__}' object has no attribute '{self.name}' "
-                f"(call {self.setters} first)")
-        value = pending[self.slot].copy()
-        obj.__dict__[self.name] = value
-        return value
 
 
 # The tutorial's methods, and the ones each one's tutorial body calls through
@@ -73,55 +50,31 @@ def _callees(name):
         if m not in out:
             out.add(m)
             todo.extend(_CALLS[m])
-    return frozenset(out)
+    return tuple(sorted(out))
 
 
 _CALLEES = {name: _callees(name) for name in TUTORIAL_METHODS}
 
 
-class _PerClass(dict):
-    """cls -> compute(cls), computed at a class's first use (a plain dict
-    lookup afterwards, cheap enough for the tiny path)."""
-
-    def __init__(self, compute):
-        dict.__init__(self)
-        self.compute = compute
-
-    def __missing__(self, cls):
-        value = self[cls] = self.compute(cls)
-        return value
-
-
-# The tutorial methods a Neural_Network subclass overrides...
-_CLASS_OVERRIDES = _PerClass(lambda cls: frozenset(
-    name for name in TUTORIAL_METHODS if getattr(cls, name, None) is not _STOCK[name]))
-# ...and the stock methods that must run their tutorial body in it, because
-# a method they call is overridden (a method's own override does not count:
-# a super() call from the override wants the stock body).
-_CLASS_GENERIC = _PerClass(lambda cls: frozenset(
-    name for name in TUTORIAL_METHODS if not _CLASS_OVERRIDES[cls].isdisjoint(_CALLEES[name])))
-
-
 def is_stock(NN, uses=TUTORIAL_METHODS):
     """True if the tutorial methods ``uses`` give nndfast's kernels' numbers on NN.
 
-    That is: NN is an nndfast Neural_Network and neither its class (checked
-    once per class) nor its instance dict overrides any of ``uses`` or the
-    methods their tutorial bodies call (``costFunction`` calls ``forward``,
-    which calls ``sigmoid``, ...).  With the default, any override makes NN
-    non-stock.  Entry points that run compiled loops (training, grid search,
-    the numerical gradient) take them only for stock networks and otherwise
-    go through the network's own methods.  Any other network (nndfast.
-    reference's, say) is never stock: its methods are its own.
+    That is: NN is an nndfast Neural_Network and neither its instance dict
+    nor its class (looked up now: later patches count) overrides any of
+    ``uses`` or the methods their tutorial bodies call (``costFunction``
+    calls ``forward``, which calls ``sigmoid``, ...).  With the default, any
+    override makes NN non-stock.  Entry points that run compiled loops
+    (training, grid search, the numerical gradient) take them only for
+    stock networks and otherwise go through the network's own methods.  Any
+    other network (nndfast.reference's, say) is never stock: its methods
+    are its own.
     """
     if not isinstance(NN, Neural_Network):
         return False
     if isinstance(uses, str):
         uses = (uses,)
     need = set(uses).union(*(_CALLEES[name] for name in uses))
-    if not _CLASS_OVERRIDES[type(NN)].isdisjoint(need):
-        return False
-    return getattr(NN, "__dict__", {}).keys().isdisjoint(need)
+    return not _k.overrides(NN, tuple(need))
 
 
 def _positive_size(value, name):
@@ -129,7 +82,72 @@ def _positive_size(value, name):
         raise TypeError(f"{name} must be a positive int, got {value!r}")
     if value < 1:
         raise ValueError(f"{name} must be a positive int, got {value}")
+    if value > 0x7fffffff:
+        raise ValueError(f"{name} must be at most 2**31 - 1, got {value}")
     return int(value)
+
+
+def snapshot(NN, read=None):
+    """NN read once into a validated _network.Snapshot (sizes I, H, O,
+    weights W1 (I, H) and W2 (H, O) as C-contiguous float64, Lambda None or
+    a float).  ``read``: the raw read a fast entry already made
+    (_network.read's answer), so the network is not read twice.
+
+    Raises TypeError/ValueError naming the attribute for bad sizes, weights
+    or Lambda, and ValueError when the weights' shapes and the sizes
+    disagree (a half-done resize)."""
+    if read is None:
+        read = _k.read(NN)
+    if type(read) is _k.Snapshot:
+        return read
+    I, H, O, W1, W2, Lambda = read
+    I = _positive_size(I, "inputLayerSize")
+    H = _positive_size(H, "hiddenLayerSize")
+    O = _positive_size(O, "outputLayerSize")
+    W1 = as_weights(W1, "W1")
+    W2 = as_weights(W2, "W2")
+    # W.shape = ... in place, or a size reassigned without (or before) the
+    # weights it needs: stop before a kernel reads out of bounds.
+    if W1.shape != (I, H) or W2.shape != (H, O):
+        raise ValueError(
+            f"the layer sizes and weights disagree: inputLayerSize={I}, "
+            f"hiddenLayerSize={H}, outputLayerSize={O} need W1 of shape {(I, H)} and "
+            f"W2 of shape {(H, O)}, but W1 has shape {W1.shape} and W2 {W2.shape}; "
+            f"assign the sizes and weights that match")
+    return _k.Snapshot(I, H, O, W1, W2, as_lambda(Lambda))
+
+
+class _WorkspaceSlot(object):
+    """The network's _network.Workspace, made on first use: a network
+    unpickled from an older nndfast, or a subclass whose __init__ skips
+    ours, gets one too."""
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:
+            return self
+        return obj.__dict__.setdefault("_ws", _k.Workspace())
+
+
+def _output(k, name, setters):
+    """The property for output k of the workspace (z2, a2, z3, yHat)."""
+
+    def fget(self):
+        value = self._ws.get(k)
+        if value is None:
+            raise AttributeError(
+                f"'{type(self).__name__}' object has no attribute '{name}' "
+                f"(call {setters} first)")
+        return value
+
+    def fset(self, value):
+        self._ws.set(k, value)
+
+    def fdel(self):
+        fget(self)
+        self._ws.set(k, None)
+
+    return property(fget, fset, fdel, f"Cached by {setters}: the value of the last call "
+                                      f"that set it (AttributeError before any).")
 
 
 class Neural_Network(object):
@@ -148,7 +166,8 @@ class Neural_Network(object):
     every entry point (computeNumericalGradient, gradient_check,
     gradient_descent, grid_search) then go through yours.  An inherited
     method runs the kernels unless a method it calls is overridden, and
-    then its tutorial body in numpy (see is_stock).
+    then its tutorial body in numpy (see is_stock).  Overrides, patches and
+    properties are looked up at every call.
 
     Attributes
     ----------
@@ -160,7 +179,8 @@ class Neural_Network(object):
     W2 : ndarray (hiddenLayerSize, outputLayerSize), float64
         Edit in place (``NN.W1[0, 0] = 1.1``) or assign a new 2-D array; the
         next call uses the new values.  An assigned array that is already
-        C-contiguous float64 is kept as is; anything else is copied.
+        C-contiguous, aligned, native-order float64 is kept as is; anything
+        else is copied.
     Lambda : None or float >= 0
         Part 7's regularization parameter (see costFunction); may be
         changed between calls.
@@ -171,19 +191,19 @@ class Neural_Network(object):
         Cached by costFunction and costFunctionPrime.
     """
 
-    z2 = _Cached("z2", 0, "forward, costFunction or costFunctionPrime")
-    a2 = _Cached("a2", 1, "forward, costFunction or costFunctionPrime")
-    z3 = _Cached("z3", 2, "forward, costFunction or costFunctionPrime")
+    _ws = _WorkspaceSlot()
+    z2 = _output(0, "z2", "forward, costFunction or costFunctionPrime")
+    a2 = _output(1, "a2", "forward, costFunction or costFunctionPrime")
+    z3 = _output(2, "z3", "forward, costFunction or costFunctionPrime")
     # forward returns yHat without keeping it, as in the tutorial
-    yHat = _Cached("yHat", 3, "costFunction or costFunctionPrime")
+    yHat = _output(3, "yHat", "costFunction or costFunctionPrime")
 
     def __init__(self, inputLayerSize=2, hiddenLayerSize=3, outputLayerSize=1, Lambda=None):
         self.inputLayerSize = _positive_size(inputLayerSize, "inputLayerSize")
         self.hiddenLayerSize = _positive_size(hiddenLayerSize, "hiddenLayerSize")
         self.outputLayerSize = _positive_size(outputLayerSize, "outputLayerSize")
         self.Lambda = Lambda
-        self._pending = None
-        self._scratch = None
+        self._ws = _k.Workspace()
         self.W1 = np.random.randn(self.inputLayerSize, self.hiddenLayerSize)
         self.W2 = np.random.randn(self.hiddenLayerSize, self.outputLayerSize)
 
@@ -223,66 +243,23 @@ class Neural_Network(object):
         self._Lambda = as_lambda(value)
 
     def _sizes(self):
-        """(I, H, O) as checked ints; the attributes may have been reassigned."""
+        """(I, H, O) as checked ints, read from the public attributes."""
         return (_positive_size(self.inputLayerSize, "inputLayerSize"),
                 _positive_size(self.hiddenLayerSize, "hiddenLayerSize"),
                 _positive_size(self.outputLayerSize, "outputLayerSize"))
-
-    def _weights(self):
-        """(W1, W2) after checking that their shapes match the layer sizes."""
-        I, H, O = self._sizes()
-        W1, W2 = self._W1, self._W2
-        # W.shape = ... in place, or a size reassigned without (or before)
-        # the weights it needs: stop before a kernel reads out of bounds.
-        if W1.shape != (I, H) or W2.shape != (H, O):
-            raise ValueError(
-                f"the layer sizes and weights disagree: inputLayerSize={I}, "
-                f"hiddenLayerSize={H}, outputLayerSize={O} need W1 of shape {(I, H)} and "
-                f"W2 of shape {(H, O)}, but W1 has shape {W1.shape} and W2 {W2.shape}; "
-                f"assign the sizes and weights that match")
-        return W1, W2
-
-    def _regularization(self, n):
-        """(scale, lam) for the kernels (see Net in _network.pxd) on n examples."""
-        Lambda = as_lambda(self.Lambda)
-        if Lambda is None:
-            return 1.0, 0.0
-        if n == 0:
-            raise ValueError("with Lambda set the cost is a mean over the examples "
-                             "(Part 7), so X and y need at least one row")
-        return 1.0 / n, Lambda
 
     def _check(self, X, y=None):
         I, _, O = self._sizes()
         return as_data(X, y, I, O)
 
-    def _general(self, tiny, large, X, y):
-        """The path for inputs the tiny kernels declined: validate and convert
-        (raising on bad input), retry the tiny kernel, else run the large one."""
-        W1, W2 = self._weights()
-        X, y = self._check(X, y)
-        if y is not None:
-            self._regularization(X.shape[0])      # raises for a bad Lambda
-        r = tiny(self.__dict__, X) if y is None else tiny(self.__dict__, X, y)
-        if r is not None:
-            return r
-        return large(X, y, W1, W2)
-
-    def _large_buffers(self, n, with_yhat):
-        """(z2, a2, z3, yhat) for n rows: the previous large call's arrays where
-        nothing outside the network holds them, else fresh ones
-        (_network.large_outputs has the rule).  with_yhat: the call sets yHat."""
-        _, H, O = self._sizes()
-        return _k.large_outputs(self.__dict__, n, H, O, with_yhat)
-
-    def _publish_large(self, bufs, with_yhat):
-        """Make z2/a2/z3 (and yHat) the just computed bufs, and offer all four
-        to the next large call (_large_buffers)."""
-        d = self.__dict__
-        d["z2"], d["a2"], d["z3"] = bufs[0], bufs[1], bufs[2]
-        if with_yhat:
-            d["yHat"] = bufs[3]
-        d["_large"] = list(bufs)
+    def _general(self, op, X, y, read):
+        """Any call the fast entry declined: validate the one read of the
+        network, convert X and y against it (user code may run there, as
+        np.asarray calls __array__: the snapshot does not change), then
+        run op on the workspace."""
+        snap = snapshot(self, read)
+        X, y = as_data(X, y, snap.I, snap.O)
+        return self._ws.run(snap, X, y, op, resolve_num_threads(None))
 
     # -- the tutorial's methods -------------------------------------------
     def forward(self, X):
@@ -291,24 +268,12 @@ class Neural_Network(object):
         X : (n, inputLayerSize) array.  Returns yHat, a new
         (n, outputLayerSize) float64 array, and caches z2, a2, z3.
         """
-        d = self.__dict__
-        cls = type(self)
-        # an override of a method this one calls: in the instance dict (the
-        # names of _CALLEES["forward"], literal for the tiny path's speed) or
-        # in the class
-        if "sigmoid" in d or (cls is not Neural_Network and "forward" in _CLASS_GENERIC[cls]):
+        r = self._ws.forward(self, X)
+        if type(r) is _Declined:
+            return self._general("forward", X, None, r.read)
+        if r is _GENERIC:
             return self._forward_generic(X)
-        yhat = _k.forward_tiny(d, X)
-        if yhat is not None:
-            return yhat
-        return self._general(_k.forward_tiny, self._forward_large, X, None)
-
-    def _forward_large(self, X, y, W1, W2):
-        b = self._large_buffers(X.shape[0], False)
-        if X.shape[0]:
-            _k.forward(X, W1, W2, b[0], b[1], b[2], b[3], resolve_num_threads(None))
-        self._publish_large(b, False)
-        return b[3]
+        return r
 
     def sigmoid(self, z):
         """Elementwise 1/(1+e^-z) for a scalar or array; stable at any |z|."""
@@ -330,46 +295,20 @@ class Neural_Network(object):
         Lambda, each entry carries 1/outputLayerSize of the penalty, so that
         sum(J) is the cost whose gradient costFunctionPrime gives.
         """
-        d = self.__dict__
-        cls = type(self)
-        if ("forward" in d or "sigmoid" in d
-                or (cls is not Neural_Network and "costFunction" in _CLASS_GENERIC[cls])):
+        r = self._ws.cost(self, X, y)
+        if type(r) is _Declined:
+            return self._general("cost", X, y, r.read)
+        if r is _GENERIC:
             return self._costFunction_generic(X, y)
-        J = _k.cost_tiny(d, X, y)
-        if J is not None:
-            return J
-        return self._general(_k.cost_tiny, self._cost_large, X, y)
-
-    def _cost_large(self, X, y, W1, W2):
-        b = self._large_buffers(X.shape[0], True)
-        J = np.zeros(W2.shape[1])
-        if X.shape[0]:
-            _k.cost(X, y, W1, W2, b[0], b[1], b[2], b[3], J, resolve_num_threads(None),
-                    *self._regularization(X.shape[0]))
-        self._publish_large(b, True)
-        return J
+        return r
 
     def _cost_and_gradient(self, X, y):
-        """(J (O,), dJdW1 (I, H), dJdW2 (H, O)) for X (n, I), y (n, O).
-
-        The kernels' numbers whatever the network overrides: callers check
+        """(J (O,), dJdW1 (I, H), dJdW2 (H, O)) for X (n, I), y (n, O), from
+        the kernels whatever the network's class overrides: callers check
         is_stock(self, ("costFunction", "costFunctionPrime")) first."""
-        r = _k.cost_and_gradient_tiny(self.__dict__, X, y)
-        if r is not None:
-            return r
-        return self._general(_k.cost_and_gradient_tiny, self._grad_large, X, y)
-
-    def _grad_large(self, X, y, W1, W2):
-        b = self._large_buffers(X.shape[0], True)
-        J = np.zeros(W2.shape[1])
-        g1 = np.zeros(W1.shape)
-        g2 = np.zeros(W2.shape)
-        if X.shape[0]:
-            _k.cost_and_gradient(X, y, W1, W2, b[0], b[1], b[2], b[3],
-                                 g1, g2, J, resolve_num_threads(None),
-                                 *self._regularization(X.shape[0]))
-        self._publish_large(b, True)
-        return J, g1, g2
+        snap = snapshot(self)
+        X, y = as_data(X, y, snap.I, snap.O)
+        return self._ws.run(snap, X, y, "gradient", resolve_num_threads(None))
 
     def costFunctionPrime(self, X, y):
         """Backpropagation: returns (dJdW1, dJdW2), shaped like (W1, W2).
@@ -379,20 +318,19 @@ class Neural_Network(object):
         X : (n, inputLayerSize), y : (n, outputLayerSize).  Caches yHat,
         z2, a2, z3 as the tutorial does.
         """
-        d = self.__dict__
-        cls = type(self)
-        if ("forward" in d or "sigmoid" in d or "sigmoidPrime" in d
-                or (cls is not Neural_Network and "costFunctionPrime" in _CLASS_GENERIC[cls])):
+        r = self._ws.cost_and_gradient(self, X, y)
+        if type(r) is _Declined:
+            r = self._general("gradient", X, y, r.read)
+        elif r is _GENERIC:
             return self._costFunctionPrime_generic(X, y)
-        _, g1, g2 = self._cost_and_gradient(X, y)
-        return g1, g2
+        return r[1], r[2]
 
     # -- Part 5 helpers ------------------------------------------------------
     def getParams(self):
         """W1 and W2 unrolled into a new vector of shape (I*H + H*O,).
         ValueError if their shapes do not match the layer sizes."""
-        W1, W2 = self._weights()
-        return np.concatenate((W1.ravel(), W2.ravel()))
+        snap = snapshot(self)
+        return np.concatenate((snap.W1.ravel(), snap.W2.ravel()))
 
     def setParams(self, params):
         """Set W1 and W2 from a vector of shape (I*H + H*O,), as getParams gives."""
@@ -405,15 +343,12 @@ class Neural_Network(object):
                 f"params must be a 1-D vector of length {I * H + H * O} "
                 f"(inputLayerSize*hiddenLayerSize + hiddenLayerSize*outputLayerSize); "
                 f"got shape {p.shape}")
-        self._W1 = np.array(p[:I * H], dtype=F64).reshape(I, H)
-        self._W2 = np.array(p[I * H:], dtype=F64).reshape(H, O)
+        self.W1 = np.array(p[:I * H], dtype=F64).reshape(I, H)
+        self.W2 = np.array(p[I * H:], dtype=F64).reshape(H, O)
 
     def computeGradients(self, X, y):
         """costFunctionPrime unrolled like getParams(): shape (I*H + H*O,)."""
-        d = self.__dict__
-        cls = type(self)
-        if ("costFunctionPrime" in d or "forward" in d or "sigmoid" in d or "sigmoidPrime" in d
-                or (cls is not Neural_Network and "computeGradients" in _CLASS_GENERIC[cls])):
+        if _k.overrides(self, _COMPUTE_GRADIENTS_USES):
             dJdW1, dJdW2 = self.costFunctionPrime(X, y)
             return np.concatenate((np.ravel(dJdW1), np.ravel(dJdW2)))
         _, g1, g2 = self._cost_and_gradient(X, y)
@@ -457,15 +392,24 @@ class Neural_Network(object):
 
     def __getstate__(self):
         state = self.__dict__.copy()
-        # scratch is per-object working memory, not state
-        state["_scratch"] = None
-        pending = state.pop("_pending", None)
-        for name, slot in (("z2", 0), ("a2", 1), ("z3", 2), ("yHat", 3)):
-            if name not in state and pending is not None and pending[slot] is not None:
-                state[name] = pending[slot].copy()
-        state["_pending"] = None
-        state.pop("_large", None)     # reuse candidates, not state
+        # the workspace is per-object working memory; its outputs are state
+        state.pop("_ws", None)
+        for name, value in zip(_OUTPUTS, self._ws.outputs()):
+            if value is not None:
+                state[name] = value
         return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        # buffers of older nndfast versions, not state
+        for key in ("_pending", "_scratch", "_large"):
+            state.pop(key, None)
+        outputs = [state.pop(name, None) for name in _OUTPUTS]
+        self.__dict__.update(state)
+        ws = self.__dict__["_ws"] = _k.Workspace()
+        for k, value in enumerate(outputs):
+            if value is not None:
+                ws.set(k, value)
 
     def __repr__(self):
         lam = "" if self.Lambda is None else f", Lambda={self.Lambda!r}"
@@ -476,6 +420,12 @@ class Neural_Network(object):
 
 # The stock functions, to tell a subclass's override from an inherited method.
 _STOCK = {name: Neural_Network.__dict__[name] for name in TUTORIAL_METHODS}
+_k.set_stock(_STOCK, _CALLEES["forward"], _CALLEES["costFunction"],
+             _CALLEES["costFunctionPrime"])
+_COMPUTE_GRADIENTS_USES = ("costFunctionPrime",) + _CALLEES["computeGradients"]
+_OUTPUTS = ("z2", "a2", "z3", "yHat")
+_Declined, _GENERIC = _k.Declined, _k.GENERIC
+_STOCK_WEIGHTS = (Neural_Network.__dict__["W1"], Neural_Network.__dict__["W2"])
 
 
 def _like_yhat(y, yHat):
@@ -516,14 +466,15 @@ def computeNumericalGradient(N, X, y):
     N : a network with the tutorial's API;  X : (n, inputLayerSize),
     y : (n, outputLayerSize).  Returns a new vector of shape (I*H + H*O,).
     """
-    if not is_stock(N, ("getParams", "setParams")):
+    if not (is_stock(N, ("getParams", "setParams")) and _weights_are_stock(type(N))):
         return _numerical_gradient_by_params(N, X, y)
     e = 1e-4
-    W1, W2 = N._weights()
-    P1, P2 = W1.copy(), W2.copy()
-    numgrad = np.empty(W1.size + W2.size)
+    snap = snapshot(N)
+    W1, W2 = N.W1, N.W2
+    P1, P2 = snap.W1.copy(), snap.W2.copy()
+    numgrad = np.empty(P1.size + P2.size)
     k = 0
-    N._W1, N._W2 = P1, P2
+    N.W1, N.W2 = P1, P2
     try:
         for flat in (P1.reshape(-1), P2.reshape(-1)):
             for p in range(flat.size):
@@ -537,8 +488,15 @@ def computeNumericalGradient(N, X, y):
                 numgrad[k] = (loss2 - loss1) / (2 * e)
                 k += 1
     finally:
-        N._W1, N._W2 = W1, W2
+        N.W1, N.W2 = W1, W2
     return numgrad
+
+
+def _weights_are_stock(cls):
+    """True if W1 and W2 are Neural_Network's own properties in cls (not
+    overridden anywhere in its MRO)."""
+    return (getattr(cls, "W1", None) is _STOCK_WEIGHTS[0]
+            and getattr(cls, "W2", None) is _STOCK_WEIGHTS[1])
 
 
 def _numerical_gradient_by_params(N, X, y):

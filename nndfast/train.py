@@ -15,7 +15,7 @@ from nndfast._results import DescentResult, OptimizeResult
 from nndfast._threads import resolve_num_threads
 from nndfast._validate import (as_count, as_data, as_examples, as_lambda, as_layer_sizes,
                                as_rate, as_tolerance, check_finite, network_fields)
-from nndfast.network import computeNumericalGradient, is_stock
+from nndfast.network import computeNumericalGradient, is_stock, snapshot
 
 __all__ = ["gradient_descent", "gradient_check", "trainer", "DescentResult",
            "OptimizeResult", "OptimizeWarning"]
@@ -69,10 +69,13 @@ def _store(NN, p, I, H, O):
     else by assigning new arrays, so read-only, foreign (np.frombuffer, views
     of other memory) or integer weights are never written through."""
     new = (p[:I * H].reshape(I, H), p[I * H:].reshape(H, O))
-    for name, value in zip(("W1", "W2"), new):
-        W = getattr(NN, name)
-        if (isinstance(W, np.ndarray) and W.dtype == np.float64 and W.shape == value.shape
-                and W.flags.writeable and W.flags.owndata):
+    W1, W2 = NN.W1, NN.W2
+    # layers that share memory (NN.W1 = NN.W2 = A) are split, as the
+    # tutorial's W = W - lr*dJdW splits them, not written through each other
+    shared = np.may_share_memory(W1, W2)
+    for name, W, value in zip(("W1", "W2"), (W1, W2), new):
+        if (not shared and isinstance(W, np.ndarray) and W.dtype == np.float64
+                and W.shape == value.shape and W.flags.writeable and W.flags.owndata):
             W[...] = value
         else:
             setattr(NN, name, value.copy())
@@ -172,10 +175,7 @@ def gradient_descent(NN, X, y, learning_rate=1.0, max_iter=1000, tol=1e-6,
 def _descent_compiled(NN, X, y, I, H, O, learning_rate, max_iter, tol, method, rng,
                       callback, callback_every, nt):
     """gradient_descent for a stock nndfast network: compiled segments."""
-    W1, W2 = NN._weights()
-    p = np.concatenate((W1.ravel(), W2.ravel()))
-    check_finite(p, "the network's weights")
-    lam = _lambda(NN)
+    p, lam = _read_back(NN, I, H, O)
     n = X.shape[0]
 
     work = np.empty(_k.work_size(n, I, H, O))
@@ -226,6 +226,10 @@ def _descent_compiled(NN, X, y, I, H, O, learning_rate, max_iter, tol, method, r
                 _store(NN, p, I, H, O)
                 if callback(done, costs[it - 1].copy()) is True:
                     break
+                # as the reference's loop, go on from whatever weights and
+                # Lambda the callback left (the step uses the gradient taken
+                # before it, as the reference's does)
+                p, lam = _read_back(NN, I, H, O)
     finally:
         # Ctrl-C or an exception in the callback still leaves NN at the last
         # completed step.
@@ -235,6 +239,19 @@ def _descent_compiled(NN, X, y, I, H, O, learning_rate, max_iter, tol, method, r
     costs = np.concatenate(pieces) if pieces else np.empty((0, O))
     return DescentResult(costs, done, status == _k.STATUS_CONVERGED,
                          status == _k.STATUS_DIVERGED, evaluations)
+
+
+def _read_back(NN, I, H, O):
+    """(p, lam): NN's weights unrolled into a new vector and its Lambda, read
+    once; ValueError if NN no longer has I-H-O layers or its weights are
+    not finite."""
+    snap = snapshot(NN)
+    if (snap.I, snap.H, snap.O) != (I, H, O):
+        raise ValueError(f"the network's layers changed during gradient_descent: "
+                         f"{(I, H, O)} -> {(snap.I, snap.H, snap.O)}")
+    p = np.concatenate((snap.W1.ravel(), snap.W2.ravel()))
+    check_finite(p, "the network's weights")
+    return p, snap.Lambda
 
 
 def _descent_generic(NN, X, y, I, H, O, learning_rate, max_iter, tol, method, rng,

@@ -82,12 +82,34 @@ def test_examples_reach_kernels_aligned(checked_kernels, layout, rows):
     rng = np.random.default_rng(0)
     X = dict(_layouts(rng.standard_normal((rows, 2))))[layout]
     y = dict(_layouts(rng.random((rows, 1))))[layout]
-    NN.forward(X)
-    NN.costFunction(X, y)
-    NN.costFunctionPrime(X, y)
-    NN.computeGradients(X, y)
-    if rows == BIG:
-        assert {"forward", "cost", "cost_and_gradient"} <= set(checked_kernels)
+    got = [NN.forward(X), NN.costFunction(X, y), *NN.costFunctionPrime(X, y),
+           NN.computeGradients(X, y), NN.z2]
+    # every layout reaches the kernels as the C-contiguous float64 copy would
+    C = np.ascontiguousarray(X, dtype=np.float64), np.ascontiguousarray(y, dtype=np.float64)
+    want = [NN.forward(C[0]), NN.costFunction(*C), *NN.costFunctionPrime(*C),
+            NN.computeGradients(*C), NN.z2]
+    assert all(np.array_equal(a, b) for a, b in zip(got, want))
+
+
+@pytest.mark.parametrize("layout", [p for p in LAYOUT_PARAMS if p != "C"])
+def test_the_workspace_refuses_what_the_kernels_cannot_read(layout):
+    # Workspace.run reads X and y through raw pointers: it checks them itself
+    # (whatever a caller passes), where the module-level drivers rely on
+    # their typed memoryviews
+    np.random.seed(0)
+    NN = nndfast.Neural_Network(hiddenLayerSize=64)
+    snap = nndfast.network.snapshot(NN)
+    rng = np.random.default_rng(0)
+    good = rng.standard_normal((BIG, 2)), rng.random((BIG, 1))
+    bad = [dict(_layouts(a))[layout] for a in good]
+    for X, y in ((bad[0], good[1]), (good[0], bad[1])):
+        for op in ("forward", "cost", "gradient"):
+            if (op == "forward" and X is good[0]) or (y.flags.c_contiguous and y.flags.aligned
+                                                      and y.dtype == np.float64
+                                                      and y.dtype.isnative):
+                continue
+            with pytest.raises(ValueError):
+                NN._ws.run(snap, X, y, op, 1)
 
 
 @pytest.mark.parametrize("layout", LAYOUT_PARAMS)

@@ -1,10 +1,9 @@
-"""Large calls write into the network's previous output arrays only when
-nothing outside the network can see them.
+"""The outputs a network publishes (z2, a2, z3, yHat) and who may change them.
 
-The contract (network.py, _network.large_outputs): an array a user holds,
-directly or through any view, never changes; arrays nobody holds are
-reused, so repeated large calls do not pay for fresh pages.  Every check
-here also compares the values with nndfast.reference.
+The contract (network.py, _network.Workspace): an array a user holds,
+directly or through any view, never changes; a large call keeps z2, a2 and
+z3 lazily and they are exactly what the call computed, whatever changed
+since.  Every check here also compares the values with nndfast.reference.
 """
 import copy
 import weakref
@@ -36,37 +35,46 @@ def _check_caches(fast, ref, X, sets_yhat=True):
         assert_close(fast.yHat, ref.yHat)
 
 
-@pytest.mark.parametrize("op", ["costFunction", "costFunctionPrime"])
-def test_outputs_nobody_holds_are_reused(op):
+@pytest.mark.parametrize("op", ["forward", "costFunction", "costFunctionPrime"])
+def test_large_outputs_are_those_of_the_call_whatever_changed_since(op):
+    """A large call keeps z2, a2, z3 lazily: computed on first read from its
+    own copy of X and the weights, bit for bit what the kernels write eagerly."""
+    from nndfast import _network as K
     fast, ref = pair(0, hiddenLayerSize=H)
     X, y = data(0, N, 2, 1)
-    CALLS[op](fast, X, y)
-    before = {a: weakref.ref(getattr(fast, a)) for a in NAMES}
-    fast.W1[0, 0] += 0.25
-    ref.W1[0, 0] += 0.25
+    X0, W10, W20 = X.copy(), fast.W1.copy(), fast.W2.copy()
     CALLS[op](fast, X, y)
     CALLS[op](ref, X, y)
-    for a in NAMES:
-        assert getattr(fast, a) is before[a](), a
-    _check_caches(fast, ref, X)
+    X[:] = 7.0                            # the caller's arrays change before the read
+    fast.W1[0, 0] += 0.25
+    fast.W2[:] = 0.0
+    eager = [np.empty((N, H)), np.empty((N, H)), np.empty((N, 1)), np.empty((N, 1))]
+    K.forward(X0, W10, W20, *eager, 1)
+    for a, want in zip(NAMES[:3], eager):
+        assert np.array_equal(getattr(fast, a), want), a
+        assert getattr(fast, a) is getattr(fast, a), a     # one array, not one per read
+    X[:] = X0
+    _check_caches(fast, ref, X, sets_yhat=op != "forward")
 
 
-def test_forward_reuses_its_own_output_but_never_the_cost_calls_yHat():
+def test_forward_never_replaces_the_cost_calls_yHat():
     fast, ref = pair(1, hiddenLayerSize=H)
     X, y = data(1, N, 2, 1)
     fast.costFunction(X, y)
     ref.costFunction(X, y)
     yhat_cost = fast.yHat.copy()
-    fast.forward(X)                      # result dropped: reusable
-    out = weakref.ref(fast.__dict__["_large"][3])
     fast.W2[0, 0] -= 0.5
     ref.W2[0, 0] -= 0.5
     got = fast.forward(X)
-    assert got is out()
     assert_close(got, ref.forward(X))
     _check_caches(fast, ref, X, sets_yhat=False)
     # forward does not set yHat (as in the tutorial): the cost call's stays
     assert np.array_equal(fast.yHat, yhat_cost)
+    # and the same after a tiny forward, whose scratch the cost call's yHat is not in
+    fast.costFunction(nndfast.X, nndfast.y)
+    tiny_yhat = fast.yHat.copy()
+    fast.forward(nndfast.X * 2)
+    assert np.array_equal(fast.yHat, tiny_yhat)
 
 
 HOLDS = {
@@ -177,14 +185,14 @@ def test_a_tiny_call_lets_the_large_outputs_go():
     assert fast.z2.shape == (3, H)
 
 
-def test_pickle_and_deepcopy_do_not_carry_reuse_candidates():
+def test_pickle_and_deepcopy_carry_the_outputs_not_the_workspace():
     import pickle
 
     fast, _ = pair(8, hiddenLayerSize=H)
     X, y = data(8, N, 2, 1)
     fast.forward(X)
     for clone in (pickle.loads(pickle.dumps(fast)), copy.deepcopy(fast)):
-        assert "_large" not in clone.__dict__
+        assert clone._ws is not fast._ws
         assert np.array_equal(clone.z2, fast.z2)
         assert np.array_equal(clone.forward(X), fast.forward(X))
 
