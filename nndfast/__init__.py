@@ -51,6 +51,23 @@ from nndfast.train import gradient_check, gradient_descent, trainer
 
 __version__ = "0.1.0"
 
+#: Submodules reachable as attributes without importing them at ``import
+#: nndfast`` (PEP 562), as scipy does for its own: ``import nndfast;
+#: nndfast.reference`` works, and a program that never uses the reference
+#: does not pay for it.
+_LAZY_SUBMODULES = ("reference",)
+
+
+def __getattr__(name):
+    if name in _LAZY_SUBMODULES:
+        import importlib
+        return importlib.import_module(f"nndfast.{name}")   # sets the attribute too
+    raise AttributeError(f"module 'nndfast' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY_SUBMODULES))
+
 __all__ = [
     "X",
     "y",

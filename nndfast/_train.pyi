@@ -19,8 +19,14 @@ def batch_descent(X: _F, y: _F, H: int, params: _F, grad: _F, J: _F, work: _F,
 def stochastic_descent(X: _F, y: _F, H: int, params: _F, grad: _F, J: _F, work: _F,
                        orders: npt.NDArray[np.intp], learning_rate: float, tol: float,
                        costs: _F, num_threads: int, Lambda: float | None = ...) -> tuple[int, int, int]: ...
-def bfgs_network(X: _F, y: _F, H: int, params: _F, grad: _F, Hinv: _F, trace: _F,
-                 testX: _F | None, testY: _F | None, test_trace: _F | None, gtol: float,
+class Trace:
+    def __init__(self, O: int, has_test: bool) -> None: ...
+    def __len__(self) -> int: ...
+    def costs(self) -> _F: ...
+    def test_costs(self) -> _F: ...
+
+def bfgs_network(X: _F, y: _F, H: int, params: _F, grad: _F, Hinv: _F, trace: Trace | None,
+                 testX: _F | None, testY: _F | None, gtol: float,
                  maxiter: int, check_every: int,
                  callback: Callable[[_F], object] | None,
                  num_threads: int,

@@ -28,6 +28,7 @@ from cpython.exc cimport PyErr_CheckSignals
 from cpython.ref cimport PyObject
 from libc.math cimport fabs
 from libc.stdint cimport int64_t
+from libc.stdlib cimport free, realloc
 from libc.string cimport memcpy
 
 import numpy as np
@@ -303,6 +304,75 @@ cdef extern from "_bfgs.h" nogil:
     int nnd_bfgs(nnd_bfgs_run *r, double *x, double *g, double *H, double *work) noexcept
 
 
+cdef struct Rows:
+    # The trace of a run, grown as it goes (never sized by maxiter, which may
+    # be astronomically large); n rows are complete, so after an exception
+    # (Ctrl-C) they are the iterations that finished.
+    double *cost                # (cap, O)
+    double *test                # (cap, O), or NULL without a test set
+    Py_ssize_t O, n, cap
+    bint has_test
+
+
+cdef int _reserve(Rows *r, Py_ssize_t k) noexcept nogil:
+    """Room for k rows; -1 if the allocation failed (the rows kept are intact)."""
+    cdef Py_ssize_t cap = r.cap
+    cdef double *p
+    if k <= cap:
+        return 0
+    cap = max(k, 2 * cap, 64)
+    p = <double *> realloc(r.cost, cap * r.O * sizeof(double))
+    if p == NULL:
+        return -1
+    r.cost = p
+    if r.has_test:
+        p = <double *> realloc(r.test, cap * r.O * sizeof(double))
+        if p == NULL:
+            return -1
+        r.test = p
+    r.cap = cap
+    return 0
+
+
+cdef class Trace:
+    """The training cost (and test cost) after each BFGS iteration, filled
+    by bfgs_network and read with costs() / test_costs(), even after the run
+    raised (those rows are the iterations that completed)."""
+    cdef Rows r
+
+    def __cinit__(self, Py_ssize_t O, bint has_test):
+        self.r.cost = NULL
+        self.r.test = NULL
+        self.r.O = O
+        self.r.n = 0
+        self.r.cap = 0
+        self.r.has_test = has_test
+
+    def __dealloc__(self):
+        free(self.r.cost)
+        free(self.r.test)
+
+    def __len__(self):
+        return self.r.n
+
+    cdef object _copy(self, double *src):
+        a = np.empty((self.r.n, self.r.O))
+        cdef double[:, ::1] v = a
+        if self.r.n:
+            memcpy(&v[0, 0], src, self.r.n * self.r.O * sizeof(double))
+        return a
+
+    def costs(self):
+        """(rows, O) array: the training cost after each iteration."""
+        return self._copy(self.r.cost)
+
+    def test_costs(self):
+        """(rows, O) array: the test cost after each iteration (0 rows without a test set)."""
+        if not self.r.has_test:
+            return np.empty((0, self.r.O))
+        return self._copy(self.r.test)
+
+
 cdef struct Objective:
     # the compiled network (_net_fg) and its trace (_trace_cb)
     Work *w
@@ -310,9 +380,8 @@ cdef struct Objective:
     int num_threads
     Py_ssize_t check_every      # evaluations between Ctrl-C checks
     Py_ssize_t evals
-    double *trace               # (maxiter, O) cost at each iterate
+    Rows *rows                  # cost (and test cost) at each iterate, or NULL
     Work *test                  # test-set network, or NULL
-    double *test_trace          # (maxiter, O)
     # Python methods (_py_fg, _py_cb)
     PyObject *fun               # fun(params) -> (float, (P,) float64 array)
     PyObject *callback          # callback(params) -> anything; StopIteration halts
@@ -348,14 +417,19 @@ cdef int _trace_cb(void *ctx, int64_t k, const double *x, double f) noexcept nog
     # cost; the test cost needs one forward pass.
     cdef Objective *o = <Objective *> ctx
     cdef Py_ssize_t O = o.w.O
-    memcpy(o.trace + (k - 1) * O, o.J, O * sizeof(double))
+    if _reserve(o.rows, k):
+        with gil:
+            return _abort(o, MemoryError(
+                f"nndfast: could not grow the trainer's cost history to {k} iterations"))
+    memcpy(o.rows.cost + (k - 1) * O, o.J, O * sizeof(double))
     if o.test != NULL:
         o.test.net.W1 = x
         o.test.net.W2 = x + o.test.IH
-        if _run_cost(&o.test.net, o.test_trace + (k - 1) * O, o.num_threads):
+        if _run_cost(&o.test.net, o.rows.test + (k - 1) * O, o.num_threads):
             with gil:
                 return _abort(o, MemoryError(
                     "nndfast: could not allocate the cost's per-chunk sums"))
+    o.rows.n = k                # only now is row k complete
     return 0
 
 
@@ -418,14 +492,14 @@ def bfgs_network(const double[:, ::1] X,       # IN  (n, I), n >= 1
                  double[::1] params,           # INOUT (P,) start -> last iterate
                  double[::1] grad,             # OUT (P,) gradient there
                  double[:, ::1] Hinv,          # OUT (P, P) inverse-Hessian estimate
-                 double[:, ::1] trace,         # OUT (maxiter, O) cost at each iterate
+                 Trace trace,                  # OUT cost (and test cost) per iterate, or None
                  testX,                        # IN  (m, I) or None
                  testY,                        # IN  (m, O) or None
-                 double[:, ::1] test_trace,    # OUT (maxiter, O) test cost, or None
                  double gtol,
                  Py_ssize_t maxiter,
                  Py_ssize_t check_every,       # evaluations between Ctrl-C checks
                  callback,                     # None: fill trace; else callback(params)
+                                               # (then trace, testX, testY are unused)
                  int num_threads,
                  Lambda=None):                 # IN  None, or Part 7's Lambda (float >= 0)
     """scipy's BFGS (minimize(method='BFGS', jac=True)) on the network's
@@ -445,13 +519,18 @@ def bfgs_network(const double[:, ::1] X,       # IN  (n, I), n >= 1
     cdef const double[:, ::1] tX
     cdef const double[:, ::1] tY
     errors = []
+    if callback is None and (trace is None or trace.r.O != O
+                             or trace.r.has_test != (testX is not None)):
+        # the one check here: a mismatched trace would be written out of bounds
+        raise ValueError("bfgs_network: without a callback, trace must be a "
+                         "Trace(outputLayerSize, has_test=testX is not None)")
     _setup(&w, &X[0, 0], &y[0, 0], n, I, H, O, &work[0], Lambda)
     o.w = &w
     o.J = &J[0]
     o.num_threads = num_threads
     o.check_every = max(1, check_every)
     o.evals = 0
-    o.trace = &trace[0, 0] if callback is None else NULL
+    o.rows = &trace.r if callback is None else NULL
     o.test = NULL
     o.errors = <PyObject *> errors
     o.callback = <PyObject *> callback
@@ -461,7 +540,6 @@ def bfgs_network(const double[:, ::1] X,       # IN  (n, I), n >= 1
         test_work = np.empty(work_size(tX.shape[0], I, H, O))
         _setup(&tw, &tX[0, 0], &tY[0, 0], tX.shape[0], I, H, O, &test_work[0], Lambda)
         o.test = &tw
-        o.test_trace = &test_trace[0, 0]
     r.fg = _net_fg
     r.cb = _trace_cb
     if callback is not None:

@@ -9,10 +9,113 @@ from collections.abc import Mapping
 import numpy as np
 
 __all__ = ["as_examples", "as_data", "as_weights", "as_lambda", "check_finite",
-           "check_num_threads", "parse_axes", "F64"]
+           "check_num_threads", "parse_axes", "F64", "as_real", "as_count", "as_tolerance",
+           "as_rate", "as_layer_sizes", "network_fields", "check_search",
+           "MAX_THREADS"]
 
 F64 = np.dtype(np.float64)
 _NUMERIC_KINDS = "biuf"
+#: The kernels take the thread count as a C int.
+MAX_THREADS = 2**31 - 1
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_real(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def _as_float(value, name):
+    """float(value), with a Python int beyond float's range (10**400) a
+    ValueError naming the argument, not float()'s OverflowError."""
+    try:
+        return float(value)
+    except OverflowError:
+        # (not str(value): from Python 3.11 that refuses ints over 4300 digits)
+        raise ValueError(f"{name} must be a finite number, got one of about "
+                         f"2**{int(value).bit_length()}, beyond float's range") from None
+
+
+def as_real(value, name):
+    """A real number (not bool) as a float; TypeError otherwise, ValueError
+    for an int too large for a float."""
+    if not _is_real(value):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+    return _as_float(value, name)
+
+
+def as_count(value, name):
+    """An int >= 1 (not bool) as a Python int; TypeError or ValueError otherwise."""
+    if not _is_int(value):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value}")
+    return int(value)
+
+
+def as_tolerance(value, name):
+    """A finite real number >= 0 as a float (0 turns an early stop off)."""
+    value = as_real(value, name)
+    if not 0 <= value < np.inf:
+        raise ValueError(
+            f"{name} must be a finite number >= 0 (0 turns the early stop off), got {value}")
+    return value
+
+
+def as_rate(value, name):
+    """A finite real number > 0 as a float (a step size)."""
+    value = as_real(value, name)
+    if not 0 < value < np.inf:
+        raise ValueError(f"{name} must be a finite number > 0, got {value}")
+    return value
+
+
+def as_layer_sizes(I, H, O):
+    """(inputLayerSize, hiddenLayerSize, outputLayerSize) checked as ints >= 1
+    (numpy ints too, not bool or float), in the network's own wording."""
+    sizes = []
+    for value, name in ((I, "inputLayerSize"), (H, "hiddenLayerSize"),
+                        (O, "outputLayerSize")):
+        if not _is_int(value):
+            raise TypeError(
+                f"{name} must be a positive int, got {type(value).__name__} {value!r}")
+        if value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value}")
+        sizes.append(int(value))
+    return tuple(sizes)
+
+
+def network_fields(NN):
+    """(inputLayerSize, hiddenLayerSize, outputLayerSize, Lambda) of a
+    network as stored, unchecked (Lambda None when absent); TypeError for
+    an object without the tutorial's layer sizes."""
+    try:
+        return NN.inputLayerSize, NN.hiddenLayerSize, NN.outputLayerSize, getattr(
+            NN, "Lambda", None)
+    except AttributeError:
+        raise TypeError(
+            "NN must be a Neural_Network (nndfast's or nndfast.reference's): it needs "
+            "inputLayerSize, hiddenLayerSize, outputLayerSize, W1 and W2; got "
+            f"{type(NN).__name__}") from None
+
+
+def check_search(I, H, O, Lambda, X, y, num_threads):
+    """A grid search's scalar arguments and data, checked before any work:
+    returns (X, y) as as_data gives them.
+
+    With Lambda a number, Part 7's cost divides by the number of examples,
+    so X must have at least one row.
+    """
+    I, H, O = as_layer_sizes(I, H, O)
+    lam = as_lambda(Lambda)
+    check_num_threads(num_threads)
+    X, y = as_data(X, y, I, O)
+    if lam is not None and X.shape[0] == 0:
+        raise ValueError("X must hold at least one example when NN.Lambda is set "
+                         "(Part 7's cost divides by the number of examples)")
+    return X, y
 
 
 def _numeric(A, name):
@@ -88,10 +191,10 @@ def as_lambda(value):
     finite real number >= 0 returned as a float; raise otherwise."""
     if value is None:
         return None
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+    if not _is_real(value):
         raise TypeError(
             f"Lambda must be None or a real number >= 0, got {type(value).__name__} {value!r}")
-    lam = float(value)
+    lam = _as_float(value, "Lambda")
     if not (0.0 <= lam < np.inf):
         raise ValueError(f"Lambda must be a finite number >= 0 (or None), got {value!r}")
     return lam
@@ -106,17 +209,20 @@ def check_finite(A, name):
 def check_num_threads(num_threads):
     """Return ``num_threads`` as None or an int >= 1, or raise.
 
-    Zero or a negative number raises ValueError; anything that is not an
-    int (bool and float included) raises TypeError.
+    Zero, a negative number or one above MAX_THREADS (the kernels' C int)
+    raises ValueError; anything that is not an int (bool and float
+    included) raises TypeError.
     """
     if num_threads is None:
         return None
-    if isinstance(num_threads, bool) or not isinstance(num_threads, numbers.Integral):
+    if not _is_int(num_threads):
         raise TypeError(
             f"num_threads must be None or a positive int, got {type(num_threads).__name__} "
             f"{num_threads!r}")
     if num_threads < 1:
         raise ValueError(f"num_threads must be None or a positive int, got {num_threads}")
+    if num_threads > MAX_THREADS:
+        raise ValueError(f"num_threads must be at most {MAX_THREADS}, got {num_threads}")
     return int(num_threads)
 
 

@@ -116,9 +116,23 @@ def _scheduler_address(text):
     return text
 
 
-# Options accepted both before and after a subcommand.  The subcommand's
-# copies default to SUPPRESS so they never overwrite a value given earlier.
-_COMMON_DEFAULTS = {"threads": None, "seed": None, "json": False, "plot": None}
+class _Parser(argparse.ArgumentParser):
+    """argparse with one error prefix, ``nndfast: error:``, for the command
+    and every subcommand (argparse would write ``nndfast grid: error:``)."""
+
+    def error(self, message):
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{PROG}: error: {message}\n")
+
+
+# The one rule for placing options: every option may come before or after
+# the subcommand, and an option the chosen command does not use is an error
+# (never silently ignored).  The subcommand's copies default to SUPPRESS so
+# they never overwrite a value given earlier.
+_COMMON_DEFAULTS = {"threads": None, "seed": None, "json": False, "plot": None,
+                    "quick": False}
+#: Options of the default run only, refused with a subcommand.
+_DEMO_ONLY = ("quick",)
 
 
 def _add_common(parser, suppress):
@@ -133,6 +147,11 @@ def _add_common(parser, suppress):
                         help="print machine-readable JSON instead of text")
     parser.add_argument("--plot", metavar="DIR", default=d("plot"),
                         help='write PNG plots into DIR (needs: pip install "nndfast[plot]")')
+    # (parsed after a subcommand too, so that it is refused there, not
+    # ignored; listed only in the default run's help)
+    parser.add_argument("--quick", action="store_true", default=d("quick"),
+                        help=argparse.SUPPRESS if suppress else
+                        "smaller grids (the demonstration in a few seconds)")
 
 
 def add_grid_arguments(parser):
@@ -152,15 +171,15 @@ def add_grid_arguments(parser):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    from nndfast import __version__
+    parser = _Parser(
         prog=PROG,
         description="Part 3 of 'Neural Networks Demystified', measured live: brute-force "
                     "grid search with nndfast's kernels beside the tutorial's Python loops, "
                     "then gradient descent and BFGS.  With no subcommand, runs the whole "
                     "demonstration.")
     _add_common(parser, suppress=False)
-    parser.add_argument("--quick", action="store_true",
-                        help="smaller grids (the demonstration in a few seconds)")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="{grid}")
     grid = sub.add_parser(
         "grid", help="brute-force chosen weights over chosen ranges",
@@ -180,6 +199,11 @@ def parse_args(argv):
     for key, value in _COMMON_DEFAULTS.items():
         if not hasattr(args, key):
             setattr(args, key, value)
+    if args.command is not None:
+        for key in _DEMO_ONLY:
+            if getattr(args, key) != _COMMON_DEFAULTS[key]:
+                args.usage.error(f"--{key} applies to the default run only, "
+                                 f"not to {PROG} {args.command}")
     if args.plot is not None and os.path.exists(args.plot) and not os.path.isdir(args.plot):
         parser.error(f"--plot {args.plot}: exists and is not a directory")
     return parser, args

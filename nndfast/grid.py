@@ -23,7 +23,7 @@ from nndfast import _plan
 from nndfast._progress import Progress
 from nndfast._results import GridResult
 from nndfast._threads import resolve_num_threads
-from nndfast._validate import F64, _weight_key
+from nndfast._validate import F64, _weight_key, check_search, network_fields
 from nndfast.network import TUTORIAL_METHODS, is_stock
 
 __all__ = ["grid_search", "GridResult"]
@@ -91,9 +91,13 @@ def grid_search(NN, X, y, axes, full_output=True, num_threads=None, progress=Fal
     loop does: its weights are put back afterwards, and it must not be
     searched from two threads at once.
     """
+    # Every scalar argument and the data, before any work, whichever driver
+    # runs the search (a Part 7 network with 0 examples would divide by 0).
+    Xc, yc = check_search(*network_fields(NN), X, y, num_threads)
     if not is_stock(NN, "costFunction"):
         return _grid_search_generic(NN, X, y, axes, full_output, num_threads, progress,
                                     client)
+    X, y = Xc, yc
     if client is not None:
         from nndfast.distributed import run_grid_search
         return run_grid_search(client, NN, X, y, axes, full_output, num_threads, progress)

@@ -6,7 +6,6 @@ Neural_Network.costFunctionPrime; this module checks input, picks thread
 counts, runs long loops in segments (callbacks, Ctrl-C) and builds results.
 nndfast.reference has the same functions written the tutorial's way.
 """
-import numbers
 import warnings
 
 import numpy as np
@@ -14,7 +13,8 @@ import numpy as np
 from nndfast import _train as _k
 from nndfast._results import DescentResult, OptimizeResult
 from nndfast._threads import resolve_num_threads
-from nndfast._validate import as_data, as_examples, as_lambda, check_finite
+from nndfast._validate import (as_count, as_data, as_examples, as_lambda, as_layer_sizes,
+                               as_rate, as_tolerance, check_finite, network_fields)
 from nndfast.network import computeNumericalGradient, is_stock, snapshot
 
 __all__ = ["gradient_descent", "gradient_check", "trainer", "DescentResult",
@@ -27,39 +27,16 @@ _TRAIN_METHODS = ("builtin", "scipy-BFGS")
 _SEGMENT_WORK = 2.5e7
 # Largest visiting-order block (epochs x examples) built at once.
 _ORDER_BLOCK = 1 << 20
+# The BFGS kernel counts iterations in int64; a larger maxiter (10**30, say,
+# for "no limit") is the same run, since no run gets near 2**62 iterations.
+_KERNEL_MAXITER = 2**62
 
 
 # -- argument checks ---------------------------------------------------------
 
-def _real(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
-    return float(value)
-
-
-def _count(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-    return int(value)
-
-
-def _tolerance(value, name):
-    value = _real(value, name)
-    if not value >= 0:
-        raise ValueError(f"{name} must be >= 0 (0 turns the early stop off), got {value}")
-    return value
-
-
 def _sizes(NN):
-    try:
-        return (int(NN.inputLayerSize), int(NN.hiddenLayerSize), int(NN.outputLayerSize))
-    except AttributeError:
-        raise TypeError(
-            "NN must be a Neural_Network (nndfast's or nndfast.reference's): it needs "
-            "inputLayerSize, hiddenLayerSize, outputLayerSize, getParams and setParams"
-        ) from None
+    I, H, O, _ = network_fields(NN)
+    return as_layer_sizes(I, H, O)
 
 
 def _data(NN, X, y):
@@ -170,18 +147,17 @@ def gradient_descent(NN, X, y, learning_rate=1.0, max_iter=1000, tol=1e-6,
     costFunctionPrime, as nndfast.reference.gradient_descent does: the same
     numbers, more slowly.
     """
-    learning_rate = _real(learning_rate, "learning_rate")
-    if not (np.isfinite(learning_rate) and learning_rate > 0):
-        raise ValueError(f"learning_rate must be a finite number > 0, got {learning_rate}")
-    max_iter = _count(max_iter, "max_iter")
-    tol = _tolerance(tol, "tol")
+    learning_rate = as_rate(learning_rate, "learning_rate")
+    max_iter = as_count(max_iter, "max_iter")
+    tol = as_tolerance(tol, "tol")
     if not isinstance(method, str) or method not in _METHODS:
         raise ValueError(f"method must be 'batch' or 'stochastic', got {method!r}")
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable or None, got {callback!r}")
-    callback_every = _count(callback_every, "callback_every")
+    callback_every = as_count(callback_every, "callback_every")
     nt = resolve_num_threads(num_threads)
     X, y, I, H, O = _data(NN, X, y)
+    _lambda(NN)
     rng = np.random.default_rng(seed) if method == "stochastic" else None
     run = (_descent_compiled if is_stock(NN, ("costFunction", "costFunctionPrime"))
            else _descent_generic)
@@ -349,13 +325,25 @@ def gradient_check(NN, X, y):
     grad is backprop (NN.computeGradients) and numgrad the tutorial's
     central differences (computeNumericalGradient, e = 1e-4).  About 1e-10
     or smaller when backprop is right; NN's weights are left unchanged.
+    X : (n, inputLayerSize), y : (n, outputLayerSize), finite, n >= 1.
     """
+    _data(NN, X, y)
+    _lambda(NN)
     numgrad = computeNumericalGradient(NN, X, y)
     grad = NN.computeGradients(X, y)
     return float(np.linalg.norm(grad - numgrad) / np.linalg.norm(grad + numgrad))
 
 
 # -- trainer ---------------------------------------------------------------------
+
+def _scipy_optimize():
+    try:
+        from scipy import optimize
+    except ImportError:
+        raise ImportError('trainer(method="scipy-BFGS") needs scipy: '
+                          'pip install "nndfast[train]"') from None
+    return optimize
+
 
 # scipy.optimize's messages, by its warnflag
 _MESSAGES = {
@@ -396,6 +384,36 @@ def _test_data(testX, testY, I, O):
     check_finite(testX, "testX")
     check_finite(testY, "testY")
     return testX, testY
+
+
+class _Iterates(object):
+    """T.callbackF, keeping the last two iterates it was handed, so that an
+    interrupted run (Ctrl-C, an exception) can leave T.N at the iterate whose
+    cost T.J ends with, and T.J and T.testJ of one length, wherever in
+    callbackF the interruption landed."""
+
+    def __init__(self, T, params0):
+        self.T = T
+        self.kept = {0: params0}
+
+    def __call__(self, params):
+        k = max(self.kept) + 1
+        # one assignment: an interruption leaves either the old pair or the new
+        self.kept = {k - 1: self.kept[k - 1], k: params.copy()}
+        self.T.callbackF(params)
+
+    def settle(self):
+        """After an interruption: T.N at the iterate T.J's last cost belongs to."""
+        T = self.T
+        last = self.kept[max(self.kept)]
+        if _overrides(T, trainer, "callbackF"):
+            T.N.setParams(last)     # T.J is the override's business
+            return
+        n = len(T.J)
+        if T.testX is not None:
+            n = min(n, len(T.testJ))
+            del T.J[n:], T.testJ[n:]
+        T.N.setParams(self.kept.get(n, last))
 
 
 class trainer(object):
@@ -457,8 +475,8 @@ class trainer(object):
         # Make local reference to network:
         self.N = N
         self.method = method
-        self.gtol = _tolerance(gtol, "gtol")
-        self.maxiter = _count(maxiter, "maxiter")
+        self.gtol = as_tolerance(gtol, "gtol")
+        self.maxiter = as_count(maxiter, "maxiter")
         self.disp = bool(disp)
         self.num_threads = resolve_num_threads(num_threads)
 
@@ -488,11 +506,22 @@ class trainer(object):
         testX : (m, inputLayerSize), testY : (m, outputLayerSize), optional
             (both or neither): their cost is recorded in T.testJ after each
             iteration, as in the tutorial's Part 7.
-        Returns T.optimizationResults.  If the run is interrupted (Ctrl-C,
-        an exception in callbackF), N keeps the last completed iterate.
+        Returns None, as the tutorial's does (so a notebook cell ending in
+        ``T.train(X, y)`` prints nothing); the result is in
+        ``T.optimizationResults``.
+
+        Bad input raises before anything changes: N, T.J, T.testJ and
+        T.optimizationResults stay as they were.  If the run is interrupted
+        (Ctrl-C, an exception in callbackF), N keeps the last completed
+        iterate, and T.J and T.testJ the costs of the iterations completed
+        (T.optimizationResults is left as it was).
         """
         X, y, I, H, O = _data(self.N, X, y)
         testX, testY = _test_data(testX, testY, I, O)
+        params0 = _params(self.N, I, H, O)
+        _lambda(self.N)
+        if self.method == "scipy-BFGS":
+            _scipy_optimize()       # the missing extra is bad input too: fail before any change
         # Make an internal variable for the callback function:
         self.X = X
         self.y = y
@@ -501,24 +530,24 @@ class trainer(object):
         # Make empty lists to store costs:
         self.J = []
         self.testJ = []
-        params0 = _params(self.N, I, H, O)
         if self.method == "scipy-BFGS":
             res = self._train_scipy(params0, X, y)
         else:
             res = self._train_builtin(params0, X, y, testX, testY, H, O)
         self.N.setParams(res.x)
         self.optimizationResults = res
-        return res
 
     def _train_scipy(self, params0, X, y):
-        try:
-            from scipy import optimize
-        except ImportError:
-            raise ImportError('trainer(method="scipy-BFGS") needs scipy: '
-                              'pip install "nndfast[train]"') from None
         options = {'maxiter': self.maxiter, 'disp': self.disp, 'gtol': self.gtol}
-        return optimize.minimize(self.costFunctionWrapper, params0, jac=True, method='BFGS',
-                                 args=(X, y), options=options, callback=self.callbackF)
+        iterates = _Iterates(self, params0)
+        try:
+            return _scipy_optimize().minimize(self.costFunctionWrapper, params0, jac=True,
+                                              method='BFGS', args=(X, y), options=options,
+                                              callback=iterates)
+        except BaseException:
+            # costFunctionWrapper left N at a line-search trial point
+            iterates.settle()
+            raise
 
     def _train_builtin(self, params0, X, y, testX, testY, H, O):
         x = params0.copy()
@@ -528,28 +557,33 @@ class trainer(object):
         Hinv = np.empty((P, P))
         compiled = is_stock(self.N) and not _overrides(self, trainer, "costFunctionWrapper")
         trace = compiled and not _overrides(self, trainer, "callbackF")
+        # The history grows as the run goes (never sized by maxiter), and
+        # what was recorded survives Ctrl-C, as scipy's callback list does.
+        rows = _k.Trace(O, testX is not None) if trace else None
+        iterates = None if trace else _Iterates(self, params0)
         try:
             if compiled:
-                costs = np.empty((self.maxiter, O))
-                test_costs = np.empty((self.maxiter, O)) if trace and testX is not None \
-                    else None
                 n, I = X.shape
                 every = int(_SEGMENT_WORK // (n * H * (I + O)))
-                out = _k.bfgs_network(X, y, H, x, g, Hinv, costs, testX, testY, test_costs,
-                                      self.gtol, self.maxiter, every,
-                                      None if trace else self.callbackF, self.num_threads,
+                out = _k.bfgs_network(X, y, H, x, g, Hinv, rows, testX, testY,
+                                      self.gtol, min(self.maxiter, _KERNEL_MAXITER), every,
+                                      iterates, self.num_threads,
                                       lam)
             else:
-                out = _k.bfgs_python(self._objective(X, y, P), self.callbackF, x, g, Hinv,
-                                     self.gtol, self.maxiter)
+                out = _k.bfgs_python(self._objective(X, y, P), iterates, x, g, Hinv,
+                                     self.gtol, min(self.maxiter, _KERNEL_MAXITER))
         except BaseException:
-            self.N.setParams(x)
+            if iterates is None:
+                self.N.setParams(x)
+            else:
+                iterates.settle()
             raise
+        finally:
+            if rows is not None:
+                self.J = list(rows.costs())
+                if testX is not None:
+                    self.testJ = list(rows.test_costs())
         nit, nfev, njev, warnflag, halted, fun, rhok_events = out
-        if trace:
-            self.J = list(costs[:nit].copy())
-            if test_costs is not None:
-                self.testJ = list(test_costs[:nit].copy())
         if compiled:
             # the tutorial's last callback evaluated the network at the final
             # weights, leaving yHat, z2, a2, z3 there

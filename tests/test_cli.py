@@ -135,14 +135,26 @@ def test_grid_text_output():
     ["--seed", "x"],
     ["frobnicate"],                               # unknown subcommand
     ["--no-such-option"],
+    ["grid", "W1[0,0]=-5:5:10", "--no-such-option"],
+    ["--quick", "grid", "W1[0,0]=-5:5:10"],       # --quick is the default run's only
+    ["grid", "W1[0,0]=-5:5:10", "--quick"],
 ])
 def test_bad_arguments_exit_2_with_a_short_usage_error(args):
     proc = run(*args)
     assert proc.returncode == 2
     assert proc.stdout == ""
-    assert "usage:" in proc.stderr and "error:" in proc.stderr
-    assert "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("usage:") and "Traceback" not in proc.stderr
     assert len(proc.stderr.splitlines()) <= 6
+    # one prefix for the command and every subcommand, as docs/cli.md says
+    errors = [line for line in proc.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1 and errors[0].startswith("nndfast: error: "), proc.stderr
+    if "--quick" in args:
+        assert "--quick applies to the default run only" in errors[0]
+
+
+def test_version():
+    proc = ok(run("--version"))
+    assert proc.stdout.strip() == f"nndfast {nndfast.__version__}"
 
 
 @pytest.mark.parametrize("address", ["notanaddress", "foo://h:1", "tcp://h:99999", "tcp://:1",

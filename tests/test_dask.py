@@ -193,6 +193,27 @@ def test_bad_client_and_threads(client):
         nndfast.grid_search(NN, nndfast.X, nndfast.y, axes, client=client, num_threads=1.5)
 
 
+@pytest.mark.parametrize("direct", [False, True])
+def test_bad_input_is_refused_before_the_cluster_is_used(client, direct):
+    """Issue 20: the same ValueError/TypeError as the local call, through
+    grid_search(client=...) and the driver called directly."""
+    search = ((lambda NN, X, y, **kw: nd.run_grid_search(client, NN, X, y, axes, **kw))
+              if direct else
+              (lambda NN, X, y, **kw: nndfast.grid_search(NN, X, y, axes, client=client, **kw)))
+    axes = {"W1[0,0]": [0.0, 1.0]}
+    X, y = nndfast.X, nndfast.y
+    NN = _network(0)
+    NN.Lambda = 0.5
+    with pytest.raises(ValueError, match="at least one example"):
+        search(NN, X[:0], y[:0])
+    NN.Lambda = None
+    with pytest.raises(ValueError, match="num_threads"):
+        search(NN, X, y, num_threads=2**31)
+    NN.hiddenLayerSize = 3.0
+    with pytest.raises(TypeError, match="hiddenLayerSize"):
+        search(NN, X, y)
+
+
 SIGINT_CHILD = r"""
 import sys, time
 import numpy as np

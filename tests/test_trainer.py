@@ -76,7 +76,8 @@ def test_builtin_evaluates_the_points_scipy_evaluates(seed, trainer_class):
         T.costFunctionWrapper = lambda p, X, y: (points.append(p.copy()), wrapped(p, X, y))[1]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            res = T.train(X, y)
+            T.train(X, y)
+        res = T.optimizationResults
         runs[method] = (res, np.array(points), NN.getParams())
     (mine, pm, wm), (scipy_, ps, ws) = runs["builtin"], runs["scipy-BFGS"]
     # What is stable on every BLAS: the counts, and the path while rounding
@@ -109,7 +110,9 @@ def test_the_rhok_branch_and_failed_searches_are_reported():
     assert "Maximum number of iterations has been exceeded." in messages
     NN, _ = pair(0)
     with pytest.warns(train_module.OptimizeWarning, match="precision loss"):
-        res = Inconsistent(NN).train(X, y)
+        T = Inconsistent(NN)
+        T.train(X, y)
+    res = T.optimizationResults
     assert res.status == 2 and not res.success and res.nit == 0
 
 
@@ -190,7 +193,9 @@ def test_disp_prints_scipys_summary(capsys):
 def test_maxiter_warns_and_stops(capsys):
     a, _ = pair(0)
     with pytest.warns(train_module.OptimizeWarning, match="Maximum number of iterations"):
-        res = nndfast.trainer(a, maxiter=5).train(X, y)
+        T = nndfast.trainer(a, maxiter=5)
+        T.train(X, y)
+    res = T.optimizationResults
     assert res.nit == 5 and not res.success and res.status == 1
     assert "Iterations: 5" in capsys.readouterr().out
 
@@ -334,7 +339,8 @@ def test_an_overridden_callbackF_is_called_each_iteration():
 
     a, _ = pair(6)
     T = Watching(a, disp=False)
-    res = T.train(X, y)
+    T.train(X, y)
+    res = T.optimizationResults
     assert len(seen) == res.nit and T.J == []       # as in the tutorial: callbackF fills J
     np.testing.assert_array_equal(seen[-1], res.x)
     b, _ = pair(6)
@@ -349,7 +355,9 @@ def test_callbackF_stop_iteration_halts_as_scipy():
                 raise StopIteration
 
     a, _ = pair(0)
-    res = Stopping(a, disp=False).train(X, y)
+    T = Stopping(a, disp=False)
+    T.train(X, y)
+    res = T.optimizationResults
     assert (res.nit, res.status, res.success) == (3, 99, False)
     assert res.message == "`callback` raised `StopIteration`."
 
@@ -404,28 +412,47 @@ import sys, time
 import numpy as np
 import nndfast
 
+method, with_test = sys.argv[1], sys.argv[2] == "test"
+if method == "scipy-BFGS":
+    import scipy.optimize   # (seconds on a busy machine) before READY, so SIGINT lands in the run
 np.random.seed(0)
 NN = nndfast.Neural_Network(hiddenLayerSize=16)
 rng = np.random.default_rng(0)
-X = rng.standard_normal((50000, 2)); y = rng.random((50000, 1))
+n = 50000 if method == "builtin" else 20000
+X = rng.standard_normal((n, 2)); y = rng.random((n, 1))
+test = (rng.standard_normal((1000, 2)), rng.random((1000, 1))) if with_test else ()
 start = NN.getParams()
+T = nndfast.trainer(NN, method=method, gtol=0, maxiter=10**10, disp=False)
 print("READY", flush=True)
 t0 = time.perf_counter()
 try:
-    nndfast.trainer(NN, gtol=0, maxiter=100000, disp=False).train(X, y)
+    T.train(X, y, *test)
     print("FINISHED", flush=True)
 except KeyboardInterrupt:
+    seconds = time.perf_counter() - t0
     moved = not np.array_equal(NN.getParams(), start)
-    print("INTERRUPTED %.3f %s %s" % (time.perf_counter() - t0, moved,
-                                       np.isfinite(NN.getParams()).all()), flush=True)
+    # T.J keeps one cost per completed iteration, the last one at the weights NN kept
+    kept = len(T.J) > 0 and np.allclose(T.J[-1], NN.costFunction(X, y), rtol=1e-12, atol=0)
+    if with_test:
+        kept = kept and len(T.testJ) == len(T.J) and np.allclose(
+            T.testJ[-1], NN.costFunction(*test), rtol=1e-12, atol=0)
+    else:
+        kept = kept and T.testJ == []
+    print("INTERRUPTED %.3f %s %s %s %d" % (seconds, moved, np.isfinite(NN.getParams()).all(),
+                                             kept, len(T.J)), flush=True)
 """
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="needs POSIX signals")
-def test_ctrl_c_stops_a_long_run_promptly(tmp_path):
+@pytest.mark.parametrize("method,with_test", [("builtin", "train"), ("builtin", "test"),
+                                              ("scipy-BFGS", "test")])
+def test_ctrl_c_stops_a_long_run_promptly_and_keeps_the_history(tmp_path, method, with_test):
+    """maxiter=10**10: the history grows as the run goes (issue 20), and
+    Ctrl-C leaves T.J/T.testJ up to the last completed iteration, the
+    network at that iterate."""
     script = tmp_path / "child.py"
     script.write_text(CHILD)
-    child = popen([sys.executable, str(script)], stdout=subprocess.PIPE,
+    child = popen([sys.executable, str(script), method, with_test], stdout=subprocess.PIPE,
                   stderr=subprocess.PIPE, text=True)
     try:
         assert child.stdout.readline().strip() == "READY"
@@ -439,4 +466,105 @@ def test_ctrl_c_stops_a_long_run_promptly(tmp_path):
     assert words[0] == "INTERRUPTED", out + err[-2000:]
     # the KeyboardInterrupt lands within a second; the network keeps its progress
     assert float(words[1]) < 2.0
-    assert words[2:] == ["True", "True"]
+    assert words[2:5] == ["True", "True", "True"], out
+    assert int(words[5]) >= 1
+
+
+@pytest.mark.parametrize("method", ["builtin", "scipy-BFGS"])
+def test_train_returns_none_as_the_tutorials_does(method):
+    """A notebook cell ending in T.train(X, y) prints nothing; the result is
+    in T.optimizationResults."""
+    if method == "scipy-BFGS":
+        pytest.importorskip("scipy")
+    a, _ = pair(0)
+    T = nndfast.trainer(a, method=method, disp=False)
+    assert T.train(X, y) is None
+    assert T.optimizationResults.success
+    np.testing.assert_array_equal(a.getParams(), T.optimizationResults.x)
+
+
+def test_maxiter_is_not_preallocated():
+    """maxiter=10**10 (74.5 GiB of cost rows if preallocated) runs like the default."""
+    a, _ = pair(0)
+    b, _ = pair(0)
+    T = trained(a, X, y, maxiter=10**10)
+    ref = trained(b, X, y)
+    assert T.optimizationResults.nit == ref.optimizationResults.nit == len(T.J)
+    np.testing.assert_array_equal(np.array(T.J), np.array(ref.J))
+    np.testing.assert_array_equal(a.getParams(), b.getParams())
+
+
+@pytest.mark.parametrize("args", [
+    (np.ones((3, 3)), y),                        # wrong columns
+    (X, y[:2]),                                  # rows disagree
+    (X, y, A.TEST_X),                            # testX without testY
+    (X[:0], y[:0]),                              # no examples
+    (np.full((3, 2), np.nan), y),                # not finite
+])
+def test_bad_input_leaves_the_trainer_and_network_as_they_were(args):
+    a, _ = pair(0)
+    T = trained(a, X, y)
+    before = (list(T.J), list(T.testJ), T.optimizationResults, T.X, a.getParams(),
+              a.yHat.copy())
+    with pytest.raises((ValueError, TypeError)):
+        T.train(*args)
+    after = (T.J, T.testJ, T.optimizationResults, T.X, a.getParams(), a.yHat)
+    assert after[0] == before[0] and after[1] == before[1]
+    assert after[2] is before[2] and after[3] is before[3]
+    np.testing.assert_array_equal(after[4], before[4])
+    np.testing.assert_array_equal(after[5], before[5])
+
+
+def test_bad_weights_leave_the_history_as_it_was():
+    a, _ = pair(0)
+    T = trained(a, X, y)
+    J = list(T.J)
+    a.W1 = np.full_like(a.W1, np.inf)
+    with pytest.raises(ValueError, match="weights"):
+        T.train(X, y)
+    assert T.J == J
+
+
+class _Interrupting(R.Neural_Network):
+    """The reference's network (a Python objective for either method) whose
+    costFunction raises KeyboardInterrupt at a chosen call, as Ctrl-C would
+    land inside the optimizer's line search or inside callbackF."""
+
+    def __init__(self, at):
+        super().__init__(Lambda=1e-4)
+        self.calls, self.at = 0, at
+
+    def costFunction(self, X, y):
+        self.calls += 1
+        if self.calls == self.at:
+            raise KeyboardInterrupt
+        return super().costFunction(X, y)
+
+
+@pytest.mark.parametrize("method", ["builtin", "scipy-BFGS"])
+@pytest.mark.parametrize("at", [7, 8, 9, 20, 21, 22, 40])
+def test_an_interruption_anywhere_keeps_a_consistent_history(method, at):
+    """Whichever call Ctrl-C lands in (the objective, or callbackF between
+    its training and test costs), T.J and T.testJ keep one cost per
+    completed iteration and the network is at the iterate T.J ends with."""
+    if method == "scipy-BFGS":
+        pytest.importorskip("scipy")
+    np.random.seed(3)
+    NN = _Interrupting(at)
+    T = nndfast.trainer(NN, method=method, disp=False)
+    with pytest.raises(KeyboardInterrupt):
+        T.train(A.TRAIN_X, A.TRAIN_Y, A.TEST_X, A.TEST_Y)
+    assert len(T.J) == len(T.testJ) >= 1
+    NN.at = 0
+    np.testing.assert_allclose(T.J[-1], NN.costFunction(A.TRAIN_X, A.TRAIN_Y), rtol=1e-12)
+    np.testing.assert_allclose(T.testJ[-1], NN.costFunction(A.TEST_X, A.TEST_Y), rtol=1e-12)
+
+
+def test_a_notebook_cell_ending_in_train_prints_only_the_summary():
+    """Parts 6 and 7 end their training cells with T.train(...): the
+    tutorial's returns None, so Jupyter shows no result object there."""
+    from _notebook import run_cells
+    _, outputs = run_cells("from nndfast import *\nNN = Neural_Network()\nT = trainer(NN)",
+                           "T.train(X, y)")
+    assert [o["output_type"] for o in outputs] == ["stream"], outputs
+    assert outputs[0]["text"].startswith("Optimization terminated successfully.")
