@@ -17,12 +17,14 @@ Design (shared by every kernel module in nndfast):
     and would make the drop-in slower than numpy; these skip it.
 """
 cimport numpy as cnp
-from cython.parallel cimport parallel, prange
+from cython.parallel cimport parallel, prange, threadid
 from libc.stdint cimport int64_t
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy, memset
 
 from nndfast._fastmath cimport nnd_sigmoid_vec, nnd_sigmoid_prime_vec
+from nndfast._openmp cimport (NETWORK_TEAMS, team_clock, team_note_worker, team_record,
+                              team_threads)
 
 cnp.import_array()
 
@@ -31,17 +33,17 @@ cdef enum:
     CHUNK = 256
     # Below this many multiply-adds per call a thread team costs more than it saves.
     PARALLEL_MIN_WORK = 65536
-    # Large calls: the work (in _threads_for's units) each thread of a team
-    # must get, about 1 ms of one thread's time.
-    TEAM_MIN_WORK = 2000000
-    # Long calls decide their team again every SEGMENT_WORK (~10 ms of one
-    # thread), see _run.
-    SEGMENT_WORK = 20000000
-    # A team must finish in under TEAM_GAIN_PCT % of the time one thread
-    # would have taken, else calls run on one thread for BACKOFF_MS, doubled
-    # for each such loss in a row (_network.h's nnd_team_backed_off).
-    TEAM_GAIN_PCT = 80
-    BACKOFF_MS = 250
+    # Large calls: the work each thread of a team must get, in _work's ops
+    # (multiply-adds and sigmoids), about 1 ms of one thread's time.
+    TEAM_MIN_WORK_OPS = 2000000
+    # Long calls decide their team again every SEGMENT_WORK_OPS (~10 ms of
+    # one thread), see _run.
+    SEGMENT_WORK_OPS = 20000000
+    # A team must finish in under NETWORK_TEAM_GAIN_PCT % of the time one
+    # thread would have taken, else it counts as lost (_openmp_policy.h's
+    # backoff).  Stricter than the grid's: a call's segment is one barrier
+    # over few chunks, where a descheduled thread costs a large share.
+    NETWORK_TEAM_GAIN_PCT = 80
     # From this many hidden units forward and cost work row by row
     # (nnd_forward_rows) instead of column by column.
     WIDE_H = 8
@@ -51,16 +53,6 @@ cdef enum:
 
 
 cdef extern from "_network.h" nogil:
-    double nnd_now() noexcept
-    int nnd_thread() noexcept
-    int nnd_team_backed_off(double seconds) noexcept
-    void nnd_team_result(int lost) noexcept
-    int nnd_team_adaptive() noexcept
-    void nnd_set_team_adaptive(int on) noexcept
-    int nnd_free_cores(int want) noexcept
-    void nnd_note_worker() noexcept
-    int64_t nnd_worker_tid(int k) noexcept
-    int NND_MAX_WORKERS
     Py_ssize_t NND_FORWARD_SCRATCH(Py_ssize_t n, Py_ssize_t H, Py_ssize_t O)
     Py_ssize_t NND_GRAD_SCRATCH(Py_ssize_t n, Py_ssize_t H, Py_ssize_t O)
     void nnd_forward_chunk(const double *X, const double *W1, const double *W2,
@@ -173,7 +165,7 @@ cdef void _chunk(const Net *n, int op, Py_ssize_t c, double *t,
 
 
 cdef inline Py_ssize_t _work(const Net *n, int op) noexcept nogil:
-    """Work of op on n in TEAM_MIN_WORK's units (multiply-adds and sigmoids)."""
+    """Work of op on n in ops (multiply-adds and sigmoids)."""
     cdef Py_ssize_t work = n.nex * (n.nhid * (n.nin + 2) + 2 * n.nout)
     return 2 * work if op == GRAD else work
 
@@ -189,22 +181,22 @@ cdef inline int _threads_for(const Net *n, int op, int num_threads) noexcept nog
     (~1-3 ms), which is longer than a small call's total work.  One thread
     never waits for anybody, so small calls stay serial."""
     cdef Py_ssize_t nt, work = _work(n, op)
-    nt = min(<Py_ssize_t> num_threads, work // TEAM_MIN_WORK,
+    nt = min(<Py_ssize_t> num_threads, work // TEAM_MIN_WORK_OPS,
              (n.nex + CHUNK - 1) // CHUNK)
     return <int> max(nt, 1)
 
 
 cdef inline Py_ssize_t _segment_chunks(const Net *n, int op) noexcept nogil:
-    """Chunks per segment of a call (_run): about SEGMENT_WORK each, equal."""
+    """Chunks per segment of a call (_run): about SEGMENT_WORK_OPS each, equal."""
     cdef Py_ssize_t nchunks = (n.nex + CHUNK - 1) // CHUNK
-    cdef Py_ssize_t nseg = _work(n, op) // SEGMENT_WORK + 1
+    cdef Py_ssize_t nseg = _work(n, op) // SEGMENT_WORK_OPS + 1
     return max(<Py_ssize_t> 1, (nchunks + nseg - 1) // nseg)
 
 
 cdef int _run(const Net *n, int op, double *partial, int num_threads) noexcept nogil:
     """Run op over all chunks; per-chunk sums go to partial.  -1 on no memory.
 
-    A long call runs in segments of about SEGMENT_WORK, each with its own
+    A long call runs in segments of about SEGMENT_WORK_OPS, each with its own
     team decision (_run_segment): numpy's BLAS worker spins for ~0.1 s after
     numpy's last call and then sleeps, so a 250 ms call that had to start on
     one thread beside it takes the second core once it is free.  Which
@@ -232,14 +224,10 @@ cdef int _run_segment(const Net *n, int op, double *partial, Py_ssize_t c0,
     cdef double *done = &master_done
     cdef double stack_t[512]
     cdef double *t
-    if nt > 1 and nnd_team_adaptive():
-        if nnd_team_backed_off(BACKOFF_MS * 1e-3):
-            nt = 1
-        else:
-            # threads beyond the idle cores would share a core with a runnable
-            # thread (another process, OpenBLAS's spinning workers) and stall
-            # the team
-            nt = nnd_free_cores(nt)
+    # the process's team policy (_openmp_policy.h): one thread in a forked
+    # child, while teams are backed off, or beyond the idle cores (a thread
+    # sharing a core with a runnable one stalls the team)
+    nt = team_threads(NETWORK_TEAMS, nt)
     if nt == 1:
         t = &stack_t[0] if m <= 512 else <double *> malloc(m * sizeof(double))
         if t == NULL:
@@ -255,28 +243,24 @@ cdef int _run_segment(const Net *n, int op, double *partial, Py_ssize_t c0,
     # OpenBLAS worker or another process on its core) then delays the call by
     # at most the chunk it holds, while the others take the rest.  Which
     # thread runs a chunk never changes its numbers: sums stay per chunk.
-    t0 = nnd_now()
+    t0 = team_clock()
     with parallel(num_threads=nt):
-        nnd_note_worker()
+        team_note_worker()
         t = <double *> malloc(m * sizeof(double))
         if t == NULL:
             failed[0] = 1
         else:
             for c in prange(c0, c1, schedule='dynamic'):
                 _chunk(n, op, c, t, partial)
-                if nnd_thread() == 0:
+                if threadid() == 0:
                     mine[0] += 1
-                    done[0] = nnd_now()
+                    done[0] = team_clock()
             free(t)
     # Even so the region ends at a barrier, and a descheduled thread can hold
-    # it for a time slice.  One thread would have taken about the calling
-    # thread's time per chunk times all chunks; if the team did not clearly
-    # beat that, the cores are busy (BLAS spinners, other processes): run
-    # the next calls on one thread, and try a team again after BACKOFF_MS
-    # (doubled for each loss in a row).
-    if nnd_team_adaptive():
-        nnd_team_result(master_chunks == 0 or (nnd_now() - t0) * master_chunks * 100 >
-                        TEAM_GAIN_PCT * (master_done - t0) * (c1 - c0))
+    # it for a time slice: a team that did not clearly beat one thread says
+    # the cores are busy (BLAS spinners, other processes), and the policy
+    # backs the next calls off to one thread for a while.
+    team_record(NETWORK_TEAMS, NETWORK_TEAM_GAIN_PCT, t0, master_done, master_chunks, c1 - c0)
     return -1 if no_memory else 0
 
 
@@ -485,33 +469,6 @@ def segments(Py_ssize_t n, Py_ssize_t I, Py_ssize_t H, Py_ssize_t O, str op):
     net.nex, net.nin, net.nhid, net.nout = n, I, H, O
     cdef Py_ssize_t per = _segment_chunks(&net, code)
     return ((n + CHUNK - 1) // CHUNK + per - 1) // per
-
-
-def team_workers():
-    """{OpenMP thread number: Linux thread id} of the team workers (threads
-    1, 2, ...) that nndfast's large calls and grid searches last ran on in
-    this process: the threads nnd_free_cores does not count as other work
-    (an id may belong to a worker that has since exited).  Empty where that
-    is not tracked (no OpenMP, not Linux).  For tests."""
-    return {k: nnd_worker_tid(k) for k in range(1, NND_MAX_WORKERS) if nnd_worker_tid(k) != 0}
-
-
-def team_outcome(lost=None):
-    """Record one team's outcome (lost True or False) in the backoff state,
-    if given; return whether large calls are backed off to one thread now.
-    For tests of the policy in _network.h (nnd_team_result)."""
-    if lost is not None:
-        nnd_team_result(1 if lost else 0)
-    return bool(nnd_team_backed_off(BACKOFF_MS * 1e-3))
-
-
-def adaptive_teams(bint on):
-    """Switch the large calls' run-time team checks (the backoff after a
-    team lost to one thread, and the free-core count) on (the default) or
-    off, forgetting past losses either way.  Off, teams follow the work-size
-    rule alone (team_size): for tests that must exercise teams on a busy
-    machine, and for benchmarks."""
-    nnd_set_team_adaptive(on)
 
 
 # ---------------------------------------------------------------------------

@@ -127,9 +127,8 @@ CHILD = textwrap.dedent(r"""
     # The load-adaptive team policy may run a call serially on a busy machine;
     # then the warm-up would not start the OpenMP pool and the measured run
     # would, which reads as a leaked thread.  Fixed teams make the baseline hold it.
-    from nndfast import _grid, _network
-    _grid.adaptive_teams(False)
-    _network.adaptive_teams(False)
+    from nndfast import _openmp
+    _openmp.adaptive_teams(False)
 
     what = sys.argv[1]
     np.random.seed(0)
