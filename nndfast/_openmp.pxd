@@ -10,7 +10,7 @@ cdef enum:
     NETWORK_TEAMS = 0
     GRID_TEAMS = 1
 
-# Seconds on a monotonic clock (omp_get_wtime; 0 without OpenMP).
+# Seconds on a monotonic clock (omp_get_wtime; clock_gettime without OpenMP).
 cdef double team_clock() noexcept nogil
 # Threads to start now for a call that its work rule allows `want` (>= 1):
 # 1 in a forked child whose pool is dead, while history's teams are backed

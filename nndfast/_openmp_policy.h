@@ -42,7 +42,18 @@
 #include <omp.h>
 static inline double nnd_team_clock(void) { return omp_get_wtime(); }
 #else
-static inline double nnd_team_clock(void) { return 0.0; }
+/* serial builds still time the signal checks of long calls */
+#include <time.h>
+static inline double nnd_team_clock(void)
+{
+#if defined(CLOCK_MONOTONIC)
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double) ts.tv_sec + 1e-9 * (double) ts.tv_nsec;
+#else
+    return (double) clock() / CLOCKS_PER_SEC;
+#endif
+}
 #endif
 
 #if defined(__GNUC__)

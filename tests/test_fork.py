@@ -20,7 +20,6 @@ import textwrap
 
 import pytest
 
-import nndfast
 from _child import python
 
 SCRIPT = textwrap.dedent(r"""
