@@ -92,8 +92,10 @@ def extensions():
         name = "nndfast." + os.path.splitext(os.path.basename(pyx))[0]
         exts.append(Extension(
             name, [pyx],
-            # the kernels live in headers: an edit there must rebuild in place
-            depends=sorted(glob.glob(os.path.join("nndfast", "*.h"))),
+            # the kernels live in headers, and cimported declarations in .pxd
+            # files: an edit there must rebuild in place
+            depends=sorted(glob.glob(os.path.join("nndfast", "*.h"))
+                           + glob.glob(os.path.join("nndfast", "*.pxd"))),
             include_dirs=[np.get_include(), "nndfast"],
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
             extra_compile_args=compile_args,

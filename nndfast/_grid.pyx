@@ -45,6 +45,8 @@ from libc.math cimport exp, fabs, NAN
 from libc.string cimport memcpy
 
 from nndfast._fastmath cimport nnd_sigmoid
+from nndfast._openmp cimport GRID_TEAMS, team_clock, team_note_worker, team_record, team_threads
+from nndfast._openmp import adaptive_teams   # noqa: F401  (tests/test_grid.py)
 
 cdef extern from "_grid.h" nogil:
     ctypedef struct nnd_grid_kernels:
@@ -79,44 +81,16 @@ def simd_isa():
 
 cdef enum:
     # A team gets one thread per this many (evaluation, example, output)
-    # triples of a call, at most: about 0.1 ms (fused rows) to 0.7 ms (shared
+    # terms of a call, at most: about 0.1 ms (fused rows) to 0.7 ms (shared
     # hidden units) of one thread's work, so waking a team pays off.
-    TEAM_MIN_WORK = 524288
-    # A team must finish in under TEAM_GAIN_PCT % of the time one thread
-    # would have taken, else calls run on one thread for BACKOFF_MS, doubled
-    # for each such loss in a row (_network.h's nnd_team_backed_off).  100:
-    # a search's blocks run ~50 ms in small dynamic chunks, so a team that
-    # gains less than it might (a core shared with another process) still
-    # gains; only one that loses outright (a barrier held by a thread that
-    # never got a core) is worse than one thread.
-    TEAM_GAIN_PCT = 100
-    BACKOFF_MS = 250
-
-# The network's team policy (_network.h): backoff state (this module's own
-# copy: a grid search and a network call do not share cores' history),
-# the idle-core count, and the switch tests use.
-cdef extern from "_network.h" nogil:
-    double nnd_now() noexcept
-    int nnd_team_backed_off(double seconds) noexcept
-    void nnd_team_result(int lost) noexcept
-    void nnd_team_forget() noexcept
-    int nnd_team_adaptive() noexcept
-    void nnd_set_team_adaptive(int on) noexcept
-    int nnd_free_cores(int want) noexcept
-    void nnd_note_worker() noexcept
-
-
-def forget_team_losses():
-    """Let the next search use a team again even if one recently lost to a
-    single thread (search's backoff).  For tests and benchmarks."""
-    nnd_team_forget()
-
-
-def adaptive_teams(bint on):
-    """on=False: teams follow the work-size rule alone (no backoff, no
-    idle-core count), so tests can exercise teams on a busy machine;
-    on=True (the default) restores both.  Either way the backoff is reset."""
-    nnd_set_team_adaptive(on)
+    GRID_TEAM_MIN_TERMS = 524288
+    # A team that does not finish in under GRID_TEAM_GAIN_PCT % of the time
+    # one thread would have taken counts as lost (_openmp_policy.h's
+    # backoff).  100: a search's blocks run ~50 ms in small dynamic chunks,
+    # so a team that gains less than it might (a core shared with another
+    # process) still gains; only one that loses outright (a barrier held by
+    # a thread that never got a core) is worse than one thread.
+    GRID_TEAM_GAIN_PCT = 100
 
 
 cdef struct Grid:
@@ -822,15 +796,11 @@ def search(const double[:, ::1] X,        # IN  (N, I)
     work = (p1 - p0) * (tile if nblock > 1 else min(tile, vlen[g.m - 1])) * g.N * g.O
     if nt > nchunks:
         nt = <int> nchunks
-    if nt > work // TEAM_MIN_WORK:
-        nt = <int> max(1, work // TEAM_MIN_WORK)
-    if nt > 1 and nnd_team_adaptive():
-        if nnd_team_backed_off(BACKOFF_MS * 1e-3):
-            nt = 1
-        else:
-            # threads beyond the idle cores would share a core with a
-            # runnable thread and stall the team
-            nt = nnd_free_cores(nt)
+    if nt > work // GRID_TEAM_MIN_TERMS:
+        nt = <int> max(1, work // GRID_TEAM_MIN_TERMS)
+    # the process's team policy (_openmp_policy.h): one thread in a forked
+    # child, while searches' teams are backed off, or beyond the idle cores
+    nt = team_threads(GRID_TEAMS, max(nt, 1))
     with nogil:
         if nt <= 1:
             for c in range(nchunks):
@@ -843,30 +813,25 @@ def search(const double[:, ::1] X,        # IN  (N, I)
             # deschedules delays the call by at most the chunk it holds while
             # the others take the rest; which thread runs a chunk never changes
             # its numbers (results per chunk, combined in order below).
-            t0 = nnd_now()
+            t0 = team_clock()
             for c in prange(nchunks, num_threads=nt, schedule='dynamic', chunksize=1):
                 lo = p0 + c * chunk
                 hi = min(p1, lo + chunk)
                 prc[c] = (_chunk_fused(&g, lo, hi, &pc[c], &pu[c]) if nblock > 1
                           else _chunk(&g, lo, hi, &pc[c], &pu[c]))
-                nnd_note_worker()
+                team_note_worker()
                 if threadid() == 0:
                     mine[0] += 1
-                    done[0] = nnd_now()
+                    done[0] = team_clock()
         for c in range(nchunks):
             rc = rc | prc[c]
             if prc[c] == 0 and _better(pc[c], pu[c], bc, bu):
                 bc = pc[c]
                 bu = pu[c]
-    # Even so a thread that never got a core holds the final barrier.  One
-    # thread would have taken about the calling thread's time per chunk times
-    # all chunks; if the team did not beat that, the cores are busy: run the
-    # next searches on one thread, and try a team again after BACKOFF_MS
-    # (the network's large calls' policy, with their 80 % bar relaxed to
-    # 100 % as explained at TEAM_GAIN_PCT).
-    if nt > 1 and nnd_team_adaptive():
-        nnd_team_result(master_chunks == 0 or (nnd_now() - t0) * master_chunks * 100 >
-                        TEAM_GAIN_PCT * (master_done - t0) * nchunks)
+    # Even so a thread that never got a core holds the final barrier: a team
+    # that did not beat one thread backs the next searches off to one thread.
+    if nt > 1:
+        team_record(GRID_TEAMS, GRID_TEAM_GAIN_PCT, t0, master_done, master_chunks, nchunks)
     free(pc)
     free(pu)
     free(prc)

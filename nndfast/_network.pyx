@@ -4,7 +4,8 @@
 Design (shared by every kernel module in nndfast):
 - The Python layer (network.py) validates shapes and dtypes, makes arrays
   C-contiguous float64, allocates every output and picks the thread count.
-  Kernels trust their input and never raise (except MemoryError).
+  Kernels trust their input and never raise (except MemoryError, and
+  whatever a signal handler raises during a long call: KeyboardInterrupt).
 - Examples are processed in fixed chunks of CHUNK rows.  Sums over examples
   (cost, gradient) are formed per chunk and then added chunk by chunk in index
   order, so results are bitwise identical for any thread count.
@@ -20,12 +21,16 @@ Design (shared by every kernel module in nndfast):
 """
 cimport numpy as cnp
 import numpy as np
-from cython.parallel cimport parallel, prange
+from cython.parallel cimport parallel, prange, threadid
 from libc.stdint cimport int64_t
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy, memset
 
 from nndfast._fastmath cimport nnd_sigmoid_vec, nnd_sigmoid_prime_vec
+from nndfast._openmp cimport (NETWORK_TEAMS, team_clock, team_note_worker, team_record,
+                              team_threads)
+
+import threading
 
 cnp.import_array()
 
@@ -34,17 +39,25 @@ cdef enum:
     CHUNK = 256
     # Below this many multiply-adds per call a thread team costs more than it saves.
     PARALLEL_MIN_WORK = 65536
-    # Large calls: the work (in _threads_for's units) each thread of a team
-    # must get, about 1 ms of one thread's time.
-    TEAM_MIN_WORK = 2000000
-    # Long calls decide their team again every SEGMENT_WORK (~10 ms of one
-    # thread), see _run.
-    SEGMENT_WORK = 20000000
-    # A team must finish in under TEAM_GAIN_PCT % of the time one thread
-    # would have taken, else calls run on one thread for BACKOFF_MS, doubled
-    # for each such loss in a row (_network.h's nnd_team_backed_off).
-    TEAM_GAIN_PCT = 80
-    BACKOFF_MS = 250
+    # Large calls: the work each thread of a team must get, in _work's ops
+    # (multiply-adds and sigmoids), about 1 ms of one thread's time.
+    TEAM_MIN_WORK_OPS = 2000000
+    # Long calls decide their team again every SEGMENT_WORK_OPS (~10 ms of
+    # one thread), see _run.
+    SEGMENT_WORK_OPS = 20000000
+    # A team must finish in under NETWORK_TEAM_GAIN_PCT % of the time one
+    # thread would have taken, else it counts as lost (_openmp_policy.h's
+    # backoff).  Stricter than the grid's: a call's segment is one barrier
+    # over few chunks, where a descheduled thread costs a large share.
+    NETWORK_TEAM_GAIN_PCT = 80
+    # An interruptible call (a def driver's, on the main thread) runs
+    # Python's signal handlers (Ctrl-C) about this often: timed, since a
+    # chunk's wall time can be far more than its work says (page faults on
+    # fresh outputs, a busy machine).
+    SIGNAL_CHECK_MS = 20
+    # _run's failures (0: done)
+    NO_MEMORY = -1
+    INTERRUPTED = -2
     # From this many hidden units forward and cost work row by row
     # (nnd_forward_rows) instead of column by column.
     WIDE_H = 8
@@ -54,16 +67,6 @@ cdef enum:
 
 
 cdef extern from "_network.h" nogil:
-    double nnd_now() noexcept
-    int nnd_thread() noexcept
-    int nnd_team_backed_off(double seconds) noexcept
-    void nnd_team_result(int lost) noexcept
-    int nnd_team_adaptive() noexcept
-    void nnd_set_team_adaptive(int on) noexcept
-    int nnd_free_cores(int want) noexcept
-    void nnd_note_worker() noexcept
-    int64_t nnd_worker_tid(int k) noexcept
-    int NND_MAX_WORKERS
     Py_ssize_t NND_FORWARD_SCRATCH(Py_ssize_t n, Py_ssize_t H, Py_ssize_t O)
     Py_ssize_t NND_GRAD_SCRATCH(Py_ssize_t n, Py_ssize_t H, Py_ssize_t O)
     void nnd_forward_chunk(const double *X, const double *W1, const double *W2,
@@ -176,7 +179,7 @@ cdef void _chunk(const Net *n, int op, Py_ssize_t c, double *t,
 
 
 cdef inline Py_ssize_t _work(const Net *n, int op) noexcept nogil:
-    """Work of op on n in TEAM_MIN_WORK's units (multiply-adds and sigmoids)."""
+    """Work of op on n in ops (multiply-adds and sigmoids)."""
     cdef Py_ssize_t work = n.nex * (n.nhid * (n.nin + 2) + 2 * n.nout)
     return 2 * work if op == GRAD else work
 
@@ -192,104 +195,177 @@ cdef inline int _threads_for(const Net *n, int op, int num_threads) noexcept nog
     (~1-3 ms), which is longer than a small call's total work.  One thread
     never waits for anybody, so small calls stay serial."""
     cdef Py_ssize_t nt, work = _work(n, op)
-    nt = min(<Py_ssize_t> num_threads, work // TEAM_MIN_WORK,
+    nt = min(<Py_ssize_t> num_threads, work // TEAM_MIN_WORK_OPS,
              (n.nex + CHUNK - 1) // CHUNK)
     return <int> max(nt, 1)
 
 
 cdef inline Py_ssize_t _segment_chunks(const Net *n, int op) noexcept nogil:
-    """Chunks per segment of a call (_run): about SEGMENT_WORK each, equal."""
+    """Chunks per segment of a call (_run): about SEGMENT_WORK_OPS each, equal."""
     cdef Py_ssize_t nchunks = (n.nex + CHUNK - 1) // CHUNK
-    cdef Py_ssize_t nseg = _work(n, op) // SEGMENT_WORK + 1
+    cdef Py_ssize_t nseg = _work(n, op) // SEGMENT_WORK_OPS + 1
     return max(<Py_ssize_t> 1, (nchunks + nseg - 1) // nseg)
 
 
-cdef int _run(const Net *n, int op, double *partial, int num_threads) noexcept nogil:
-    """Run op over all chunks; per-chunk sums go to partial.  -1 on no memory.
+cdef extern from *:
+    """
+    /* the stop flag a team's workers read while thread 0 may set it */
+    #if defined(__GNUC__)
+    #define nnd_load_flag(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+    #define nnd_set_flag(p) __atomic_store_n((p), 1, __ATOMIC_RELAXED)
+    #else
+    #define nnd_load_flag(p) (*(volatile int *) (p))
+    #define nnd_set_flag(p) (*(volatile int *) (p) = 1)
+    #endif
+    """
+    int nnd_load_flag(int *p) noexcept nogil
+    void nnd_set_flag(int *p) noexcept nogil
 
-    A long call runs in segments of about SEGMENT_WORK, each with its own
-    team decision (_run_segment): numpy's BLAS worker spins for ~0.1 s after
-    numpy's last call and then sleeps, so a 250 ms call that had to start on
-    one thread beside it takes the second core once it is free.  Which
-    segment or thread runs a chunk never changes its numbers."""
+
+cdef extern from "Python.h":
+    # Without Cython's error check: the exception a signal handler raises
+    # stays set for the def driver to raise (_raise_pending).
+    int _check_signals "PyErr_CheckSignals"() noexcept
+    unsigned long PyThread_get_thread_ident() noexcept nogil
+
+
+cdef int _signalled() noexcept nogil:
+    """Run Python's pending signal handlers; 1 if one raised (Ctrl-C:
+    KeyboardInterrupt), the exception then being set."""
+    with gil:
+        return _check_signals() != 0
+
+
+cdef int _raise_pending() except -1:
+    # propagates the exception _signalled left set
+    return -1
+
+
+cdef bint _on_main_thread():
+    # Python runs signal handlers on the main thread only: elsewhere a check
+    # would take the GIL for nothing
+    return PyThread_get_thread_ident() == threading.main_thread().ident
+
+
+cdef int _run(const Net *n, int op, double *partial, int num_threads,
+              bint interruptible) noexcept nogil:
+    """Run op over all chunks; per-chunk sums go to partial.  0, NO_MEMORY,
+    or INTERRUPTED (a signal handler raised; the exception is set and the
+    outputs are partly written).
+
+    A long call runs in segments of about SEGMENT_WORK_OPS, each with its
+    own team decision (_run_segment): numpy's BLAS worker spins for ~0.1 s
+    after numpy's last call and then sleeps, so a 250 ms call that had to
+    start on one thread beside it takes the second core once it is free.
+    Which segment or thread runs a chunk never changes its numbers."""
     cdef Py_ssize_t nchunks = (n.nex + CHUNK - 1) // CHUNK
     cdef Py_ssize_t per = _segment_chunks(n, op)
     cdef Py_ssize_t c0 = 0
     cdef int nt = _threads_for(n, op, num_threads)
+    cdef int rc
+    # when signals were last looked for; below 0: not interruptible
+    cdef double checked = team_clock() if interruptible else -1.0
     while c0 < nchunks:
-        if _run_segment(n, op, partial, c0, min(nchunks, c0 + per), nt) != 0:
-            return -1
+        rc = _run_segment(n, op, partial, c0, min(nchunks, c0 + per), nt, &checked)
+        if rc != 0:
+            return rc
         c0 += per
     return 0
 
 
+cdef inline bint _check_due(double *checked) noexcept nogil:
+    """Whether an interruptible call should run the signal handlers now
+    (every SIGNAL_CHECK_MS); notes the time if so."""
+    cdef double now
+    if checked[0] < 0.0:
+        return False
+    now = team_clock()
+    if now - checked[0] < SIGNAL_CHECK_MS * 1e-3:
+        return False
+    checked[0] = now
+    return True
+
+
 cdef int _run_segment(const Net *n, int op, double *partial, Py_ssize_t c0,
-                      Py_ssize_t c1, int nt) noexcept nogil:
-    """Chunks c0 .. c1-1 of op on up to nt threads.  -1 on no memory."""
+                      Py_ssize_t c1, int nt, double *checked) noexcept nogil:
+    """Chunks c0 .. c1-1 of op on up to nt threads.  0, NO_MEMORY, or
+    INTERRUPTED.  checked: see _run; the calling thread (OpenMP thread 0)
+    runs the signal handlers between its chunks when _check_due says so."""
     cdef Py_ssize_t c, m = _scratch_len(n, op)
     cdef int no_memory = 0
     cdef int *failed = &no_memory     # written through a pointer: shared, not thread-private
+    cdef int interrupted = 0
+    cdef int *stop = &interrupted
     cdef Py_ssize_t master_chunks = 0
     cdef Py_ssize_t *mine = &master_chunks
     cdef double t0, master_done = 0.0
     cdef double *done = &master_done
     cdef double stack_t[512]
     cdef double *t
-    if nt > 1 and nnd_team_adaptive():
-        if nnd_team_backed_off(BACKOFF_MS * 1e-3):
-            nt = 1
-        else:
-            # threads beyond the idle cores would share a core with a runnable
-            # thread (another process, OpenBLAS's spinning workers) and stall
-            # the team
-            nt = nnd_free_cores(nt)
+    # the process's team policy (_openmp_policy.h): one thread in a forked
+    # child, while teams are backed off, or beyond the idle cores (a thread
+    # sharing a core with a runnable one stalls the team)
+    nt = team_threads(NETWORK_TEAMS, nt)
     if nt == 1:
         t = &stack_t[0] if m <= 512 else <double *> malloc(m * sizeof(double))
         if t == NULL:
-            return -1
+            return NO_MEMORY
         for c in range(c0, c1):
             _chunk(n, op, c, t, partial)
+            if _check_due(checked) and _signalled():
+                interrupted = 1
+                break
         if t != &stack_t[0]:
             free(t)
-        return 0
+        return INTERRUPTED if interrupted else 0
     # One scratch per thread, allocated inside the team (sklearn's pattern).
     # Chunks are handed out one at a time (dynamic), not split in equal
     # shares up front (static): a thread that the OS deschedules (a spinning
     # OpenBLAS worker or another process on its core) then delays the call by
     # at most the chunk it holds, while the others take the rest.  Which
     # thread runs a chunk never changes its numbers: sums stay per chunk.
-    t0 = nnd_now()
+    # After a signal handler raised, the rest of the segment's chunks are
+    # skipped.
+    t0 = team_clock()
     with parallel(num_threads=nt):
-        nnd_note_worker()
+        team_note_worker()
         t = <double *> malloc(m * sizeof(double))
         if t == NULL:
             failed[0] = 1
         else:
             for c in prange(c0, c1, schedule='dynamic'):
+                if nnd_load_flag(stop):
+                    continue
                 _chunk(n, op, c, t, partial)
-                if nnd_thread() == 0:
+                if threadid() == 0:
                     mine[0] += 1
-                    done[0] = nnd_now()
+                    done[0] = team_clock()
+                    if _check_due(checked) and _signalled():
+                        nnd_set_flag(stop)
             free(t)
+    if no_memory:
+        return NO_MEMORY
+    if interrupted:
+        return INTERRUPTED
     # Even so the region ends at a barrier, and a descheduled thread can hold
-    # it for a time slice.  One thread would have taken about the calling
-    # thread's time per chunk times all chunks; if the team did not clearly
-    # beat that, the cores are busy (BLAS spinners, other processes): run
-    # the next calls on one thread, and try a team again after BACKOFF_MS
-    # (doubled for each loss in a row).
-    if nnd_team_adaptive():
-        nnd_team_result(master_chunks == 0 or (nnd_now() - t0) * master_chunks * 100 >
-                        TEAM_GAIN_PCT * (master_done - t0) * (c1 - c0))
-    return -1 if no_memory else 0
+    # it for a time slice: a team that did not clearly beat one thread says
+    # the cores are busy (BLAS spinners, other processes), and the policy
+    # backs the next calls off to one thread for a while.
+    team_record(NETWORK_TEAMS, NETWORK_TEAM_GAIN_PCT, t0, master_done, master_chunks, c1 - c0)
+    return 0
 
 
+# The cimported entry points (_network.pxd: descent in _train.pyx, and the
+# tiny drivers) are not interruptible: their callers look for Ctrl-C
+# between their own steps.
 cdef int _run_forward(const Net *n, int num_threads) noexcept nogil:
-    return _run(n, FORWARD, NULL, num_threads)
+    return _run(n, FORWARD, NULL, num_threads, False)
 
 
-cdef int _run_sums(const Net *n, int op, double *out, int num_threads) noexcept nogil:
+cdef int _run_sums(const Net *n, int op, double *out, int num_threads,
+                   bint interruptible) noexcept nogil:
     """Run op (COST or GRAD) and add its per-chunk sums, in chunk order (the
-    same for any thread count), into out (_partial_len doubles).  -1 on no memory."""
+    same for any thread count), into out (_partial_len doubles).  As _run."""
     cdef Py_ssize_t nchunks = (n.nex + CHUNK - 1) // CHUNK
     cdef Py_ssize_t P = _partial_len(n, op)
     cdef Py_ssize_t c, m
@@ -302,8 +378,8 @@ cdef int _run_sums(const Net *n, int op, double *out, int num_threads) noexcept 
     if nchunks * P > 256:
         partial = <double *> malloc(nchunks * P * sizeof(double))
         if partial == NULL:
-            return -1
-    rc = _run(n, op, partial, num_threads)
+            return NO_MEMORY
+    rc = _run(n, op, partial, num_threads, interruptible)
     if rc == 0:
         for c in range(nchunks):
             for m in range(P):
@@ -347,13 +423,22 @@ cdef void _regularize(const Net *n, double *J, double *g1, double *g2) noexcept 
 
 
 cdef int _run_cost(const Net *n, double *J, int num_threads) noexcept nogil:
-    cdef int rc = _run_sums(n, COST, J, num_threads)
-    _regularize(n, J, NULL, NULL)
-    return rc
+    return _cost_run(n, J, num_threads, False)
 
 
 cdef int _run_grad(const Net *n, double *g1, double *g2, double *J,
                    int num_threads) noexcept nogil:
+    return _grad_run(n, g1, g2, J, num_threads, False)
+
+
+cdef int _cost_run(const Net *n, double *J, int num_threads, bint interruptible) noexcept nogil:
+    cdef int rc = _run_sums(n, COST, J, num_threads, interruptible)
+    _regularize(n, J, NULL, NULL)
+    return rc
+
+
+cdef int _grad_run(const Net *n, double *g1, double *g2, double *J,
+                   int num_threads, bint interruptible) noexcept nogil:
     # the sums come back packed as [g1 (I*H) | g2 (H*O) | J (O)]
     cdef Py_ssize_t IH = n.nin * n.nhid, HO = n.nhid * n.nout
     cdef Py_ssize_t P = _partial_len(n, GRAD)
@@ -363,8 +448,8 @@ cdef int _run_grad(const Net *n, double *g1, double *g2, double *J,
     if P > 256:
         out = <double *> malloc(P * sizeof(double))
         if out == NULL:
-            return -1
-    rc = _run_sums(n, GRAD, out, num_threads)
+            return NO_MEMORY
+    rc = _run_sums(n, GRAD, out, num_threads, interruptible)
     memcpy(g1, out, IH * sizeof(double))
     memcpy(g2, out + IH, HO * sizeof(double))
     memcpy(J, out + IH + HO, n.nout * sizeof(double))
@@ -442,8 +527,11 @@ def forward(const double[:, ::1] X,      # IN  (N, I), N >= 1
     cdef int rc
     _inputs(&n, X, None, W1, W2)
     _outputs(&n, z2, a2, z3, yhat)
+    cdef bint interruptible = _on_main_thread()
     with nogil:
-        rc = _run_forward(&n, num_threads)
+        rc = _run(&n, FORWARD, NULL, num_threads, interruptible)
+    if rc == INTERRUPTED:
+        _raise_pending()
     if rc:
         raise MemoryError("nndfast: could not allocate the forward pass's scratch")
 
@@ -469,8 +557,11 @@ def cost(const double[:, ::1] X,      # IN  (N, I), N >= 1
     n.scale, n.lam = scale, lam
     _outputs(&n, z2, a2, z3, yhat)
     _vector("J", J, n.nout)
+    cdef bint interruptible = _on_main_thread()
     with nogil:
-        rc = _run_cost(&n, &J[0], num_threads)
+        rc = _cost_run(&n, &J[0], num_threads, interruptible)
+    if rc == INTERRUPTED:
+        _raise_pending()
     if rc:
         raise MemoryError("nndfast: could not allocate the cost's per-chunk sums")
 
@@ -500,8 +591,11 @@ def cost_and_gradient(const double[:, ::1] X,   # IN  (N, I), N >= 1
     _vector("J", J, n.nout)
     _shape("dJdW1", dJdW1, n.nin, n.nhid)
     _shape("dJdW2", dJdW2, n.nhid, n.nout)
+    cdef bint interruptible = _on_main_thread()
     with nogil:
-        rc = _run_grad(&n, &dJdW1[0, 0], &dJdW2[0, 0], &J[0], num_threads)
+        rc = _grad_run(&n, &dJdW1[0, 0], &dJdW2[0, 0], &J[0], num_threads, interruptible)
+    if rc == INTERRUPTED:
+        _raise_pending()
     if rc:
         raise MemoryError("nndfast: could not allocate the gradient's per-chunk sums")
 
@@ -525,33 +619,6 @@ def segments(Py_ssize_t n, Py_ssize_t I, Py_ssize_t H, Py_ssize_t O, str op):
     net.nex, net.nin, net.nhid, net.nout = n, I, H, O
     cdef Py_ssize_t per = _segment_chunks(&net, code)
     return ((n + CHUNK - 1) // CHUNK + per - 1) // per
-
-
-def team_workers():
-    """{OpenMP thread number: Linux thread id} of the team workers (threads
-    1, 2, ...) that nndfast's large calls and grid searches last ran on in
-    this process: the threads nnd_free_cores does not count as other work
-    (an id may belong to a worker that has since exited).  Empty where that
-    is not tracked (no OpenMP, not Linux).  For tests."""
-    return {k: nnd_worker_tid(k) for k in range(1, NND_MAX_WORKERS) if nnd_worker_tid(k) != 0}
-
-
-def team_outcome(lost=None):
-    """Record one team's outcome (lost True or False) in the backoff state,
-    if given; return whether large calls are backed off to one thread now.
-    For tests of the policy in _network.h (nnd_team_result)."""
-    if lost is not None:
-        nnd_team_result(1 if lost else 0)
-    return bool(nnd_team_backed_off(BACKOFF_MS * 1e-3))
-
-
-def adaptive_teams(bint on):
-    """Switch the large calls' run-time team checks (the backoff after a
-    team lost to one thread, and the free-core count) on (the default) or
-    off, forgetting past losses either way.  Off, teams follow the work-size
-    rule alone (team_size): for tests that must exercise teams on a busy
-    machine, and for benchmarks."""
-    nnd_set_team_adaptive(on)
 
 
 # ---------------------------------------------------------------------------
@@ -985,6 +1052,7 @@ cdef class Workspace:
         cdef double *pJ
         cdef double *p1
         cdef double *p2
+        cdef bint interruptible
         cdef int rc = 0
         if not _ok2(X, -1, snap.ni):
             raise ValueError(f"X must be a C-contiguous float64 array with {snap.ni} columns")
@@ -1013,13 +1081,17 @@ cdef class Workspace:
             pJ = _p(J) if J is not None else NULL
             p1 = _p(g1) if g1 is not None else NULL
             p2 = _p(g2) if g2 is not None else NULL
+            interruptible = _on_main_thread()
             with nogil:
                 if code == FORWARD:
-                    rc = _run_forward(&n, num_threads)
+                    rc = _run(&n, FORWARD, NULL, num_threads, interruptible)
                 elif code == COST:
-                    rc = _run_cost(&n, pJ, num_threads)
+                    rc = _cost_run(&n, pJ, num_threads, interruptible)
                 else:
-                    rc = _run_grad(&n, p1, p2, pJ, num_threads)
+                    rc = _grad_run(&n, p1, p2, pJ, num_threads, interruptible)
+            if rc == INTERRUPTED:
+                # nothing is published: the outputs stay the last completed call's
+                _raise_pending()
             if rc:
                 raise MemoryError("nndfast: could not allocate a call's per-chunk scratch")
         nnd_lock(&self.lock)

@@ -89,6 +89,34 @@ def popen(argv, **kwargs):
     return subprocess.Popen(argv, **_prepare(kwargs))
 
 
+def sigint_child(argv, delay, timeout=120):
+    """Start argv (a child that prints READY, waits for a line on stdin, then
+    starts a long call and prints a JSON report as its last line), send it
+    SIGINT `delay` seconds after its go, and return (report, time.monotonic()
+    when SIGINT was sent).  The child must exit 0 and say it was interrupted."""
+    import json
+    import signal
+    import time
+
+    child = popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                  stderr=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "READY", child.stderr.read()[-2000:]
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        time.sleep(delay)
+        sent = time.monotonic()
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=timeout)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == 0, err[-2000:]
+    r = json.loads(out.strip().splitlines()[-1])
+    assert r["interrupted"], "the call finished before the interrupt; make it longer"
+    return r, sent
+
+
 def python(*args, **kwargs):
     """run([sys.executable, *args]): this interpreter, as a child."""
     return run([sys.executable, *args], **kwargs)

@@ -9,10 +9,7 @@ therefore measured against a baseline taken after one warm-up call with the
 same thread count: afterwards the process has exactly as many OS threads
 (/proc/self/task) and Python threads (threading.active_count()) as then.
 """
-import json
 import os
-import signal
-import subprocess
 import sys
 import textwrap
 import time
@@ -21,7 +18,7 @@ import numpy as np
 import pytest
 
 import nndfast
-from _child import popen
+from _child import sigint_child
 
 _plan = pytest.importorskip("nndfast._plan")
 
@@ -127,9 +124,8 @@ CHILD = textwrap.dedent(r"""
     # The load-adaptive team policy may run a call serially on a busy machine;
     # then the warm-up would not start the OpenMP pool and the measured run
     # would, which reads as a leaked thread.  Fixed teams make the baseline hold it.
-    from nndfast import _grid, _network
-    _grid.adaptive_teams(False)
-    _network.adaptive_teams(False)
+    from nndfast import _openmp
+    _openmp.adaptive_teams(False)
 
     what = sys.argv[1]
     np.random.seed(0)
@@ -202,19 +198,5 @@ def _interrupt_child(what, tmp_path):
     """Run CHILD, SIGINT it RUN_BEFORE_SIGINT s into the long call; its report."""
     script = tmp_path / "child.py"
     script.write_text(CHILD)
-    child = popen([sys.executable, str(script), what], stdin=subprocess.PIPE,
-                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert child.stdout.readline().strip() == "READY"
-        child.stdin.write("go\n")
-        child.stdin.flush()
-        time.sleep(RUN_BEFORE_SIGINT)
-        child.send_signal(signal.SIGINT)
-        out, err = child.communicate(timeout=120)
-    finally:
-        if child.poll() is None:
-            child.kill()
-    assert child.returncode == 0, err[-2000:]
-    r = json.loads(out.strip().splitlines()[-1])
-    assert r["interrupted"], "the run finished before the interrupt; make it longer"
+    r, _ = sigint_child([sys.executable, str(script), what], RUN_BEFORE_SIGINT)
     return r

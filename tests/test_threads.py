@@ -74,7 +74,7 @@ def test_bitwise_identical_for_any_num_threads_in_process(monkeypatch, n):
     operation).  The run-time checks that make busy machines run calls on
     one thread are switched off, so the teams really form.  150000 rows run
     in several segments, each with its own team (_network.segments)."""
-    from nndfast import _network
+    from nndfast import _network, _openmp
 
     X, y = data(n, n, I, O, scale=2.0)
 
@@ -95,14 +95,14 @@ def test_bitwise_identical_for_any_num_threads_in_process(monkeypatch, n):
                    for op in ("forward", "cost", "gradient"))
     else:
         assert _network.segments(n, I, H, O, "forward") == 1
-    _network.adaptive_teams(False)
+    _openmp.adaptive_teams(False)
     try:
         base = run(1)
         for threads in (2, 3, 4):
             for k, (a, b) in enumerate(zip(base, run(threads))):
                 assert np.array_equal(a, b), (threads, k)
     finally:
-        _network.adaptive_teams(True)
+        _openmp.adaptive_teams(True)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux") or not nndfast.openmp_enabled(),
@@ -115,17 +115,17 @@ def test_team_workers_are_this_process_threads(monkeypatch):
     import os
     import threading
 
-    from nndfast import _network
+    from nndfast import _openmp
 
     X, y = data(60000, 60000, I, O, scale=2.0)
     monkeypatch.setattr(nndfast.network, "resolve_num_threads", lambda _: 2)
-    _network.adaptive_teams(False)
+    _openmp.adaptive_teams(False)
     try:
         nndfast.Neural_Network(inputLayerSize=I, hiddenLayerSize=H,
                                outputLayerSize=O).costFunctionPrime(X, y)
     finally:
-        _network.adaptive_teams(True)
-    workers = _network.team_workers()
+        _openmp.adaptive_teams(True)
+    workers = _openmp.team_workers()
     assert 1 in workers, "a two-thread call noted no worker"
     # threads 2, 3, ... of earlier, larger teams may have exited since
     assert workers[1] in {int(t) for t in os.listdir("/proc/self/task")}
@@ -136,16 +136,85 @@ def test_one_lost_team_does_not_back_off_two_in_a_row_do():
     """The first team after a quiet spell wakes sleeping workers and can
     lose by that alone: one loss arms the backoff, a second loss in a row
     starts it, and a win in between disarms it."""
-    from nndfast import _network
+    from nndfast import _openmp
 
-    _network.adaptive_teams(True)          # forgets past outcomes
+    _openmp.adaptive_teams(True)          # forgets past outcomes
     try:
-        assert not _network.team_outcome()
-        assert not _network.team_outcome(lost=True)
-        assert not _network.team_outcome(lost=False)
-        assert not _network.team_outcome(lost=True)
-        assert _network.team_outcome(lost=True)
-        assert _network.team_outcome()
+        assert not _openmp.team_outcome()
+        assert not _openmp.team_outcome(lost=True)
+        assert not _openmp.team_outcome(lost=False)
+        assert not _openmp.team_outcome(lost=True)
+        assert _openmp.team_outcome(lost=True)
+        assert _openmp.team_outcome()
     finally:
-        _network.adaptive_teams(True)
-    assert not _network.team_outcome()
+        _openmp.adaptive_teams(True)
+    assert not _openmp.team_outcome()
+
+
+def test_network_and_grid_keep_separate_backoff_histories():
+    """One policy, two histories (the explicit `history` argument): network
+    calls that lost do not send grid searches to one thread, nor the other
+    way round; forgetting clears both."""
+    from nndfast import _openmp
+
+    _openmp.adaptive_teams(True)
+    try:
+        _openmp.team_outcome(lost=True, history="network")
+        assert _openmp.team_outcome(lost=True, history="network")
+        assert not _openmp.team_outcome(history="grid")
+        _openmp.forget_team_losses()
+        assert not _openmp.team_outcome(history="network")
+        _openmp.team_outcome(lost=True, history="grid")
+        assert _openmp.team_outcome(lost=True, history="grid")
+        assert not _openmp.team_outcome(history="network")
+    finally:
+        _openmp.adaptive_teams(True)
+    assert not _openmp.team_outcome(history="grid")
+
+
+def test_one_team_state_per_process():
+    """The grid and network kernels share the policy's switch (one state in
+    _openmp, not a copy per extension module): _grid's name is _openmp's."""
+    from nndfast import _grid, _openmp
+
+    assert _grid.adaptive_teams is _openmp.adaptive_teams
+    for mod in ("_network", "_grid"):
+        assert not hasattr(__import__(f"nndfast.{mod}", fromlist=["x"]), "team_outcome")
+
+
+GRID_WORKERS = textwrap.dedent("""
+    import json, threading
+    import numpy as np
+    import nndfast
+    from nndfast import _openmp
+
+    _openmp.adaptive_teams(False)
+    before = _openmp.team_workers()
+    np.random.seed(0)
+    NN = nndfast.Neural_Network()
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((2000, 2)), rng.random((2000, 1))
+    w = np.linspace(-2, 2, 60)
+    nndfast.grid_search(NN, X, y, {"W1[0,0]": w, "W2[1,0]": w}, num_threads=2)
+    after = _openmp.team_workers()
+    tasks = [int(t) for t in __import__("os").listdir("/proc/self/task")]
+    print(json.dumps(dict(before=before, after={str(k): v for k, v in after.items()},
+                          tasks=tasks, me=threading.get_native_id())))
+""")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or not nndfast.openmp_enabled(),
+                    reason="team workers are tracked on Linux with OpenMP only")
+def test_grid_search_workers_are_the_processs_team_workers():
+    """After a two-thread grid search in a fresh process (no network call
+    before it), _openmp.team_workers() holds the search's worker: the
+    free-core count of later network calls sees the grid's workers too."""
+    import json
+
+    proc = run([sys.executable, "-c", GRID_WORKERS], capture_output=True, text=True,
+               timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    r = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert r["before"] == {}
+    assert "1" in r["after"], "a two-thread search noted no worker"
+    assert r["after"]["1"] in r["tasks"] and r["after"]["1"] != r["me"]
