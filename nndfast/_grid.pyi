@@ -23,6 +23,8 @@ def search(
     out: NDArray[np.float64],
     out_offset: int,
     tile: int,
+    etile: int,
+    qbatch: int,
     p0: int,
     p1: int,
     chunk: int,

@@ -39,17 +39,32 @@ __all__ = ["Plan", "make_plan", "run_range", "combine", "place", "new_surface", 
 #: Innermost-axis values per kernel row; longer axes are split in tiles so
 #: scratch stays small and Ctrl-C stays prompt...
 _TILE = 2**15
-#: ...and a chunk's tables (about N*(O+1) doubles per tile value) stay
-#: around this many doubles for data sets with many rows.
+#: ...and on few examples a chunk's tables (about N*(O+1) doubles per tile
+#: value) stay around this many doubles,
 _TABLE_DOUBLES = 2**20
+#: but a row keeps at least this many values: on many examples the tables
+#: are built per example tile (below), and every row pays its prefix's
+#: hidden layer and exp(-z3 without the axis) once per example.
+_MIN_TILE = 1024
+#: One example tile's tables (about etile*tile*(O+2) doubles) stay within
+#: this, so they stay in a core's L2 cache whatever N is...
+_ETILE_DOUBLES = 2**17
+#: ...and the row sums of a batch of prefixes (qbatch*tile doubles) within
+#: this: the scratch of a thread is a few MB at most.
+_ACC_DOUBLES = 2**15
+#: A fused layout is used only while its scratch (which holds all N
+#: examples, see _fused_scratch) stays within this many doubles.
+_FUSED_SCRATCH = 2**19
 #: Evaluations per chunk (the unit of parallel work), at most; a chunk
 #: recomputes its innermost-axis tables once, so chunks are large...
 _CHUNK_EVALS = 2**17
 #: ...but a grid is cut into at least this many chunks when it has the rows,
 _MIN_CHUNKS = 16
-#: and a chunk holds at most this many evaluations x examples (about 10 ms
-#: of work whatever len(X) is), so Ctrl-C and progress stay prompt on big data.
-_CHUNK_WORK = 2**22
+#: and a chunk holds at most this many evaluations x examples (about 30 ms
+#: of one thread's work whatever len(X) is), so Ctrl-C and progress stay
+#: prompt on big data; a chunk builds its tables once for all its prefixes,
+#: so the more prefixes it holds the less that costs per evaluation.
+_CHUNK_WORK = 2**26
 _INT64_MAX = np.iinfo(np.int64).max
 #: Surfaces up to this size skip the available-memory check (reading
 #: /proc/meminfo costs more than a small search).
@@ -100,8 +115,16 @@ class Plan(object):
         else:
             nk = pshape[-1]
             per_value = X.shape[0] * (y.shape[1] + 1)
-            self.tile = min(nk, _TILE, max(64, _TABLE_DOUBLES // max(1, per_value)))
+            self.tile = min(nk, _TILE, max(_MIN_TILE, _TABLE_DOUBLES // max(1, per_value)))
             self.ntiles = -(-nk // self.tile)
+        # examples per example tile: all of them when their tables fit, else
+        # a multiple of 4 (the row loops sum pairs in groups of four, so the
+        # groups, and the bits, are those of one pass over all examples)
+        n = X.shape[0]
+        per_example = self.tile * (y.shape[1] + 2)
+        self.etile = max(1, n) if n * per_example <= _ETILE_DOUBLES else min(
+            max(1, n), max(4, _ETILE_DOUBLES // per_example // 4 * 4))
+        self.qbatch = max(1, _ACC_DOUBLES // self.tile)
         self.row_len = nk
         self.n_rows = (self.evaluations // nk) * self.ntiles
         # a chunk rebuilds its tables (worth several rows), so keep >= 64 rows
@@ -225,6 +248,18 @@ def _fused_cost(lens, moves, outer, block, nfold, N, I, H, O, w1):
     return total + r_builds * 0.15 * NP * KR
 
 
+def _fused_scratch(lens, block, N, I, H, O):
+    """Doubles of one thread's scratch in _chunk_fused (the kernel's
+    _scratch_sizes, with no fold: the larger case), which holds all N
+    examples: the plan keeps fused layouts to data small enough."""
+    NP = N * O
+    KB = math.prod(lens[b] for b in block)
+    nb = len(block)
+    tsize = NP * sum(lens[b] for b in block)
+    return (I * H + H * O + N * H + 4 * NP + 2 * N + N * max(lens[b] for b in block)
+            + nb * (N + O) + nb + 2 * tsize + 2 * NP * KB + 2 * KB)
+
+
 def fused_layout(grid, N, I, H, O):
     """The cheapest fused layout, as (cost, order, nblock, nfold), or None.
 
@@ -255,6 +290,8 @@ def _fused_layout_of(weights, lens, N, I, H, O):
         for block in itertools.combinations(range(m), size):
             KB = math.prod(lens[b] for b in block)
             if KB > _FUSED_MAX_ROW or not _block_ok(grid, block, O):
+                continue
+            if _fused_scratch(lens, block, N, I, H, O) > _FUSED_SCRATCH:
                 continue
             rest = [a for a in range(m) if a not in block]
             for fold in (None,) + block:
@@ -372,7 +409,8 @@ def run_range(plan, start, stop, full_output=False, num_threads=None, out=None):
         target, ostride, offset = np.empty(0), plan.pstride, 0
     bc, bu = _grid.search(plan.X, plan.y, plan.W, plan.H, plan.values, plan.vstart,
                           plan.vlen, plan.which, plan.ustride, ostride, target, offset,
-                          plan.tile, start, stop, plan.chunk, plan.nblock, plan.nfold,
+                          plan.tile, plan.etile, plan.qbatch, start, stop, plan.chunk,
+                          plan.nblock, plan.nfold,
                           plan.reg, plan.scale, plan.pen0, plan.pen, nt)
     return bc, bu, costs
 

@@ -178,14 +178,61 @@ def test_long_innermost_axis_is_tiled(monkeypatch):
                  reference.grid_search(NN, nndfast.X, nndfast.y, axes))
 
 
-def test_many_examples_shrink_the_tile(monkeypatch):
-    monkeypatch.setattr(P, "_TABLE_DOUBLES", 1000)
+@pytest.mark.parametrize("O", [1, 2])
+@pytest.mark.parametrize("axes", [
+    {"W2[0,0]": np.linspace(-2, 2, 3), "W1[1,1]": np.linspace(-3, 3, 150)},
+    {"W1[1,1]": np.linspace(-3, 3, 7), "W2[2,0]": np.linspace(-4, 4, 150)},
+    {"W1[0,1]": np.linspace(-3, 3, 5), "W1[1,1]": np.linspace(-2, 2, 90)},
+    {"W2[1,0]": np.linspace(-3, 3, 5), "W1[0,1]": np.linspace(-2, 2, 90)},
+])
+def test_many_examples_are_tiled_by_examples_and_values(monkeypatch, axes, O):
+    # Tables for a few examples at a time (tiles of 4 and a tail of 3 here),
+    # value tiles of 16, batches of 5 prefixes: the costs are the
+    # reference's, bitwise the same on 1 and 3 threads and over any split.
+    monkeypatch.setattr(P, "_ETILE_DOUBLES", 4 * 16 * (O + 2))
+    monkeypatch.setattr(P, "_MIN_TILE", 16)
+    monkeypatch.setattr(P, "_TABLE_DOUBLES", 1)
+    monkeypatch.setattr(P, "_ACC_DOUBLES", 5 * 16)
     rng = np.random.default_rng(19)
-    NN = _net(seed=19)
-    X, y = rng.uniform(size=(300, 2)), rng.uniform(size=(300, 1))
-    axes = {"W2[0,0]": np.linspace(-2, 2, 3), "W1[1,1]": np.linspace(-3, 3, 150)}
-    assert P.make_plan(NN, X, y, axes).ntiles > 1
+    NN = _net(2, 3, O, seed=19)
+    X, y = rng.uniform(size=(303, 2)), rng.uniform(size=(303, O))
+    plan = P.make_plan(NN, X, y, axes)
+    assert (plan.ntiles, plan.etile, plan.qbatch) == (-(-plan.plan_shape[-1] // 16), 4, 5)
+    ref = reference.grid_search(NN, X, y, axes)
+    _grid.adaptive_teams(False)
+    try:
+        runs = [nndfast.grid_search(NN, X, y, axes, num_threads=t) for t in (1, 3)]
+        lean = nndfast.grid_search(NN, X, y, axes, full_output=False, num_threads=3)
+    finally:
+        _grid.adaptive_teams(True)
+    _assert_same(runs[0], ref)
+    assert _bits(runs[1].costs) == _bits(runs[0].costs)
+    assert (lean.best_index, lean.best_cost) == (runs[0].best_index, runs[0].best_cost)
+    surface = np.empty(plan.shape)
+    for a, b in [(0, 1), (1, 8), (8, plan.n_rows)]:
+        _, _, rows = P.run_range(plan, a, b, True, 2)
+        P.place(plan, surface, a, b, rows)
+    assert _bits(surface) == _bits(runs[0].costs)
+    NN.Lambda = 1e-3
     _assert_same(nndfast.grid_search(NN, X, y, axes), reference.grid_search(NN, X, y, axes))
+
+
+def test_one_example_tile_keeps_the_untiled_bits(monkeypatch):
+    # Example tiles of a multiple of four give every cost the bits of one
+    # pass over all examples (the pairs' groups of four are the same).
+    rng = np.random.default_rng(20)
+    NN = _net(2, 3, 1, seed=20)
+    X, y = rng.uniform(size=(64, 2)), rng.uniform(size=(64, 1))
+    for axes in [{"W1[0,0]": np.linspace(-3, 3, 40), "W1[1,2]": np.linspace(-2, 2, 30)},
+                 {"W1[0,0]": np.linspace(-3, 3, 40), "W2[2,0]": np.linspace(-2, 2, 30)}]:
+        whole = nndfast.grid_search(NN, X, y, axes)
+        plan = P.make_plan(NN, X, y, axes)
+        assert plan.etile == 64
+        monkeypatch.setattr(P, "_ETILE_DOUBLES", 8 * plan.tile * 3)
+        assert P.make_plan(NN, X, y, axes).etile == 8
+        tiled = nndfast.grid_search(NN, X, y, axes)
+        monkeypatch.undo()
+        assert _bits(tiled.costs) == _bits(whole.costs)
 
 
 def test_ties_go_to_lowest_flat_index():
