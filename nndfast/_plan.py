@@ -60,12 +60,18 @@ _FUSED_SCRATCH = 2**19
 _CHUNK_EVALS = 2**17
 #: ...but a grid is cut into at least this many chunks when it has the rows,
 _MIN_CHUNKS = 16
-#: and a chunk holds at most this many evaluations x examples (about 30 ms
+#: and a chunk holds at most this many evaluations x examples (about 40 ms
 #: of one thread's work whatever len(X) is), so Ctrl-C and progress stay
 #: prompt on big data; a chunk builds its tables once for all its prefixes,
 #: so the more prefixes it holds the less that costs per evaluation.
-_CHUNK_WORK = 2**26
+_CHUNK_WORK = 2**27
 _INT64_MAX = np.iinfo(np.int64).max
+#: The user's last axis runs innermost unless the cost model finds another
+#: cheaper by more than this: within it the model cannot tell them apart,
+#: and a surface in the plan's order is written by whole rows (a reordered
+#: one, by values, touches a page per value and batch).  The choice never
+#: depends on full_output, so a best-only search has the surface's bits.
+_USER_INNER = 1.05
 #: Surfaces up to this size skip the available-memory check (reading
 #: /proc/meminfo costs more than a small search).
 _SMALL_SURFACE_BYTES = 2**26
@@ -115,7 +121,9 @@ class Plan(object):
         else:
             nk = pshape[-1]
             per_value = X.shape[0] * (y.shape[1] + 1)
-            self.tile = min(nk, _TILE, max(_MIN_TILE, _TABLE_DOUBLES // max(1, per_value)))
+            self.tile = min(nk, _TILE, max(_MIN_TILE, _TABLE_DOUBLES // max(1, per_value)),
+                            # one row within a chunk's work where 64 values allow
+                            max(64, _CHUNK_WORK // max(1, X.shape[0])))
             self.ntiles = -(-nk // self.tile)
         # examples per example tile: all of them when their tables fit, else
         # a multiple of 4 (the row loops sum pairs in groups of four, so the
@@ -350,8 +358,11 @@ def make_plan(NN, X, y, axes):
     grid = [g + ((g[2] * H + g[3]) if g[1] == "W1" else (I * H + g[2] * O + g[3]),)
             for g in grid]
     costs = [inner_cost(grid, a, X.shape[0], I, H, O) for a in range(len(grid))]
-    # cheapest innermost axis; ties to the user's last (keeps the user layout)
+    # cheapest innermost axis; the user's last where it costs about the same
+    # (the surface's rows are then written whole)
     inner = min(range(len(grid)), key=lambda a: (costs[a], -a))
+    if costs[-1] <= costs[inner] * _USER_INNER:
+        inner = len(grid) - 1
     hin = grid[inner][3] if grid[inner][1] == "W1" else None
     # outer axes in user order, except that axes on the innermost W1 axis's
     # column go outermost, so its activations are refreshed least often
