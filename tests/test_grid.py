@@ -421,6 +421,62 @@ def test_oversized_full_surface_is_refused_before_allocating():
     np.testing.assert_array_equal(NN.W1, before[0])
 
 
+_MEMORY_CHILD = textwrap.dedent("""
+    import sys
+    import numpy as np
+    import nndfast
+    from nndfast import _grid
+
+    def peak_mb():
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+
+    rng = np.random.default_rng(0)
+    n, threads = int(sys.argv[1]), int(sys.argv[2])
+    X, y = rng.uniform(size=(n, 2)), rng.uniform(size=(n, 1))
+    np.random.seed(0)
+    NN = nndfast.Neural_Network()
+    _grid.adaptive_teams(False)   # the team of `threads` runs even on a busy machine
+    before = peak_mb()
+    r = nndfast.grid_search(NN, X, y, {"W1[0,0]": np.linspace(-5, 5, 200)},
+                            full_output=False, num_threads=threads)
+    print(peak_mb() - before, r.best_index[0], r.best_cost)
+""")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
+@pytest.mark.parametrize("threads", [1, 2])
+def test_best_only_scratch_does_not_grow_with_examples(threads):
+    # 10^6 examples (24 MB of data) and one W1 axis of 200 values: the
+    # search's peak above the data stays a few MB per thread (it was 1.5 GB);
+    # 100 MB leaves room for the allocator and the thread stacks.
+    child = popen([sys.executable, "-c", _MEMORY_CHILD, "1000000", str(threads)],
+                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stdout, stderr = child.communicate(timeout=300)
+    assert child.returncode == 0, stderr
+    extra_mb, best, cost = stdout.split()
+    print(f"peak above the data: {float(extra_mb):.1f} MB on {threads} thread(s)")
+    assert float(extra_mb) < 100
+    assert 0 <= int(best) < 200 and np.isfinite(float(cost))
+
+
+def test_scratch_that_cannot_be_had_is_refused_before_any_work(monkeypatch):
+    # qbatch rows of sums per thread: absurdly many make the scratch
+    # unallocatable; the search fails at once, with the network untouched.
+    monkeypatch.setattr(P, "_ACC_DOUBLES", 2**61)
+    NN = _net(seed=16)
+    before = _weights(NN)
+    calls = []
+    with pytest.raises(MemoryError, match="scratch"):
+        nndfast.grid_search(NN, nndfast.X, nndfast.y, {"W1[0,0]": np.linspace(-5, 5, 100)},
+                            full_output=False, progress=lambda done, total: calls.append(done))
+    assert calls in ([], [0])
+    np.testing.assert_array_equal(NN.W1, before[0])
+    np.testing.assert_array_equal(NN.W2, before[1])
+
+
 def test_point_count_overflowing_int64_is_refused():
     NN = _net(seed=15)
     big = np.zeros(100_000)
