@@ -51,11 +51,12 @@ cdef extern from "_grid.h" nogil:
         void (*hidden)(int64_t N, int64_t nk, const double *zb, const double *x,
                        const double *v, double *A) noexcept nogil
         void (*row)(int64_t npairs, int64_t nk, const double **src, const double *b,
-                    const double *w, const double *t, double *row) noexcept nogil
+                    const double *w, const double *t, int init, double c,
+                    double *row) noexcept nogil
         void (*exp_table)(int64_t npairs, int64_t nk, const double **src, const double *w,
                           double *E) noexcept nogil
         void (*row_e)(int64_t npairs, int64_t nk, const double **E, const double *B,
-                      const double *t, double *row) noexcept nogil
+                      const double *t, int init, double c, double *row) noexcept nogil
         double (*row_min)(const double *row, int64_t n, int *has_nan) noexcept nogil
         void (*hidden_e)(int64_t N, int64_t nk, const double *Bz, const double *F,
                          double *A) noexcept nogil
@@ -338,6 +339,9 @@ cdef void _chunk(const Grid *g, int64_t p0, int64_t p1, Scratch *S,
     cdef int64_t NE = max(1, min(g.etile, N))
     cdef int64_t nET = (N + NE - 1) // NE if N > 0 else 1
     cdef bint multi = nET > 1
+    # rows kept until the batch ends (several example tiles, or a surface
+    # written by values); else one row buffer, still in L1 when it is read
+    cdef bint keep = multi or (g.out != NULL and g.ostride[m - 1] != 1)
     cdef int64_t QB = g.qbatch
     cdef int64_t nk, t, kt0, qlo, qhi, qb0, nq, qi, et, e0, ne
     cdef int64_t last_et = -1, akey, last_akey = -1, last_fkey = -1, last_ekey = -1
@@ -349,7 +353,7 @@ cdef void _chunk(const Grid *g, int64_t p0, int64_t p1, Scratch *S,
     cdef Py_ssize_t ii, ih, io
     cdef int64_t q, uoff, ooff, k, us_in = g.ustride[m - 1], os_in = g.ostride[m - 1]
     cdef Py_ssize_t a, e, h, o
-    cdef double s, d, c, cmin, bc = 0.0
+    cdef double s, d, c, c0, cmin, bc = 0.0
     cdef int64_t bu = -1
     cdef int has_nan
     cdef bint fresh
@@ -416,13 +420,6 @@ cdef void _chunk(const Grid *g, int64_t p0, int64_t p1, Scratch *S,
         qb0 = qlo
         while qb0 < qhi:
             nq = min(QB, qhi - qb0)
-            for qi in range(nq):
-                uoff = kt0 * us_in
-                ooff = kt0 * os_in
-                qp[qi] = _prefix(g, m - 1, qb0 + qi, W, &uoff, &ooff)
-                qu[qi] = uoff
-                qo[qi] = ooff
-                cq[qi] = 0.0
             for et in range(nET):
                 e0 = et * NE
                 ne = min(NE, N - e0)
@@ -444,10 +441,15 @@ cdef void _chunk(const Grid *g, int64_t p0, int64_t p1, Scratch *S,
                             ycol[e] = ye[e * O + io]
                 for qi in range(nq):
                     q = qb0 + qi
-                    uoff = 0
-                    ooff = 0
-                    _prefix(g, m - 1, q, W, &uoff, &ooff)
-                    row = acc + qi * tile
+                    uoff = kt0 * us_in
+                    ooff = kt0 * os_in
+                    c = _prefix(g, m - 1, q, W, &uoff, &ooff)
+                    if et == 0:
+                        qp[qi] = c
+                        qu[qi] = uoff
+                        qo[qi] = ooff
+                        cq[qi] = 0.0
+                    row = acc + qi * tile if keep else acc
                     # -- hidden layer: only the columns that outer axes change
                     for h in range(H):
                         if touched[h] and (inner_w2 or h != ih):
@@ -470,11 +472,9 @@ cdef void _chunk(const Grid *g, int64_t p0, int64_t p1, Scratch *S,
                                     d = ye[e * O + o] - nnd_sigmoid(s)
                                     c = c + 0.5 * d * d
                         cq[qi] = c
-                        if et == 0:
-                            # one example tile: the row starts at c, as one
-                            # sum over the examples; several: at 0, c added last
-                            for k in range(nk):
-                                row[k] = 0.0 if multi else c
+                        # one example tile: the row starts at c, as one sum
+                        # over the examples; several: at 0, c added last
+                        c0 = 0.0 if multi else c
                         for e in range(ne):
                             src[e] = vin
                         if use_e and akey != last_ekey:
@@ -498,9 +498,9 @@ cdef void _chunk(const Grid *g, int64_t p0, int64_t p1, Scratch *S,
                             for e in range(ne):
                                 Bv[e] = exp(-bcol[e])
                                 esrc[e] = E + e * nk
-                            K.row_e(ne, nk, esrc, Bv, ycol, row)
+                            K.row_e(ne, nk, esrc, Bv, ycol, et == 0, c0, row)
                         else:
-                            K.row(ne, nk, src, bcol, acol, ycol, row)
+                            K.row(ne, nk, src, bcol, acol, ycol, et == 0, c0, row)
                     else:
                         # -- innermost W1[ii, ih]: refresh A when its z2 part
                         # changed (or the tiles did)
@@ -558,16 +558,13 @@ cdef void _chunk(const Grid *g, int64_t p0, int64_t p1, Scratch *S,
                                         s = s + a2[e * H + h] * W2[h * O + o]
                                 base3[e * O + o] = s
                                 bmax = max(bmax, fabs(s))
-                        if et == 0:
-                            for k in range(nk):
-                                row[k] = 0.0
                         if use_e and e_ok and bmax + emax <= NND_GRID_EMAX:
                             for e in range(ne * O):
                                 Bv[e] = exp(-base3[e])
                                 esrc[e] = E + e * nk
-                            K.row_e(ne * O, nk, esrc, Bv, ye, row)
+                            K.row_e(ne * O, nk, esrc, Bv, ye, et == 0, 0.0, row)
                         else:
-                            K.row(ne * O, nk, src, base3, wv, ye, row)
+                            K.row(ne * O, nk, src, base3, wv, ye, et == 0, 0.0, row)
 
                     if et < nET - 1:
                         continue
@@ -808,13 +805,9 @@ cdef void _chunk_fused(const Grid *g, int64_t p0, int64_t p1, Scratch *S,
                 for kk in range(na):
                     for j in range(NP):
                         Bf[j] = Bv[j] * T[toff[0] + j * na + kk]
-                    for k in range(KR):
-                        row[kk * KR + k] = 0.0
-                    K.row_e(NP, KR, esrc, Bf, g.y, row + kk * KR)
+                    K.row_e(NP, KR, esrc, Bf, g.y, 1, 0.0, row + kk * KR)
             else:
-                for k in range(KB):
-                    row[k] = 0.0
-                K.row_e(NP, KR, esrc, Bv, g.y, row)
+                K.row_e(NP, KR, esrc, Bv, g.y, 1, 0.0, row)
         else:
             # out of the exponentials' range: the polynomial sigmoid, per point
             for bb in range(nb):
