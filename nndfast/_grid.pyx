@@ -29,6 +29,9 @@ Separable evaluation, per outer prefix:
 - Fused blocks (nblock > 1, _chunk_fused): the last nblock axes, touching
   distinct terms a2[e,h]*W2[h,o] of z3, form one row over their product;
   exp(-z3) = exp(-base) * prod of one table per block axis.
+- Example tiles: a row's sum runs over tiles of g.etile examples (all of
+  them when their tables fit), each tile's tables built once per batch of
+  prefixes (see _chunk), so no scratch grows with the number of examples.
 - Part 7 (reg): each row becomes row*scale + penalties (K.penalty).
 The row loops are the SIMD functions of _grid_impl.h, dispatched in _grid.h.
 
