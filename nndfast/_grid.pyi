@@ -22,6 +22,7 @@ def search(
     ostride: NDArray[np.int64],
     out: NDArray[np.float64],
     out_offset: int,
+    rowout: bool,
     tile: int,
     etile: int,
     qbatch: int,

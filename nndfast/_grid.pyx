@@ -139,6 +139,8 @@ cdef struct Grid:
     int64_t qbatch           # prefixes per batch of rows sharing a tile's tables
     double *out              # surface (or NULL): point -> out[sum idx*ostride - out_offset]
     int64_t out_offset
+    bint rowout              # out holds the rows one after another (run_range's costs)
+    int64_t nprefix          # points of the outer axes (prefixes)
     int64_t nblock           # trailing axes fused into one row (1: the innermost only)
     int64_t nfold            # 1: the block's first axis is folded into the row's scale
     bint reg                 # Part 7's cost: cost*scale + pen0 + penalties of the values
@@ -327,8 +329,8 @@ cdef void _free_scratch(Scratch *scr, int n) noexcept nogil:
 cdef void _chunk(const Grid *g, int64_t p0, int64_t p1, Scratch *S,
                  double *best_c, int64_t *best_u) noexcept nogil:
     # Evaluate rows [p0, p1); best (cost, user flat index) -> best_c, best_u.
-    # Row p is tile t = p % ntiles of the innermost axis at outer prefix
-    # q = p // ntiles.  The rows are taken tile by tile, in batches of up to
+    # Row p is tile t = p // nprefix of the innermost axis at outer prefix
+    # q = p % nprefix.  The rows are taken tile by tile, in batches of up to
     # g.qbatch prefixes, and each batch example tile by example tile (g.etile
     # examples): a tile's tables for one example tile are built once and
     # serve every prefix of the batch, and no scratch grows with N.  Each
@@ -338,7 +340,6 @@ cdef void _chunk(const Grid *g, int64_t p0, int64_t p1, Scratch *S,
     cdef Py_ssize_t P = I * H + H * O
     cdef int64_t nk_all = g.vlen[m - 1]
     cdef int64_t tile = min(g.tile, nk_all)
-    cdef int64_t ntiles = (nk_all + tile - 1) // tile
     cdef int64_t NE = max(1, min(g.etile, N))
     cdef int64_t nET = (N + NE - 1) // NE if N > 0 else 1
     cdef bint multi = nET > 1
@@ -413,10 +414,10 @@ cdef void _chunk(const Grid *g, int64_t p0, int64_t p1, Scratch *S,
         if g.which[a] < I * H:
             touched[g.which[a] % H] = 1
 
-    for t in range(ntiles):
-        # the prefixes q whose row q*ntiles + t lies in [p0, p1)
-        qlo = (p0 - t + ntiles - 1) // ntiles if p0 > t else 0
-        qhi = (p1 - t + ntiles - 1) // ntiles if p1 > t else 0
+    for t in range(p0 // g.nprefix, (p1 - 1) // g.nprefix + 1):
+        # the prefixes q whose row t*nprefix + q lies in [p0, p1)
+        qlo = max(p0 - t * g.nprefix, 0)
+        qhi = min(p1 - t * g.nprefix, g.nprefix)
         kt0 = t * tile
         nk = min(tile, nk_all - kt0)
         vin = vin_all + kt0
@@ -450,7 +451,7 @@ cdef void _chunk(const Grid *g, int64_t p0, int64_t p1, Scratch *S,
                     if et == 0:
                         qp[qi] = c
                         qu[qi] = uoff
-                        qo[qi] = ooff
+                        qo[qi] = kt0 * g.nprefix + q * nk if g.rowout else ooff
                         cq[qi] = 0.0
                     row = acc + qi * tile if keep else acc
                     # -- hidden layer: only the columns that outer axes change
@@ -865,6 +866,7 @@ def search(const double[:, ::1] X,        # IN  (N, I)
            const int64_t[::1] ostride,    # IN  (m,) strides in out
            double[::1] out,               # OUT surface, or size 0 for none
            int64_t out_offset,            # IN  subtracted from every out index
+           bint rowout,                   # IN  nblock == 1: out is rows in row order
            int64_t tile,                  # IN  innermost values per row, >= 1
            int64_t etile,                 # IN  examples per example tile, >= 1
            int64_t qbatch,                # IN  prefixes per batch, >= 1
@@ -879,8 +881,11 @@ def search(const double[:, ::1] X,        # IN  (N, I)
            int num_threads):              # IN  >= 1
     """Evaluate rows [p0, p1) of the grid.
 
-    nblock == 1: row p is tile p % ntiles (``tile`` values) of the innermost
-    axis at outer prefix p // ntiles, where ntiles = ceil(vlen[m-1] / tile).
+    nblock == 1: row p is tile p // nprefix (``tile`` values) of the
+    innermost axis at outer prefix p % nprefix, where nprefix is the product
+    of the outer axes' lengths (tile-major).  rowout: a row's values go to
+    out[(points in the rows before it) - out_offset ...], as run_range
+    returns them; else to the strides ostride.
     nblock > 1: row p is outer prefix p with every point of the last nblock
     axes (``tile`` = their product, ntiles = 1); those axes must touch
     distinct terms of z3 (at most one W1 axis per hidden unit h, and none
@@ -927,6 +932,10 @@ def search(const double[:, ::1] X,        # IN  (N, I)
     g.ustride, g.ostride = &ustride[0], &ostride[0]
     g.out = &out[0] if out.shape[0] > 0 else NULL
     g.out_offset = out_offset
+    g.rowout = rowout
+    g.nprefix = 1
+    for c in range(g.m - 1 if nblock == 1 else g.m - nblock):
+        g.nprefix = g.nprefix * vlen[c]
     g.tile, g.etile, g.qbatch = tile, etile, qbatch
     g.nblock, g.nfold = nblock, nfold
     g.reg, g.scale, g.pen0 = reg, scale, pen0

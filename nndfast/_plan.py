@@ -82,12 +82,14 @@ class Plan(object):
 
     Plan order: the kernel's axis order, outer axes first, the innermost last
     (``order[a]`` is the user axis at plan position a).  The grid is split
-    into ``n_rows`` rows: with nblock == 1, row r is tile r % ntiles of the
-    innermost axis at outer prefix r // ntiles; with nblock > 1 (a fused
-    block, see fused_layout), row r is outer prefix r with all the points of
-    the last nblock axes.  Rows [a, b) cover the plan-order flat points
-    [row_start(a), row_start(b)).  reg, scale, pen0, pen: Part 7's cost
-    (see penalty).
+    into ``n_rows`` rows: with nblock == 1, row r is tile r // nprefix of
+    the innermost axis at outer prefix r % nprefix (tile-major: consecutive
+    rows share a tile, so a chunk's tables serve all its prefixes); with
+    nblock > 1 (a fused block, see fused_layout), row r is outer prefix r
+    with all the points of the last nblock axes.  Rows [a, b) hold
+    row_start(b) - row_start(a) points; with one tile (and always with a
+    fused block) those are the plan-order flat points [row_start(a),
+    row_start(b)).  reg, scale, pen0, pen: Part 7's cost (see penalty).
     """
 
     def __init__(self, X, y, W, H, grid, order, nblock=1, nfold=0, penalty=None):
@@ -134,7 +136,8 @@ class Plan(object):
             max(1, n), max(4, _ETILE_DOUBLES // per_example // 4 * 4))
         self.qbatch = max(1, _ACC_DOUBLES // self.tile)
         self.row_len = nk
-        self.n_rows = (self.evaluations // nk) * self.ntiles
+        self.nprefix = self.evaluations // nk
+        self.n_rows = self.nprefix * self.ntiles
         # a chunk rebuilds its tables (worth several rows), so keep >= 64 rows
         # per chunk where the grid has them, yet >= _MIN_CHUNKS chunks
         rows = max(-(-_CHUNK_EVALS // self.tile), 64)
@@ -152,9 +155,11 @@ class Plan(object):
         self.__dict__.update(state)
 
     def row_start(self, r):
-        """Plan-order flat index of row r's first point."""
-        prefix, t = divmod(r, self.ntiles)
-        return prefix * self.row_len + t * self.tile
+        """Points in the rows before row r (0 <= r <= n_rows), in row order:
+        tile t's rows hold nprefix * (its length) points."""
+        t, q = divmod(r, self.nprefix)
+        k0 = min(t * self.tile, self.row_len)
+        return self.nprefix * k0 + q * min(self.tile, self.row_len - k0)
 
     def index(self, flat):
         """User grid index (tuple) of a user flat index."""
@@ -400,9 +405,8 @@ def run_range(plan, start, stop, full_output=False, num_threads=None, out=None):
 
     Returns (best_cost, best_flat, costs): the best point of the range by
     np.argmin's order, its flat index in the user's grid, and the costs:
-    - out=None, full_output: a new 1-D array of the range's points in plan
-      order (plan-order flat indices [plan.row_start(start),
-      plan.row_start(stop))); place it with place;
+    - out=None, full_output: a new 1-D array of the range's points, row
+      after row (each row's values in order); place it with place;
     - out given (the user-layout surface, C-contiguous float64 of
       plan.shape): written in place, costs is None;
     - otherwise None, and nothing of size the grid is allocated.
@@ -410,17 +414,18 @@ def run_range(plan, start, stop, full_output=False, num_threads=None, out=None):
     """
     nt = resolve_num_threads(num_threads)
     costs = None
+    rowout = False
     if out is not None:
         target, ostride, offset = out.reshape(-1), plan.ustride, 0
     elif full_output:
         a, b = plan.row_start(start), plan.row_start(stop)
         costs = target = np.empty(b - a)
-        ostride, offset = plan.pstride, a
+        ostride, offset, rowout = plan.pstride, a, True
     else:
         target, ostride, offset = np.empty(0), plan.pstride, 0
     bc, bu = _grid.search(plan.X, plan.y, plan.W, plan.H, plan.values, plan.vstart,
                           plan.vlen, plan.which, plan.ustride, ostride, target, offset,
-                          plan.tile, plan.etile, plan.qbatch, start, stop, plan.chunk,
+                          rowout, plan.tile, plan.etile, plan.qbatch, start, stop, plan.chunk,
                           plan.nblock, plan.nfold,
                           plan.reg, plan.scale, plan.pen0, plan.pen, nt)
     return bc, bu, costs
@@ -428,6 +433,25 @@ def run_range(plan, start, stop, full_output=False, num_threads=None, out=None):
 
 def place(plan, surface, start, stop, costs):
     """Write run_range's costs of rows [start, stop) into the user-layout surface."""
+    if plan.ntiles > 1:
+        # tile-major rows: each tile's run of rows is a block of prefixes x
+        # that tile's values
+        view = surface.transpose(plan.order).reshape(plan.nprefix, plan.row_len) \
+            if plan.identity else surface.transpose(plan.order)
+        pos = 0
+        for t in range(start // plan.nprefix, (stop - 1) // plan.nprefix + 1):
+            qa = max(start - t * plan.nprefix, 0)
+            qb = min(stop - t * plan.nprefix, plan.nprefix)
+            k0 = t * plan.tile
+            nk = min(plan.tile, plan.row_len - k0)
+            block = costs[pos:pos + (qb - qa) * nk].reshape(qb - qa, nk)
+            pos += (qb - qa) * nk
+            if plan.identity:
+                view[qa:qb, k0:k0 + nk] = block
+            else:
+                outer = np.unravel_index(np.arange(qa, qb), plan.plan_shape[:-1])
+                view[outer + (slice(k0, k0 + nk),)] = block
+        return
     a, b = plan.row_start(start), plan.row_start(stop)
     if plan.identity:
         surface.reshape(-1)[a:b] = costs

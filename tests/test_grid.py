@@ -168,6 +168,28 @@ def test_reordered_plan_places_costs_in_user_order():
     np.testing.assert_allclose(surface, ref.costs, rtol=RTOL, atol=ATOL)
 
 
+def test_tiled_rows_are_tile_major_and_placed_in_user_order(monkeypatch):
+    # Rows run tile by tile over all prefixes (a chunk's tables then serve
+    # many prefixes); run_range returns them row after row and place puts
+    # any split of them into a reordered surface bit for bit.
+    monkeypatch.setattr(P, "_TILE", 7)
+    NN = _net(seed=4)
+    axes = {"W2[1,0]": np.linspace(-3, 3, 50), "W1[0,0]": np.array([0.5, -1.0, 2.0])}
+    plan = P.make_plan(NN, nndfast.X, nndfast.y, axes)
+    assert not plan.identity and plan.ntiles == 8 and plan.nprefix == 3
+    assert plan.row_start(plan.nprefix) == 3 * 7            # tile 0 of every prefix
+    assert plan.row_start(plan.n_rows) == plan.evaluations
+    whole = nndfast.grid_search(NN, nndfast.X, nndfast.y, axes)
+    _assert_same(whole, reference.grid_search(NN, nndfast.X, nndfast.y, axes))
+    surface = np.full(plan.shape, np.nan)
+    cuts = [0, 1, 2, 5, 11, 22, plan.n_rows - 1, plan.n_rows]
+    for a, b in zip(cuts[:-1], cuts[1:]):
+        _, _, rows = P.run_range(plan, a, b, True, 2)
+        assert rows.size == plan.row_start(b) - plan.row_start(a)
+        P.place(plan, surface, a, b, rows)
+    assert _bits(surface) == _bits(whole.costs)
+
+
 def test_long_innermost_axis_is_tiled(monkeypatch):
     monkeypatch.setattr(P, "_TILE", 7)
     NN = _net(seed=6)
