@@ -59,10 +59,10 @@ typedef struct {
     void (*hidden)(int64_t, int64_t, const double *, const double *, const double *,
                    double *);
     void (*row)(int64_t, int64_t, const double *const *, const double *, const double *,
-                const double *, double, double *);
+                const double *, int, double, double *);
     void (*exp_table)(int64_t, int64_t, const double *const *, const double *, double *);
     void (*row_e)(int64_t, int64_t, const double *const *, const double *, const double *,
-                  double, double *);
+                  int, double, double *);
     double (*row_min)(const double *, int64_t, int *);
     void (*hidden_e)(int64_t, int64_t, const double *, const double *, double *);
     void (*outer)(int64_t, int64_t, int64_t, const double *, const double *, int64_t,

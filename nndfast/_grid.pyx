@@ -29,6 +29,9 @@ Separable evaluation, per outer prefix:
 - Fused blocks (nblock > 1, _chunk_fused): the last nblock axes, touching
   distinct terms a2[e,h]*W2[h,o] of z3, form one row over their product;
   exp(-z3) = exp(-base) * prod of one table per block axis.
+- Example tiles: a row's sum runs over tiles of g.etile examples (all of
+  them when their tables fit), each tile's tables built once per batch of
+  prefixes (see _chunk), so no scratch grows with the number of examples.
 - Part 7 (reg): each row becomes row*scale + penalties (K.penalty).
 The row loops are the SIMD functions of _grid_impl.h, dispatched in _grid.h.
 
@@ -40,7 +43,7 @@ fixed size (set by the plan) and partial results are combined in index order.
 """
 from cython.parallel cimport prange, threadid
 from libc.stdint cimport int64_t
-from libc.stdlib cimport malloc, free
+from libc.stdlib cimport calloc, malloc, free
 from libc.math cimport exp, fabs, NAN
 from libc.string cimport memcpy
 
@@ -53,11 +56,12 @@ cdef extern from "_grid.h" nogil:
         void (*hidden)(int64_t N, int64_t nk, const double *zb, const double *x,
                        const double *v, double *A) noexcept nogil
         void (*row)(int64_t npairs, int64_t nk, const double **src, const double *b,
-                    const double *w, const double *t, double c, double *row) noexcept nogil
+                    const double *w, const double *t, int init, double c,
+                    double *row) noexcept nogil
         void (*exp_table)(int64_t npairs, int64_t nk, const double **src, const double *w,
                           double *E) noexcept nogil
         void (*row_e)(int64_t npairs, int64_t nk, const double **E, const double *B,
-                      const double *t, double c, double *row) noexcept nogil
+                      const double *t, int init, double c, double *row) noexcept nogil
         double (*row_min)(const double *row, int64_t n, int *has_nan) noexcept nogil
         void (*hidden_e)(int64_t N, int64_t nk, const double *Bz, const double *F,
                          double *A) noexcept nogil
@@ -105,8 +109,12 @@ cdef struct Grid:
     const int64_t *ustride   # (m,) user flat-index stride of each axis
     const int64_t *ostride   # (m,) stride of each axis in out
     int64_t tile             # innermost values per row; the axis is split in tiles
+    int64_t etile            # examples per example tile (a multiple of 4 below N)
+    int64_t qbatch           # prefixes per batch of rows sharing a tile's tables
     double *out              # surface (or NULL): point -> out[sum idx*ostride - out_offset]
     int64_t out_offset
+    bint rowout              # out holds the rows one after another (run_range's costs)
+    int64_t nprefix          # points of the outer axes (prefixes)
     int64_t nblock           # trailing axes fused into one row (1: the innermost only)
     int64_t nfold            # 1: the block's first axis is folded into the row's scale
     bint reg                 # Part 7's cost: cost*scale + pen0 + penalties of the values
@@ -127,30 +135,31 @@ cdef inline bint _better(double c, int64_t u, double bc, int64_t bu) noexcept no
     return c < bc or (c == bc and u < bu)
 
 
-cdef inline void _hidden_col(const Grid *g, const double *W, Py_ssize_t h,
-                             double *a2) noexcept nogil:
-    # a2[:, h] = f(X @ W1[:, h])
+cdef inline void _hidden_col(const Grid *g, const double *X, Py_ssize_t n,
+                             const double *W, Py_ssize_t h, double *a2) noexcept nogil:
+    # a2[:, h] = f(X @ W1[:, h]) for the n examples (rows) of X
     cdef Py_ssize_t e, i
     cdef double s
-    for e in range(g.N):
+    for e in range(n):
         s = 0.0
         for i in range(g.I):
-            s = s + g.X[e * g.I + i] * W[i * g.H + h]
+            s = s + X[e * g.I + i] * W[i * g.H + h]
         a2[e * g.H + h] = nnd_sigmoid(s)
 
 
-cdef inline bint _zpart(const Grid *g, const double *W, Py_ssize_t ii, Py_ssize_t ih,
-                        double *zb, const double *old) noexcept nogil:
-    # zb[e] = z2[e, ih] without input ii's term; True if it differs from old
-    # (old may be NULL: no comparison).
+cdef inline bint _zpart(const Grid *g, const double *X, Py_ssize_t n, const double *W,
+                        Py_ssize_t ii, Py_ssize_t ih, double *zb,
+                        const double *old) noexcept nogil:
+    # zb[e] = z2[e, ih] without input ii's term, for the n examples of X;
+    # True if it differs from old (old may be NULL: no comparison).
     cdef Py_ssize_t e, i
     cdef double s
     cdef bint moved = False
-    for e in range(g.N):
+    for e in range(n):
         s = 0.0
         for i in range(g.I):
             if i != ii:
-                s = s + g.X[e * g.I + i] * W[i * g.H + ih]
+                s = s + X[e * g.I + i] * W[i * g.H + ih]
         zb[e] = s
         if old != NULL and s != old[e]:
             moved = True
@@ -209,93 +218,168 @@ cdef inline void _row_best(const double *row, int64_t nk, const int64_t *ublk, i
         bu[0] = u
 
 
-cdef int _chunk(const Grid *g, int64_t p0, int64_t p1,
-                double *best_c, int64_t *best_u) noexcept nogil:
+cdef struct Scratch:
+    # One thread's scratch, allocated before a search runs (_scratch_sizes)
+    double *buf
+    int64_t *ibuf
+    unsigned char *flags
+    const double **ptrs
+
+
+cdef inline void _inner(const Grid *g, bint *inner_w2, Py_ssize_t *ii, Py_ssize_t *ih,
+                        Py_ssize_t *io, bint *use_e) noexcept nogil:
+    # The innermost axis's weight (W2[ih, io] or W1[ii, ih]) and whether its
+    # exponential tables stay fixed across prefixes (use_e, see _chunk).
+    cdef Py_ssize_t I = g.I, H = g.H, O = g.O, m = g.m, a
+    cdef int64_t win = g.which[m - 1], wa
+    inner_w2[0] = win >= I * H
+    if inner_w2[0]:
+        ih[0] = (win - I * H) // O
+        io[0] = (win - I * H) % O
+        ii[0] = -1
+    else:
+        ii[0] = win // H
+        ih[0] = win % H
+        io[0] = -1
+    use_e[0] = True
+    for a in range(m - 1):
+        wa = g.which[a]
+        if inner_w2[0] and wa < I * H and wa % H == ih[0]:
+            use_e[0] = False     # a2[:, ih] moves with an outer axis
+        if not inner_w2[0] and I * H + ih[0] * O <= wa < I * H + ih[0] * O + O:
+            use_e[0] = False     # W2[ih, :] moves with an outer axis
+    if (not inner_w2[0] and m >= 2 and g.which[m - 2] < I * H
+            and g.which[m - 2] % H == ih[0]):
+        use_e[0] = False         # A moves every prefix: a table would be rebuilt each time
+
+
+cdef void _scratch_sizes(const Grid *g, int64_t *sz) noexcept nogil:
+    # sz[0..3]: doubles, int64s, bytes and pointers of one thread's scratch.
+    # Every term is bounded by the plan's tile, example tile and batch, never
+    # by the number of examples alone (a fused plan is only chosen when its
+    # own N-sized scratch is small, see _plan.fused_layout).
+    cdef Py_ssize_t N = g.N, I = g.I, H = g.H, O = g.O, m = g.m
+    cdef Py_ssize_t P = I * H + H * O, NP = N * O, b
+    cdef int64_t tile, NE, nA, nE, QB = g.qbatch
+    cdef int64_t KB = 1, KR = 1, nmax = 1, tsize = 0, nb = g.nblock
+    cdef bint inner_w2, use_e
+    cdef Py_ssize_t ii, ih, io
+    if g.nblock > 1:
+        for b in range(m - nb, m):
+            KB = KB * g.vlen[b]
+            nmax = max(nmax, g.vlen[b])
+            tsize = tsize + NP * g.vlen[b]
+        for b in range(m - nb + g.nfold, m):
+            KR = KR * g.vlen[b]
+        sz[0] = (P + N * H + 4 * NP + 2 * N + N * nmax + nb * (N + O) + nb + 2 * tsize
+                 + 2 * NP * KR + 2 * KB + 1)
+        sz[1] = 2 * KB + 2 * nb + 1
+        sz[2] = H * O + H + 1
+        sz[3] = 2 * NP + 1
+        return
+    _inner(g, &inner_w2, &ii, &ih, &io, &use_e)
+    tile = min(g.tile, g.vlen[m - 1])
+    NE = max(1, min(g.etile, N))
+    nA = 0 if inner_w2 else NE * tile
+    nE = 0 if not use_e else (NE * tile if inner_w2 else NE * O * tile)
+    sz[0] = P + NE * H + 3 * NE * O + 7 * NE + 2 * nA + nE + QB * tile + 2 * QB + 1
+    sz[1] = 2 * QB + 1
+    sz[2] = H + 1
+    sz[3] = 2 * NE * O + 1
+
+
+cdef void _free_scratch(Scratch *scr, int n) noexcept nogil:
+    cdef int i
+    if scr == NULL:
+        return
+    for i in range(n):
+        free(scr[i].buf)
+        free(scr[i].ibuf)
+        free(scr[i].flags)
+        free(scr[i].ptrs)
+    free(scr)
+
+
+cdef void _chunk(const Grid *g, int64_t p0, int64_t p1, Scratch *S,
+                 double *best_c, int64_t *best_u) noexcept nogil:
     # Evaluate rows [p0, p1); best (cost, user flat index) -> best_c, best_u.
-    # Row p is tile t = p % ntiles of the innermost axis at outer prefix
-    # p // ntiles.  Returns -1 if scratch could not be allocated.
+    # Row p is tile t = p // nprefix of the innermost axis at outer prefix
+    # q = p % nprefix.  The rows are taken tile by tile, in batches of up to
+    # g.qbatch prefixes, and each batch example tile by example tile (g.etile
+    # examples): a tile's tables for one example tile are built once and
+    # serve every prefix of the batch, and no scratch grows with N.  Each
+    # row's sum runs over the examples in order, in the same groups of pairs
+    # whatever the batch, chunk or thread, so a cost never depends on them.
     cdef Py_ssize_t N = g.N, I = g.I, H = g.H, O = g.O, m = g.m
     cdef Py_ssize_t P = I * H + H * O
     cdef int64_t nk_all = g.vlen[m - 1]
     cdef int64_t tile = min(g.tile, nk_all)
-    cdef int64_t ntiles = (nk_all + tile - 1) // tile
-    cdef int64_t nk = tile, t, kt0, last_t = -1, last_f = -1
+    cdef int64_t NE = max(1, min(g.etile, N))
+    cdef int64_t nET = (N + NE - 1) // NE if N > 0 else 1
+    cdef bint multi = nET > 1
+    # rows kept until the batch ends (several example tiles, or a surface
+    # written by values); else one row buffer, still in L1 when it is read
+    cdef bint keep = multi or (g.out != NULL and g.ostride[m - 1] != 1)
+    cdef int64_t QB = g.qbatch
+    cdef int64_t nk, t, kt0, qlo, qhi, qb0, nq, qi, et, e0, ne
+    cdef int64_t last_et = -1, akey, last_akey = -1, last_fkey = -1, last_ekey = -1
     cdef const double *vin_all = g.values + g.vstart[m - 1]
-    cdef const double *vin = vin_all
-    cdef int64_t win = g.which[m - 1]
-    cdef bint inner_w2 = win >= I * H
+    cdef const double *vin
+    cdef const double *Xe
+    cdef const double *ye
+    cdef bint inner_w2, use_e
     cdef Py_ssize_t ii, ih, io
-    cdef int64_t p, q, uoff, ooff, k, us_in = g.ustride[m - 1], os_in = g.ostride[m - 1]
+    cdef int64_t q, uoff, ooff, k, us_in = g.ustride[m - 1], os_in = g.ostride[m - 1]
     cdef Py_ssize_t a, e, h, o
-    cdef double s, d, c, cmin, bc = 0.0
+    cdef double s, d, c, c0, cmin, bc = 0.0
     cdef int64_t bu = -1
     cdef int has_nan
-    cdef bint first = True, fresh
+    cdef bint fresh
     cdef double *dst
+    cdef double *row
+    cdef const double *penin = g.pen + g.vstart[m - 1] if g.reg else NULL
     # Precomputed-exponential path (K.row_e): usable when the exponentials'
     # inputs stay fixed across prefixes (use_e), they are in range (e_ok) and
-    # the prefix's own z3 parts are too (checked per prefix).
-    cdef bint use_e = True, e_ok = False
+    # the prefix's own z3 parts are too (checked per prefix and example tile).
+    cdef bint e_ok = False
     cdef double emax = 0.0, bmax, vmax
-    cdef int64_t wa
-
-    if inner_w2:
-        ih = (win - I * H) // O
-        io = (win - I * H) % O
-        ii = -1
-    else:
-        ii = win // H
-        ih = win % H
-        io = -1
-
-    for a in range(m - 1):
-        wa = g.which[a]
-        if inner_w2 and wa < I * H and wa % H == ih:
-            use_e = False        # a2[:, ih] moves with an outer axis
-        if not inner_w2 and I * H + ih * O <= wa < I * H + ih * O + O:
-            use_e = False        # W2[ih, :] moves with an outer axis
-    if not inner_w2 and m >= 2 and g.which[m - 2] < I * H and g.which[m - 2] % H == ih:
-        use_e = False            # A moves every prefix: a table would be rebuilt each time
-
     # Precomputed hidden exponentials (K.hidden_e), W1 inner only:
     # F[e, k] = exp(-X[e, ii] * v[k]) per tile, so a refresh of A needs no exp.
     cdef bint f_ok = False
     cdef double fmax = 0.0, zmax
-    cdef double pc = 0.0
-    cdef const double *penin = g.pen + g.vstart[m - 1] if g.reg else NULL
 
-    # scratch: W | a2 (N,H) | base3 (N,O) | zb, zbc, xcol, acol, bcol, ycol, bz (N)
-    #          | wv (N*O) | B (N*O) | row (nk) | A, F (N*nk each, W1 inner only)
-    #          | E (N*O*nk or N*nk, if use_e); src, esrc (N*O pointers each)
-    cdef Py_ssize_t nA = 0 if inner_w2 else N * tile
-    cdef Py_ssize_t nE = 0 if not use_e else (N * tile if inner_w2 else N * O * tile)
-    cdef double *buf = <double *> malloc(
-        (P + N * H + 3 * N * O + 7 * N + nk + 2 * nA + nE + 1) * sizeof(double))
-    cdef unsigned char *touched = <unsigned char *> malloc(H + 1)
-    cdef const double **src = <const double **> malloc((2 * N * O + 1) * sizeof(double *))
-    if buf == NULL or touched == NULL or src == NULL:
-        free(buf)
-        free(touched)
-        free(src)
-        return -1
-    cdef double *W = buf
+    _inner(g, &inner_w2, &ii, &ih, &io, &use_e)
+
+    # scratch: W | a2 (NE,H) | base3 (NE,O) | zb, zbc, xcol, acol, bcol, ycol, bz (NE)
+    #          | wv (NE*O) | B (NE*O) | A, F (NE*tile each, W1 inner only)
+    #          | E (NE*O*tile or NE*tile, if use_e) | acc (QB*tile) | qp, cq (QB)
+    #          ints: qu, qo (QB); flags: touched (H); pointers: src, esrc (NE*O)
+    cdef Py_ssize_t nA = 0 if inner_w2 else NE * tile
+    cdef Py_ssize_t nE = 0 if not use_e else (NE * tile if inner_w2 else NE * O * tile)
+    cdef double *W = S.buf
     cdef double *W2 = W + I * H
     cdef double *a2 = W + P
-    cdef double *base3 = a2 + N * H
-    cdef double *zb = base3 + N * O
-    cdef double *zbc = zb + N
-    cdef double *xcol = zbc + N
-    cdef double *acol = xcol + N
-    cdef double *bcol = acol + N
-    cdef double *ycol = bcol + N
-    cdef double *bz = ycol + N
-    cdef double *wv = bz + N
-    cdef double *Bv = wv + N * O
-    cdef double *row = Bv + N * O
-    cdef double *A = row + nk
+    cdef double *base3 = a2 + NE * H
+    cdef double *zb = base3 + NE * O
+    cdef double *zbc = zb + NE
+    cdef double *xcol = zbc + NE
+    cdef double *acol = xcol + NE
+    cdef double *bcol = acol + NE
+    cdef double *ycol = bcol + NE
+    cdef double *bz = ycol + NE
+    cdef double *wv = bz + NE
+    cdef double *Bv = wv + NE * O
+    cdef double *A = Bv + NE * O
     cdef double *F = A + nA
     cdef double *E = F + nA
-    cdef const double **esrc = src + N * O
+    cdef double *acc = E + nE
+    cdef double *qp = acc + QB * tile
+    cdef double *cq = qp + QB
+    cdef int64_t *qu = S.ibuf
+    cdef int64_t *qo = qu + QB
+    cdef unsigned char *touched = S.flags
+    cdef const double **src = S.ptrs
+    cdef const double **esrc = src + NE * O
 
     memcpy(W, g.W, P * sizeof(double))
     for h in range(H):
@@ -303,167 +387,205 @@ cdef int _chunk(const Grid *g, int64_t p0, int64_t p1,
     for a in range(m - 1):
         if g.which[a] < I * H:
             touched[g.which[a] % H] = 1
-    if not inner_w2:
-        for e in range(N):
-            xcol[e] = g.X[e * I + ii]
-    else:
-        for e in range(N):
-            ycol[e] = g.y[e * O + io]
 
-    for p in range(p0, p1):
-        # -- this row's tile, outer values into W, offsets ---------------
-        t = p % ntiles
-        q = p // ntiles
+    for t in range(p0 // g.nprefix, (p1 - 1) // g.nprefix + 1):
+        # the prefixes q whose row t*nprefix + q lies in [p0, p1)
+        qlo = max(p0 - t * g.nprefix, 0)
+        qhi = min(p1 - t * g.nprefix, g.nprefix)
         kt0 = t * tile
         nk = min(tile, nk_all - kt0)
         vin = vin_all + kt0
-        uoff = kt0 * us_in
-        ooff = kt0 * os_in
-        pc = _prefix(g, m - 1, q, W, &uoff, &ooff)
-
-        # -- hidden layer: only the columns that outer axes change --------
-        for h in range(H):
-            if (first or touched[h]) and (inner_w2 or h != ih):
-                _hidden_col(g, W, h, a2)
-
-        if inner_w2:
-            # -- innermost W2[ih, io]: other outputs are a constant cost --
-            c = 0.0
-            for e in range(N):
-                for o in range(O):
-                    s = 0.0
+        qb0 = qlo
+        while qb0 < qhi:
+            nq = min(QB, qhi - qb0)
+            for et in range(nET):
+                e0 = et * NE
+                ne = min(NE, N - e0)
+                Xe = g.X + e0 * I
+                ye = g.y + e0 * O
+                akey = t * nET + et
+                if et != last_et:
+                    # this example tile's columns: the ones no outer axis
+                    # moves are computed here only
+                    last_et = et
                     for h in range(H):
-                        if o != io or h != ih:
-                            s = s + a2[e * H + h] * W2[h * O + o]
-                    if o == io:
-                        bcol[e] = s
-                        acol[e] = a2[e * H + ih]
+                        if inner_w2 or h != ih:
+                            _hidden_col(g, Xe, ne, W, h, a2)
+                    if not inner_w2:
+                        for e in range(ne):
+                            xcol[e] = Xe[e * I + ii]
                     else:
-                        d = g.y[e * O + o] - nnd_sigmoid(s)
-                        c = c + 0.5 * d * d
-            for e in range(N):
-                src[e] = vin
-            if use_e and t != last_t:
-                # E[e, k] = exp(-a2[e, ih] * v[k]): fixed while the tile is
-                last_t = t
-                vmax = 0.0
-                for k in range(nk):
-                    vmax = max(vmax, fabs(vin[k]))
-                emax = 0.0
-                for e in range(N):
-                    emax = max(emax, fabs(acol[e]) * vmax)
-                e_ok = emax <= NND_GRID_EMAX
-                if e_ok:
-                    K.exp_table(N, nk, src, acol, E)
-            bmax = 0.0
-            if use_e and e_ok:
-                for e in range(N):
-                    bmax = max(bmax, fabs(bcol[e]))
-            if use_e and e_ok and bmax + emax <= NND_GRID_EMAX:
-                for e in range(N):
-                    Bv[e] = exp(-bcol[e])
-                    esrc[e] = E + e * nk
-                K.row_e(N, nk, esrc, Bv, ycol, c, row)
-            else:
-                K.row(N, nk, src, bcol, acol, ycol, c, row)
-        else:
-            # -- innermost W1[ii, ih]: refresh A when its z2 part changed --
-            if first or touched[ih] or t != last_t:
-                fresh = _zpart(g, W, ii, ih, zb, NULL if first else zbc)
-                fresh = fresh or first or t != last_t
-                last_t = t
-                if fresh:
-                    if first or t != last_f:
-                        # F depends only on the tile: rebuilt with it
-                        last_f = t
-                        vmax = 0.0
-                        for k in range(nk):
-                            vmax = max(vmax, fabs(vin[k]))
-                        fmax = 0.0
-                        for e in range(N):
+                        for e in range(ne):
+                            ycol[e] = ye[e * O + io]
+                for qi in range(nq):
+                    q = qb0 + qi
+                    uoff = kt0 * us_in
+                    ooff = kt0 * os_in
+                    c = _prefix(g, m - 1, q, W, &uoff, &ooff)
+                    if et == 0:
+                        qp[qi] = c
+                        qu[qi] = uoff
+                        qo[qi] = kt0 * g.nprefix + q * nk if g.rowout else ooff
+                        cq[qi] = 0.0
+                    row = acc + qi * tile if keep else acc
+                    # -- hidden layer: only the columns that outer axes change
+                    for h in range(H):
+                        if touched[h] and (inner_w2 or h != ih):
+                            _hidden_col(g, Xe, ne, W, h, a2)
+
+                    if inner_w2:
+                        # -- innermost W2[ih, io]: other outputs are a constant
+                        # cost, summed over the example tiles in order
+                        c = cq[qi]
+                        for e in range(ne):
+                            for o in range(O):
+                                s = 0.0
+                                for h in range(H):
+                                    if o != io or h != ih:
+                                        s = s + a2[e * H + h] * W2[h * O + o]
+                                if o == io:
+                                    bcol[e] = s
+                                    acol[e] = a2[e * H + ih]
+                                else:
+                                    d = ye[e * O + o] - nnd_sigmoid(s)
+                                    c = c + 0.5 * d * d
+                        cq[qi] = c
+                        # one example tile: the row starts at c, as one sum
+                        # over the examples; several: at 0, c added last
+                        c0 = 0.0 if multi else c
+                        for e in range(ne):
                             src[e] = vin
-                            fmax = max(fmax, fabs(xcol[e]) * vmax)
-                        f_ok = fmax <= NND_GRID_EMAX
-                        if f_ok:
-                            K.exp_table(N, nk, src, xcol, F)
-                    zmax = 0.0
-                    for e in range(N):
-                        zmax = max(zmax, fabs(zb[e]))
-                    if f_ok and zmax + fmax <= NND_GRID_EMAX:
-                        for e in range(N):
-                            bz[e] = exp(-zb[e])
-                        K.hidden_e(N, nk, bz, F, A)
+                        if use_e and akey != last_ekey:
+                            # E[e, k] = exp(-a2[e, ih] * v[k]): fixed while the
+                            # tile and the example tile are
+                            last_ekey = akey
+                            vmax = 0.0
+                            for k in range(nk):
+                                vmax = max(vmax, fabs(vin[k]))
+                            emax = 0.0
+                            for e in range(ne):
+                                emax = max(emax, fabs(acol[e]) * vmax)
+                            e_ok = emax <= NND_GRID_EMAX
+                            if e_ok:
+                                K.exp_table(ne, nk, src, acol, E)
+                        bmax = 0.0
+                        if use_e and e_ok:
+                            for e in range(ne):
+                                bmax = max(bmax, fabs(bcol[e]))
+                        if use_e and e_ok and bmax + emax <= NND_GRID_EMAX:
+                            for e in range(ne):
+                                Bv[e] = exp(-bcol[e])
+                                esrc[e] = E + e * nk
+                            K.row_e(ne, nk, esrc, Bv, ycol, et == 0, c0, row)
+                        else:
+                            K.row(ne, nk, src, bcol, acol, ycol, et == 0, c0, row)
                     else:
-                        K.hidden(N, nk, zb, xcol, vin, A)
-                    memcpy(zbc, zb, N * sizeof(double))
-                    for e in range(N):
-                        for o in range(O):
-                            src[e * O + o] = A + e * nk
-                            wv[e * O + o] = W2[ih * O + o]
-                    if use_e:
-                        # E[(e,o), k] = exp(-A[e, k] * W2[ih, o]), 0 < A < 1
-                        emax = 0.0
-                        for o in range(O):
-                            emax = max(emax, fabs(W2[ih * O + o]))
-                        e_ok = emax <= NND_GRID_EMAX
-                        if e_ok:
-                            K.exp_table(N * O, nk, src, wv, E)
-            for e in range(N):
-                for o in range(O):
-                    src[e * O + o] = A + e * nk
-                    wv[e * O + o] = W2[ih * O + o]
-            bmax = 0.0
-            for e in range(N):
-                for o in range(O):
-                    s = 0.0
-                    for h in range(H):
-                        if h != ih:
-                            s = s + a2[e * H + h] * W2[h * O + o]
-                    base3[e * O + o] = s
-                    bmax = max(bmax, fabs(s))
-            if use_e and e_ok and bmax + emax <= NND_GRID_EMAX:
-                for e in range(N * O):
-                    Bv[e] = exp(-base3[e])
-                    esrc[e] = E + e * nk
-                K.row_e(N * O, nk, esrc, Bv, g.y, 0.0, row)
-            else:
-                K.row(N * O, nk, src, base3, wv, g.y, 0.0, row)
-        first = False
-        if g.reg:
-            K.penalty(nk, g.scale, pc, penin + kt0, row)
+                        # -- innermost W1[ii, ih]: refresh A when its z2 part
+                        # changed (or the tiles did)
+                        if akey != last_akey or touched[ih]:
+                            fresh = _zpart(g, Xe, ne, W, ii, ih, zb,
+                                           NULL if akey != last_akey else zbc)
+                            fresh = fresh or akey != last_akey
+                            last_akey = akey
+                            if fresh:
+                                if akey != last_fkey:
+                                    # F depends only on the tiles: rebuilt with them
+                                    last_fkey = akey
+                                    vmax = 0.0
+                                    for k in range(nk):
+                                        vmax = max(vmax, fabs(vin[k]))
+                                    fmax = 0.0
+                                    for e in range(ne):
+                                        src[e] = vin
+                                        fmax = max(fmax, fabs(xcol[e]) * vmax)
+                                    f_ok = fmax <= NND_GRID_EMAX
+                                    if f_ok:
+                                        K.exp_table(ne, nk, src, xcol, F)
+                                zmax = 0.0
+                                for e in range(ne):
+                                    zmax = max(zmax, fabs(zb[e]))
+                                if f_ok and zmax + fmax <= NND_GRID_EMAX:
+                                    for e in range(ne):
+                                        bz[e] = exp(-zb[e])
+                                    K.hidden_e(ne, nk, bz, F, A)
+                                else:
+                                    K.hidden(ne, nk, zb, xcol, vin, A)
+                                memcpy(zbc, zb, ne * sizeof(double))
+                                for e in range(ne):
+                                    for o in range(O):
+                                        src[e * O + o] = A + e * nk
+                                        wv[e * O + o] = W2[ih * O + o]
+                                if use_e:
+                                    # E[(e,o), k] = exp(-A[e, k] * W2[ih, o]), 0 < A < 1
+                                    emax = 0.0
+                                    for o in range(O):
+                                        emax = max(emax, fabs(W2[ih * O + o]))
+                                    e_ok = emax <= NND_GRID_EMAX
+                                    if e_ok:
+                                        K.exp_table(ne * O, nk, src, wv, E)
+                        for e in range(ne):
+                            for o in range(O):
+                                src[e * O + o] = A + e * nk
+                                wv[e * O + o] = W2[ih * O + o]
+                        bmax = 0.0
+                        for e in range(ne):
+                            for o in range(O):
+                                s = 0.0
+                                for h in range(H):
+                                    if h != ih:
+                                        s = s + a2[e * H + h] * W2[h * O + o]
+                                base3[e * O + o] = s
+                                bmax = max(bmax, fabs(s))
+                        if use_e and e_ok and bmax + emax <= NND_GRID_EMAX:
+                            for e in range(ne * O):
+                                Bv[e] = exp(-base3[e])
+                                esrc[e] = E + e * nk
+                            K.row_e(ne * O, nk, esrc, Bv, ye, et == 0, 0.0, row)
+                        else:
+                            K.row(ne * O, nk, src, base3, wv, ye, et == 0, 0.0, row)
 
-        # -- best of the row, then the surface ---------------------------
-        cmin = K.row_min(row, nk, &has_nan)
-        k = -1
-        if has_nan:
-            k = 0
-            while row[k] == row[k]:
-                k = k + 1
-        elif bu < 0 or cmin <= bc:
-            k = 0
-            while row[k] != cmin:
-                k = k + 1
-        if k >= 0 and _better(row[k], uoff + k * us_in, bc, bu):
-            bc = row[k]
-            bu = uoff + k * us_in
-        if g.out != NULL:
-            dst = g.out + (ooff - g.out_offset)
-            if os_in == 1:
-                memcpy(dst, row, nk * sizeof(double))
-            else:
+                    if et < nET - 1:
+                        continue
+                    # -- the row is complete: cost, best, surface ----------
+                    if multi and inner_w2 and O > 1:
+                        c = cq[qi]
+                        for k in range(nk):
+                            row[k] = c + row[k]
+                    if g.reg:
+                        K.penalty(nk, g.scale, qp[qi], penin + kt0, row)
+                    cmin = K.row_min(row, nk, &has_nan)
+                    k = -1
+                    if has_nan:
+                        k = 0
+                        while row[k] == row[k]:
+                            k = k + 1
+                    elif bu < 0 or cmin <= bc:
+                        k = 0
+                        while row[k] != cmin:
+                            k = k + 1
+                    if k >= 0 and _better(row[k], qu[qi] + k * us_in, bc, bu):
+                        bc = row[k]
+                        bu = qu[qi] + k * us_in
+                    if g.out != NULL and os_in == 1:
+                        memcpy(g.out + (qo[qi] - g.out_offset), row, nk * sizeof(double))
+            if g.out != NULL and os_in != 1:
+                # the innermost axis is not the surface's last: write the
+                # batch by values, so consecutive prefixes (adjacent in the
+                # surface when the last outer axis is its last) fill whole
+                # cache lines instead of one double per line
                 for k in range(nk):
-                    dst[k * os_in] = row[k]
+                    dst = g.out + (k * os_in - g.out_offset)
+                    for qi in range(nq):
+                        dst[qo[qi]] = acc[qi * tile + k]
+            qb0 = qb0 + nq
 
-    free(buf)
-    free(touched)
-    free(src)
     best_c[0] = bc
     best_u[0] = bu
-    return 0
 
 
-cdef int _chunk_fused(const Grid *g, int64_t p0, int64_t p1,
-                      double *best_c, int64_t *best_u) noexcept nogil:
+
+cdef void _chunk_fused(const Grid *g, int64_t p0, int64_t p1, Scratch *S,
+                       double *best_c, int64_t *best_u) noexcept nogil:
     # Rows [p0, p1) of a fused plan: row p is outer prefix p with all the
     # points of the block (the last nblock plan axes, last fastest).  The
     # block's axes touch distinct terms a2[e,h]*W2[h,o] of z3, so
@@ -474,7 +596,6 @@ cdef int _chunk_fused(const Grid *g, int64_t p0, int64_t p1,
     # folded one is rebuilt with them, and each row is K.row_e over R, with
     # the folded axis's table multiplied into exp(-base).  Rows out of
     # NND_GRID_EMAX's range take a scalar path through the same z's.
-    # Returns -1 if scratch could not be allocated.
     cdef Py_ssize_t N = g.N, I = g.I, H = g.H, O = g.O, m = g.m
     cdef Py_ssize_t P = I * H + H * O, NP = N * O
     cdef Py_ssize_t nb = g.nblock, nf = g.nfold, mo = m - nb
@@ -499,18 +620,10 @@ cdef int _chunk_fused(const Grid *g, int64_t p0, int64_t p1,
     # scratch: W | a2 (N,H) | base, Bv, Bf, wv (NP) | zb, xt (N) | A (N*nmax)
     #          | inp (nb*(N+O)) | zmaxb (nb) | T, Z (NP*n_b per block axis)
     #          | R0, R1 (NP*KR) | row, penblk (KB)
-    cdef double *buf = <double *> malloc(
-        (P + N * H + 4 * NP + 2 * N + N * nmax + nb * (N + O) + nb + 2 * tsize
-         + 2 * NP * KR + 2 * KB + 1) * sizeof(double))
-    cdef int64_t *ibuf = <int64_t *> malloc((2 * KB + 2 * nb + 1) * sizeof(int64_t))
-    cdef unsigned char *flags = <unsigned char *> malloc(H * O + H + 1)
-    cdef const double **src = <const double **> malloc((2 * NP + 1) * sizeof(double *))
-    if buf == NULL or ibuf == NULL or flags == NULL or src == NULL:
-        free(buf)
-        free(ibuf)
-        free(flags)
-        free(src)
-        return -1
+    cdef double *buf = S.buf
+    cdef int64_t *ibuf = S.ibuf
+    cdef unsigned char *flags = S.flags
+    cdef const double **src = S.ptrs
     cdef double *W = buf
     cdef double *W2 = W + I * H
     cdef double *a2 = W + P
@@ -574,7 +687,7 @@ cdef int _chunk_fused(const Grid *g, int64_t p0, int64_t p1,
         pc = _prefix(g, mo, p, W, &uoff, &ooff)
         for h in range(H):
             if first or touched[h]:
-                _hidden_col(g, W, h, a2)
+                _hidden_col(g, g.X, N, W, h, a2)
 
         # -- per-axis tables, rebuilt only when their inputs moved --------
         rdirty = first
@@ -587,7 +700,7 @@ cdef int _chunk_fused(const Grid *g, int64_t p0, int64_t p1,
             if wa < I * H:
                 ii = wa // H
                 ih = wa % H
-                if _zpart(g, W, ii, ih, zb, inp + bb * (N + O)):
+                if _zpart(g, g.X, N, W, ii, ih, zb, inp + bb * (N + O)):
                     dirty = True
                 for o in range(O):
                     if W2[ih * O + o] != inp[bb * (N + O) + N + o]:
@@ -670,9 +783,9 @@ cdef int _chunk_fused(const Grid *g, int64_t p0, int64_t p1,
                 for kk in range(na):
                     for j in range(NP):
                         Bf[j] = Bv[j] * T[toff[0] + j * na + kk]
-                    K.row_e(NP, KR, esrc, Bf, g.y, 0.0, row + kk * KR)
+                    K.row_e(NP, KR, esrc, Bf, g.y, 1, 0.0, row + kk * KR)
             else:
-                K.row_e(NP, KR, esrc, Bv, g.y, 0.0, row)
+                K.row_e(NP, KR, esrc, Bv, g.y, 1, 0.0, row)
         else:
             # out of the exponentials' range: the polynomial sigmoid, per point
             for bb in range(nb):
@@ -697,13 +810,8 @@ cdef int _chunk_fused(const Grid *g, int64_t p0, int64_t p1,
             for k in range(KB):
                 dst[oblk[k]] = row[k]
 
-    free(buf)
-    free(ibuf)
-    free(flags)
-    free(src)
     best_c[0] = bc
     best_u[0] = bu
-    return 0
 
 
 def all_finite(const double[::1] v):
@@ -732,7 +840,10 @@ def search(const double[:, ::1] X,        # IN  (N, I)
            const int64_t[::1] ostride,    # IN  (m,) strides in out
            double[::1] out,               # OUT surface, or size 0 for none
            int64_t out_offset,            # IN  subtracted from every out index
+           bint rowout,                   # IN  nblock == 1: out is rows in row order
            int64_t tile,                  # IN  innermost values per row, >= 1
+           int64_t etile,                 # IN  examples per example tile, >= 1
+           int64_t qbatch,                # IN  prefixes per batch, >= 1
            int64_t p0, int64_t p1,        # IN  rows [p0, p1), p0 < p1
            int64_t chunk,                 # IN  rows per chunk, >= 1
            int64_t nblock,                # IN  1, or trailing axes fused into a row
@@ -744,26 +855,38 @@ def search(const double[:, ::1] X,        # IN  (N, I)
            int num_threads):              # IN  >= 1
     """Evaluate rows [p0, p1) of the grid.
 
-    nblock == 1: row p is tile p % ntiles (``tile`` values) of the innermost
-    axis at outer prefix p // ntiles, where ntiles = ceil(vlen[m-1] / tile).
+    nblock == 1: row p is tile p // nprefix (``tile`` values) of the
+    innermost axis at outer prefix p % nprefix, where nprefix is the product
+    of the outer axes' lengths (tile-major).  rowout: a row's values go to
+    out[(points in the rows before it) - out_offset ...], as run_range
+    returns them; else to the strides ostride.
     nblock > 1: row p is outer prefix p with every point of the last nblock
     axes (``tile`` = their product, ntiles = 1); those axes must touch
     distinct terms of z3 (at most one W1 axis per hidden unit h, and none
     with a W2[h, :] axis).
+    nblock == 1: the rows of a chunk are taken tile by tile, up to qbatch
+    prefixes at a time, and their sums over examples in example tiles of
+    etile (a multiple of 4 when smaller than N): scratch per thread grows
+    with tile, etile and qbatch, not with N.  A cost does not depend on
+    them except through which tiles' sums are in NND_GRID_EMAX's range.
     reg: every cost is sum_o(0.5*sum_e (y-yHat)^2) * scale + pen0 + the pen
     of the point's values (Part 7's cost summed over the outputs).
 
     Returns (best_cost, best_flat): the minimum cost over those points and
     its flat index in the user's grid (np.argmin order: first NaN, else the
     lowest index among equal minima).  Writes every cost into ``out`` unless
-    ``out`` has size 0.
+    ``out`` has size 0.  MemoryError, before any evaluation, if the threads'
+    scratch cannot be allocated.
     """
     cdef Grid g
     cdef int64_t nchunks = (p1 - p0 + chunk - 1) // chunk
     cdef int64_t c, lo, hi
     cdef int nt = num_threads
-    cdef int rc = 0
     cdef int64_t work
+    cdef int64_t sz[4]
+    cdef int i, nalloc = 0
+    cdef bint ok = False
+    cdef Scratch *scr = NULL
     cdef int64_t master_chunks = 0
     cdef int64_t *mine = &master_chunks     # through pointers: shared, not thread-private
     cdef double t0 = 0.0, master_done = 0.0
@@ -772,11 +895,9 @@ def search(const double[:, ::1] X,        # IN  (N, I)
     cdef int64_t bu = -1
     cdef double *pc = <double *> malloc(nchunks * sizeof(double))
     cdef int64_t *pu = <int64_t *> malloc(nchunks * sizeof(int64_t))
-    cdef int *prc = <int *> malloc(nchunks * sizeof(int))
-    if pc == NULL or pu == NULL or prc == NULL:
+    if pc == NULL or pu == NULL:
         free(pc)
         free(pu)
-        free(prc)
         raise MemoryError("nndfast.grid_search: could not allocate per-chunk results")
     g.N, g.I, g.H = X.shape[0], X.shape[1], H
     g.O, g.m = y.shape[1], vlen.shape[0]
@@ -785,7 +906,11 @@ def search(const double[:, ::1] X,        # IN  (N, I)
     g.ustride, g.ostride = &ustride[0], &ostride[0]
     g.out = &out[0] if out.shape[0] > 0 else NULL
     g.out_offset = out_offset
-    g.tile = tile
+    g.rowout = rowout
+    g.nprefix = 1
+    for c in range(g.m - 1 if nblock == 1 else g.m - nblock):
+        g.nprefix = g.nprefix * vlen[c]
+    g.tile, g.etile, g.qbatch = tile, etile, qbatch
     g.nblock, g.nfold = nblock, nfold
     g.reg, g.scale, g.pen0 = reg, scale, pen0
     g.pen = &pen[0] if pen.shape[0] > 0 else NULL
@@ -801,13 +926,38 @@ def search(const double[:, ::1] X,        # IN  (N, I)
     # the process's team policy (_openmp_policy.h): one thread in a forked
     # child, while searches' teams are backed off, or beyond the idle cores
     nt = team_threads(GRID_TEAMS, max(nt, 1))
+    # every thread's scratch before any work: a search that cannot have it
+    # fails at once, not after part of its chunks
+    _scratch_sizes(&g, sz)
+    scr = <Scratch *> calloc(nt, sizeof(Scratch))
+    if scr != NULL:
+        ok = True
+        for i in range(nt):
+            nalloc = i + 1
+            scr[i].buf = <double *> malloc(sz[0] * sizeof(double))
+            scr[i].ibuf = <int64_t *> malloc(sz[1] * sizeof(int64_t))
+            scr[i].flags = <unsigned char *> malloc(sz[2])
+            scr[i].ptrs = <const double **> malloc(sz[3] * sizeof(double *))
+            if (scr[i].buf == NULL or scr[i].ibuf == NULL or scr[i].flags == NULL
+                    or scr[i].ptrs == NULL):
+                ok = False
+                break
+    if not ok:
+        _free_scratch(scr, nalloc)
+        free(pc)
+        free(pu)
+        raise MemoryError(
+            f"nndfast.grid_search: could not allocate {nt} thread(s)' scratch of "
+            f"{(sz[0] * 8 + sz[1] * 8 + sz[2] + sz[3] * 8) / 2**20:.3g} MiB each")
     with nogil:
         if nt <= 1:
             for c in range(nchunks):
                 lo = p0 + c * chunk
                 hi = min(p1, lo + chunk)
-                prc[c] = (_chunk_fused(&g, lo, hi, &pc[c], &pu[c]) if nblock > 1
-                          else _chunk(&g, lo, hi, &pc[c], &pu[c]))
+                if nblock > 1:
+                    _chunk_fused(&g, lo, hi, &scr[0], &pc[c], &pu[c])
+                else:
+                    _chunk(&g, lo, hi, &scr[0], &pc[c], &pu[c])
         else:
             # Fixed chunks handed out one at a time (dynamic): a thread the OS
             # deschedules delays the call by at most the chunk it holds while
@@ -817,24 +967,23 @@ def search(const double[:, ::1] X,        # IN  (N, I)
             for c in prange(nchunks, num_threads=nt, schedule='dynamic', chunksize=1):
                 lo = p0 + c * chunk
                 hi = min(p1, lo + chunk)
-                prc[c] = (_chunk_fused(&g, lo, hi, &pc[c], &pu[c]) if nblock > 1
-                          else _chunk(&g, lo, hi, &pc[c], &pu[c]))
+                if nblock > 1:
+                    _chunk_fused(&g, lo, hi, &scr[threadid()], &pc[c], &pu[c])
+                else:
+                    _chunk(&g, lo, hi, &scr[threadid()], &pc[c], &pu[c])
                 team_note_worker()
                 if threadid() == 0:
                     mine[0] += 1
                     done[0] = team_clock()
         for c in range(nchunks):
-            rc = rc | prc[c]
-            if prc[c] == 0 and _better(pc[c], pu[c], bc, bu):
+            if _better(pc[c], pu[c], bc, bu):
                 bc = pc[c]
                 bu = pu[c]
     # Even so a thread that never got a core holds the final barrier: a team
     # that did not beat one thread backs the next searches off to one thread.
     if nt > 1:
         team_record(GRID_TEAMS, GRID_TEAM_GAIN_PCT, t0, master_done, master_chunks, nchunks)
+    _free_scratch(scr, nt)
     free(pc)
     free(pu)
-    free(prc)
-    if rc:
-        raise MemoryError("nndfast.grid_search: could not allocate a chunk's scratch")
     return bc, bu

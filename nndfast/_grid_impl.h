@@ -39,15 +39,18 @@ NND_INLINE nnd_grid_recip4_t NND_GRID_FN(nnd_grid_recip4)(const int G, double d0
     return r;
 }
 
-/* Costs of one row:
- *   row[k] = c + sum_j 0.5 * (t[j] - sigmoid(b[j] + src[j][k] * w[j]))^2,  j < np
+/* Costs of one row, started at c (init) or added to what row holds (the
+ * sums of the example tiles before this one):
+ *   row[k] = (init ? c : row[k]) + sum_j 0.5 * (t[j] - sigmoid(b[j] + src[j][k] * w[j]))^2,  j < np
  * A "pair" j is one (example, output) whose z3 moves with the innermost axis:
  * - innermost W1[i,h]: every (e,o); src = A[e,:] (hidden unit h's
  *   activations), b = z3[e,o] without unit h, w = W2[h,o], t = y[e,o];
  * - innermost W2[h,o]: every e at output o; src = the axis values,
  *   b = z3[e,o] without unit h, w = a2[e,h], t = y[e,o]; c is the other
  *   outputs' cost.
- * Pairs are summed in order j = 0, 1, ...  The division is the bottleneck
+ * Pairs are summed in order j = 0, 1, ..., so adding example tiles one after
+ * the other, each a multiple of four pairs but the last, gives the bits of
+ * one call over all of them.  The division is the bottleneck
  * (vdivpd), so pairs go in groups of up to four sharing one division:
  * 1/d_j = (prod_{i != j} d_i) / prod_i d_i, with every d_i = 1 + e^-|z| in
  * [1, 2], so the products neither overflow nor lose more than a few ulp. */
@@ -108,9 +111,10 @@ NND_INLINE void NND_GRID_FN(nnd_grid_group)(
 NND_GRID_ATTR
 static void NND_GRID_FN(nnd_grid_row)(int64_t np, int64_t nk, const double *const *src,
                                       const double *b, const double *w, const double *t,
-                                      double c, double *row) {
+                                      int init, double c, double *row) {
     int64_t j, k;
-    for (k = 0; k < nk; k++) row[k] = c;
+    if (init)
+        for (k = 0; k < nk; k++) row[k] = c;
     for (j = 0; j + 4 <= np; j += 4)
         NND_GRID_FN(nnd_grid_group)(4, nk, src + j, b + j, w + j, t + j, row);
     switch (np - j) {
@@ -137,8 +141,9 @@ static void NND_GRID_FN(nnd_grid_exp_table)(int64_t np, int64_t nk, const double
     }
 }
 
-/* The same costs as nnd_grid_row, from precomputed exponentials:
- *   row[k] = c + sum_j 0.5 * (t[j] - 1 / (1 + B[j] * E[j][k]))^2
+/* The same costs as nnd_grid_row (also started at c or added to row), from
+ * precomputed exponentials:
+ *   row[k] = (init ? c : row[k]) + sum_j 0.5 * (t[j] - 1 / (1 + B[j] * E[j][k]))^2
  * with B[j] = exp(-b[j]) and E[j][k] = exp(-src[j][k] * w[j]), so that
  * B[j] * E[j][k] = exp(-z).  No exp in the loop: one multiply per pair, and
  * one division per four pairs.  The caller guarantees |z| <= NND_GRID_EMAX,
@@ -182,10 +187,11 @@ NND_INLINE void NND_GRID_FN(nnd_grid_group_e)(
 
 NND_GRID_ATTR
 static void NND_GRID_FN(nnd_grid_row_e)(int64_t np, int64_t nk, const double *const *E,
-                                        const double *B, const double *t, double c,
-                                        double *row) {
+                                        const double *B, const double *t, int init,
+                                        double c, double *row) {
     int64_t j, k;
-    for (k = 0; k < nk; k++) row[k] = c;
+    if (init)
+        for (k = 0; k < nk; k++) row[k] = c;
     for (j = 0; j + 4 <= np; j += 4)
         NND_GRID_FN(nnd_grid_group_e)(4, nk, E + j, B + j, t + j, row);
     switch (np - j) {

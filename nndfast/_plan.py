@@ -39,18 +39,39 @@ __all__ = ["Plan", "make_plan", "run_range", "combine", "place", "new_surface", 
 #: Innermost-axis values per kernel row; longer axes are split in tiles so
 #: scratch stays small and Ctrl-C stays prompt...
 _TILE = 2**15
-#: ...and a chunk's tables (about N*(O+1) doubles per tile value) stay
-#: around this many doubles for data sets with many rows.
+#: ...and on few examples a chunk's tables (about N*(O+1) doubles per tile
+#: value) stay around this many doubles,
 _TABLE_DOUBLES = 2**20
+#: but a row keeps at least this many values: on many examples the tables
+#: are built per example tile (below), and every row pays its prefix's
+#: hidden layer and exp(-z3 without the axis) once per example.
+_MIN_TILE = 1024
+#: One example tile's tables (about etile*tile*(O+2) doubles) stay within
+#: this, so they stay in a core's L2 cache whatever N is...
+_ETILE_DOUBLES = 2**17
+#: ...and the row sums of a batch of prefixes (qbatch*tile doubles) within
+#: this: the scratch of a thread is a few MB at most.
+_ACC_DOUBLES = 2**15
+#: A fused layout is used only while its scratch (which holds all N
+#: examples, see _fused_scratch) stays within this many doubles.
+_FUSED_SCRATCH = 2**19
 #: Evaluations per chunk (the unit of parallel work), at most; a chunk
 #: recomputes its innermost-axis tables once, so chunks are large...
 _CHUNK_EVALS = 2**17
 #: ...but a grid is cut into at least this many chunks when it has the rows,
 _MIN_CHUNKS = 16
-#: and a chunk holds at most this many evaluations x examples (about 10 ms
-#: of work whatever len(X) is), so Ctrl-C and progress stay prompt on big data.
-_CHUNK_WORK = 2**22
+#: and a chunk holds at most this many evaluations x examples (about 40 ms
+#: of one thread's work whatever len(X) is), so Ctrl-C and progress stay
+#: prompt on big data; a chunk builds its tables once for all its prefixes,
+#: so the more prefixes it holds the less that costs per evaluation.
+_CHUNK_WORK = 2**27
 _INT64_MAX = np.iinfo(np.int64).max
+#: The user's last axis runs innermost unless the cost model finds another
+#: cheaper by more than this: within it the model cannot tell them apart,
+#: and a surface in the plan's order is written by whole rows (a reordered
+#: one, by values, touches a page per value and batch).  The choice never
+#: depends on full_output, so a best-only search has the surface's bits.
+_USER_INNER = 1.05
 #: Surfaces up to this size skip the available-memory check (reading
 #: /proc/meminfo costs more than a small search).
 _SMALL_SURFACE_BYTES = 2**26
@@ -61,12 +82,14 @@ class Plan(object):
 
     Plan order: the kernel's axis order, outer axes first, the innermost last
     (``order[a]`` is the user axis at plan position a).  The grid is split
-    into ``n_rows`` rows: with nblock == 1, row r is tile r % ntiles of the
-    innermost axis at outer prefix r // ntiles; with nblock > 1 (a fused
-    block, see fused_layout), row r is outer prefix r with all the points of
-    the last nblock axes.  Rows [a, b) cover the plan-order flat points
-    [row_start(a), row_start(b)).  reg, scale, pen0, pen: Part 7's cost
-    (see penalty).
+    into ``n_rows`` rows: with nblock == 1, row r is tile r // nprefix of
+    the innermost axis at outer prefix r % nprefix (tile-major: consecutive
+    rows share a tile, so a chunk's tables serve all its prefixes); with
+    nblock > 1 (a fused block, see fused_layout), row r is outer prefix r
+    with all the points of the last nblock axes.  Rows [a, b) hold
+    row_start(b) - row_start(a) points; with one tile (and always with a
+    fused block) those are the plan-order flat points [row_start(a),
+    row_start(b)).  reg, scale, pen0, pen: Part 7's cost (see penalty).
     """
 
     def __init__(self, X, y, W, H, grid, order, nblock=1, nfold=0, penalty=None):
@@ -100,10 +123,21 @@ class Plan(object):
         else:
             nk = pshape[-1]
             per_value = X.shape[0] * (y.shape[1] + 1)
-            self.tile = min(nk, _TILE, max(64, _TABLE_DOUBLES // max(1, per_value)))
+            self.tile = min(nk, _TILE, max(_MIN_TILE, _TABLE_DOUBLES // max(1, per_value)),
+                            # one row within a chunk's work where 64 values allow
+                            max(64, _CHUNK_WORK // max(1, X.shape[0])))
             self.ntiles = -(-nk // self.tile)
+        # examples per example tile: all of them when their tables fit, else
+        # a multiple of 4 (the row loops sum pairs in groups of four, so the
+        # groups, and the bits, are those of one pass over all examples)
+        n = X.shape[0]
+        per_example = self.tile * (y.shape[1] + 2)
+        self.etile = max(1, n) if n * per_example <= _ETILE_DOUBLES else min(
+            max(1, n), max(4, _ETILE_DOUBLES // per_example // 4 * 4))
+        self.qbatch = max(1, _ACC_DOUBLES // self.tile)
         self.row_len = nk
-        self.n_rows = (self.evaluations // nk) * self.ntiles
+        self.nprefix = self.evaluations // nk
+        self.n_rows = self.nprefix * self.ntiles
         # a chunk rebuilds its tables (worth several rows), so keep >= 64 rows
         # per chunk where the grid has them, yet >= _MIN_CHUNKS chunks
         rows = max(-(-_CHUNK_EVALS // self.tile), 64)
@@ -121,9 +155,11 @@ class Plan(object):
         self.__dict__.update(state)
 
     def row_start(self, r):
-        """Plan-order flat index of row r's first point."""
-        prefix, t = divmod(r, self.ntiles)
-        return prefix * self.row_len + t * self.tile
+        """Points in the rows before row r (0 <= r <= n_rows), in row order:
+        tile t's rows hold nprefix * (its length) points."""
+        t, q = divmod(r, self.nprefix)
+        k0 = min(t * self.tile, self.row_len)
+        return self.nprefix * k0 + q * min(self.tile, self.row_len - k0)
 
     def index(self, flat):
         """User grid index (tuple) of a user flat index."""
@@ -225,6 +261,18 @@ def _fused_cost(lens, moves, outer, block, nfold, N, I, H, O, w1):
     return total + r_builds * 0.15 * NP * KR
 
 
+def _fused_scratch(lens, block, N, I, H, O):
+    """Doubles of one thread's scratch in _chunk_fused (the kernel's
+    _scratch_sizes, with no fold: the larger case), which holds all N
+    examples: the plan keeps fused layouts to data small enough."""
+    NP = N * O
+    KB = math.prod(lens[b] for b in block)
+    nb = len(block)
+    tsize = NP * sum(lens[b] for b in block)
+    return (I * H + H * O + N * H + 4 * NP + 2 * N + N * max(lens[b] for b in block)
+            + nb * (N + O) + nb + 2 * tsize + 2 * NP * KB + 2 * KB)
+
+
 def fused_layout(grid, N, I, H, O):
     """The cheapest fused layout, as (cost, order, nblock, nfold), or None.
 
@@ -255,6 +303,8 @@ def _fused_layout_of(weights, lens, N, I, H, O):
         for block in itertools.combinations(range(m), size):
             KB = math.prod(lens[b] for b in block)
             if KB > _FUSED_MAX_ROW or not _block_ok(grid, block, O):
+                continue
+            if _fused_scratch(lens, block, N, I, H, O) > _FUSED_SCRATCH:
                 continue
             rest = [a for a in range(m) if a not in block]
             for fold in (None,) + block:
@@ -313,8 +363,11 @@ def make_plan(NN, X, y, axes):
     grid = [g + ((g[2] * H + g[3]) if g[1] == "W1" else (I * H + g[2] * O + g[3]),)
             for g in grid]
     costs = [inner_cost(grid, a, X.shape[0], I, H, O) for a in range(len(grid))]
-    # cheapest innermost axis; ties to the user's last (keeps the user layout)
+    # cheapest innermost axis; the user's last where it costs about the same
+    # (the surface's rows are then written whole)
     inner = min(range(len(grid)), key=lambda a: (costs[a], -a))
+    if costs[-1] <= costs[inner] * _USER_INNER:
+        inner = len(grid) - 1
     hin = grid[inner][3] if grid[inner][1] == "W1" else None
     # outer axes in user order, except that axes on the innermost W1 axis's
     # column go outermost, so its activations are refreshed least often
@@ -352,9 +405,8 @@ def run_range(plan, start, stop, full_output=False, num_threads=None, out=None):
 
     Returns (best_cost, best_flat, costs): the best point of the range by
     np.argmin's order, its flat index in the user's grid, and the costs:
-    - out=None, full_output: a new 1-D array of the range's points in plan
-      order (plan-order flat indices [plan.row_start(start),
-      plan.row_start(stop))); place it with place;
+    - out=None, full_output: a new 1-D array of the range's points, row
+      after row (each row's values in order); place it with place;
     - out given (the user-layout surface, C-contiguous float64 of
       plan.shape): written in place, costs is None;
     - otherwise None, and nothing of size the grid is allocated.
@@ -362,23 +414,44 @@ def run_range(plan, start, stop, full_output=False, num_threads=None, out=None):
     """
     nt = resolve_num_threads(num_threads)
     costs = None
+    rowout = False
     if out is not None:
         target, ostride, offset = out.reshape(-1), plan.ustride, 0
     elif full_output:
         a, b = plan.row_start(start), plan.row_start(stop)
         costs = target = np.empty(b - a)
-        ostride, offset = plan.pstride, a
+        ostride, offset, rowout = plan.pstride, a, True
     else:
         target, ostride, offset = np.empty(0), plan.pstride, 0
     bc, bu = _grid.search(plan.X, plan.y, plan.W, plan.H, plan.values, plan.vstart,
                           plan.vlen, plan.which, plan.ustride, ostride, target, offset,
-                          plan.tile, start, stop, plan.chunk, plan.nblock, plan.nfold,
+                          rowout, plan.tile, plan.etile, plan.qbatch, start, stop, plan.chunk,
+                          plan.nblock, plan.nfold,
                           plan.reg, plan.scale, plan.pen0, plan.pen, nt)
     return bc, bu, costs
 
 
 def place(plan, surface, start, stop, costs):
     """Write run_range's costs of rows [start, stop) into the user-layout surface."""
+    if plan.ntiles > 1:
+        # tile-major rows: each tile's run of rows is a block of prefixes x
+        # that tile's values
+        view = surface.transpose(plan.order).reshape(plan.nprefix, plan.row_len) \
+            if plan.identity else surface.transpose(plan.order)
+        pos = 0
+        for t in range(start // plan.nprefix, (stop - 1) // plan.nprefix + 1):
+            qa = max(start - t * plan.nprefix, 0)
+            qb = min(stop - t * plan.nprefix, plan.nprefix)
+            k0 = t * plan.tile
+            nk = min(plan.tile, plan.row_len - k0)
+            block = costs[pos:pos + (qb - qa) * nk].reshape(qb - qa, nk)
+            pos += (qb - qa) * nk
+            if plan.identity:
+                view[qa:qb, k0:k0 + nk] = block
+            else:
+                outer = np.unravel_index(np.arange(qa, qb), plan.plan_shape[:-1])
+                view[outer + (slice(k0, k0 + nk),)] = block
+        return
     a, b = plan.row_start(start), plan.row_start(stop)
     if plan.identity:
         surface.reshape(-1)[a:b] = costs

@@ -168,6 +168,28 @@ def test_reordered_plan_places_costs_in_user_order():
     np.testing.assert_allclose(surface, ref.costs, rtol=RTOL, atol=ATOL)
 
 
+def test_tiled_rows_are_tile_major_and_placed_in_user_order(monkeypatch):
+    # Rows run tile by tile over all prefixes (a chunk's tables then serve
+    # many prefixes); run_range returns them row after row and place puts
+    # any split of them into a reordered surface bit for bit.
+    monkeypatch.setattr(P, "_TILE", 7)
+    NN = _net(seed=4)
+    axes = {"W2[1,0]": np.linspace(-3, 3, 50), "W1[0,0]": np.array([0.5, -1.0, 2.0])}
+    plan = P.make_plan(NN, nndfast.X, nndfast.y, axes)
+    assert not plan.identity and plan.ntiles == 8 and plan.nprefix == 3
+    assert plan.row_start(plan.nprefix) == 3 * 7            # tile 0 of every prefix
+    assert plan.row_start(plan.n_rows) == plan.evaluations
+    whole = nndfast.grid_search(NN, nndfast.X, nndfast.y, axes)
+    _assert_same(whole, reference.grid_search(NN, nndfast.X, nndfast.y, axes))
+    surface = np.full(plan.shape, np.nan)
+    cuts = [0, 1, 2, 5, 11, 22, plan.n_rows - 1, plan.n_rows]
+    for a, b in zip(cuts[:-1], cuts[1:]):
+        _, _, rows = P.run_range(plan, a, b, True, 2)
+        assert rows.size == plan.row_start(b) - plan.row_start(a)
+        P.place(plan, surface, a, b, rows)
+    assert _bits(surface) == _bits(whole.costs)
+
+
 def test_long_innermost_axis_is_tiled(monkeypatch):
     monkeypatch.setattr(P, "_TILE", 7)
     NN = _net(seed=6)
@@ -178,14 +200,61 @@ def test_long_innermost_axis_is_tiled(monkeypatch):
                  reference.grid_search(NN, nndfast.X, nndfast.y, axes))
 
 
-def test_many_examples_shrink_the_tile(monkeypatch):
-    monkeypatch.setattr(P, "_TABLE_DOUBLES", 1000)
+@pytest.mark.parametrize("O", [1, 2])
+@pytest.mark.parametrize("axes", [
+    {"W2[0,0]": np.linspace(-2, 2, 3), "W1[1,1]": np.linspace(-3, 3, 150)},
+    {"W1[1,1]": np.linspace(-3, 3, 7), "W2[2,0]": np.linspace(-4, 4, 150)},
+    {"W1[0,1]": np.linspace(-3, 3, 5), "W1[1,1]": np.linspace(-2, 2, 90)},
+    {"W2[1,0]": np.linspace(-3, 3, 5), "W1[0,1]": np.linspace(-2, 2, 90)},
+])
+def test_many_examples_are_tiled_by_examples_and_values(monkeypatch, axes, O):
+    # Tables for a few examples at a time (tiles of 4 and a tail of 3 here),
+    # value tiles of 16, batches of 5 prefixes: the costs are the
+    # reference's, bitwise the same on 1 and 3 threads and over any split.
+    monkeypatch.setattr(P, "_ETILE_DOUBLES", 4 * 16 * (O + 2))
+    monkeypatch.setattr(P, "_MIN_TILE", 16)
+    monkeypatch.setattr(P, "_TABLE_DOUBLES", 1)
+    monkeypatch.setattr(P, "_ACC_DOUBLES", 5 * 16)
     rng = np.random.default_rng(19)
-    NN = _net(seed=19)
-    X, y = rng.uniform(size=(300, 2)), rng.uniform(size=(300, 1))
-    axes = {"W2[0,0]": np.linspace(-2, 2, 3), "W1[1,1]": np.linspace(-3, 3, 150)}
-    assert P.make_plan(NN, X, y, axes).ntiles > 1
+    NN = _net(2, 3, O, seed=19)
+    X, y = rng.uniform(size=(303, 2)), rng.uniform(size=(303, O))
+    plan = P.make_plan(NN, X, y, axes)
+    assert (plan.ntiles, plan.etile, plan.qbatch) == (-(-plan.plan_shape[-1] // 16), 4, 5)
+    ref = reference.grid_search(NN, X, y, axes)
+    _grid.adaptive_teams(False)
+    try:
+        runs = [nndfast.grid_search(NN, X, y, axes, num_threads=t) for t in (1, 3)]
+        lean = nndfast.grid_search(NN, X, y, axes, full_output=False, num_threads=3)
+    finally:
+        _grid.adaptive_teams(True)
+    _assert_same(runs[0], ref)
+    assert _bits(runs[1].costs) == _bits(runs[0].costs)
+    assert (lean.best_index, lean.best_cost) == (runs[0].best_index, runs[0].best_cost)
+    surface = np.empty(plan.shape)
+    for a, b in [(0, 1), (1, 8), (8, plan.n_rows)]:
+        _, _, rows = P.run_range(plan, a, b, True, 2)
+        P.place(plan, surface, a, b, rows)
+    assert _bits(surface) == _bits(runs[0].costs)
+    NN.Lambda = 1e-3
     _assert_same(nndfast.grid_search(NN, X, y, axes), reference.grid_search(NN, X, y, axes))
+
+
+def test_one_example_tile_keeps_the_untiled_bits(monkeypatch):
+    # Example tiles of a multiple of four give every cost the bits of one
+    # pass over all examples (the pairs' groups of four are the same).
+    rng = np.random.default_rng(20)
+    NN = _net(2, 3, 1, seed=20)
+    X, y = rng.uniform(size=(64, 2)), rng.uniform(size=(64, 1))
+    for axes in [{"W1[0,0]": np.linspace(-3, 3, 40), "W1[1,2]": np.linspace(-2, 2, 30)},
+                 {"W1[0,0]": np.linspace(-3, 3, 40), "W2[2,0]": np.linspace(-2, 2, 30)}]:
+        whole = nndfast.grid_search(NN, X, y, axes)
+        plan = P.make_plan(NN, X, y, axes)
+        assert plan.etile == 64
+        monkeypatch.setattr(P, "_ETILE_DOUBLES", 8 * plan.tile * 3)
+        assert P.make_plan(NN, X, y, axes).etile == 8
+        tiled = nndfast.grid_search(NN, X, y, axes)
+        monkeypatch.undo()
+        assert _bits(tiled.costs) == _bits(whole.costs)
 
 
 def test_ties_go_to_lowest_flat_index():
@@ -372,6 +441,62 @@ def test_oversized_full_surface_is_refused_before_allocating():
         nndfast.grid_search(NN, nndfast.X, nndfast.y, axes)
     before = _weights(NN)
     np.testing.assert_array_equal(NN.W1, before[0])
+
+
+_MEMORY_CHILD = textwrap.dedent("""
+    import sys
+    import numpy as np
+    import nndfast
+    from nndfast import _grid
+
+    def peak_mb():
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+
+    rng = np.random.default_rng(0)
+    n, threads = int(sys.argv[1]), int(sys.argv[2])
+    X, y = rng.uniform(size=(n, 2)), rng.uniform(size=(n, 1))
+    np.random.seed(0)
+    NN = nndfast.Neural_Network()
+    _grid.adaptive_teams(False)   # the team of `threads` runs even on a busy machine
+    before = peak_mb()
+    r = nndfast.grid_search(NN, X, y, {"W1[0,0]": np.linspace(-5, 5, 200)},
+                            full_output=False, num_threads=threads)
+    print(peak_mb() - before, r.best_index[0], r.best_cost)
+""")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
+@pytest.mark.parametrize("threads", [1, 2])
+def test_best_only_scratch_does_not_grow_with_examples(threads):
+    # 10^6 examples (24 MB of data) and one W1 axis of 200 values: the
+    # search's peak above the data stays a few MB per thread (it was 1.5 GB);
+    # 100 MB leaves room for the allocator and the thread stacks.
+    child = popen([sys.executable, "-c", _MEMORY_CHILD, "1000000", str(threads)],
+                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stdout, stderr = child.communicate(timeout=300)
+    assert child.returncode == 0, stderr
+    extra_mb, best, cost = stdout.split()
+    print(f"peak above the data: {float(extra_mb):.1f} MB on {threads} thread(s)")
+    assert float(extra_mb) < 100
+    assert 0 <= int(best) < 200 and np.isfinite(float(cost))
+
+
+def test_scratch_that_cannot_be_had_is_refused_before_any_work(monkeypatch):
+    # qbatch rows of sums per thread: absurdly many make the scratch
+    # unallocatable; the search fails at once, with the network untouched.
+    monkeypatch.setattr(P, "_ACC_DOUBLES", 2**61)
+    NN = _net(seed=16)
+    before = _weights(NN)
+    calls = []
+    with pytest.raises(MemoryError, match="scratch"):
+        nndfast.grid_search(NN, nndfast.X, nndfast.y, {"W1[0,0]": np.linspace(-5, 5, 100)},
+                            full_output=False, progress=lambda done, total: calls.append(done))
+    assert calls in ([], [0])
+    np.testing.assert_array_equal(NN.W1, before[0])
+    np.testing.assert_array_equal(NN.W2, before[1])
 
 
 def test_point_count_overflowing_int64_is_refused():
