@@ -137,3 +137,50 @@ def test_installed_or_built_package_passes_the_check():
                   capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert os.path.samefile(proc.stdout, nndfast.__file__)
+
+
+# A C program that dlopens a shared object built from the installed kernel
+# headers and runs their dispatched sigmoid: how CPython loads an extension.
+_MUSL_LIB = r"""
+#include <math.h>
+#include "_network.h"
+#include "_grid.h"
+int nnd_check(void) {
+    double z[64], out[64], worst = 0;
+    for (int i = 0; i < 64; i++) z[i] = -40.0 + 80.0 * i / 63.0;
+    nnd_sigmoid_vec(z, out, 64);
+    for (int i = 0; i < 64; i++) {
+        double r = 1.0 / (1.0 + exp(-z[i])), e = fabs(out[i] - r) / r;
+        if (e > worst) worst = e;
+    }
+    return worst < 1e-12 ? 0 : 1;
+}
+"""
+_MUSL_HOST = r"""
+#include <dlfcn.h>
+#include <stdio.h>
+int main(int argc, char **argv) {
+    void *h = dlopen(argv[1], RTLD_NOW);
+    if (!h) { printf("dlopen: %s\n", dlerror()); return 2; }
+    return ((int (*)(void)) dlsym(h, "nnd_check"))();
+}
+"""
+
+
+@pytest.mark.skipif(shutil.which("musl-gcc") is None,
+                    reason="no musl-gcc (Debian: apt-get install musl-tools)")
+def test_kernel_headers_load_under_musl(tmp_path):
+    # musl has no ifunc: a target_clones build compiles but fails at load with
+    # "unsupported relocation type 37", which is what broke musllinux wheels.
+    headers = os.path.dirname(os.path.abspath(nndfast.__file__))
+    (tmp_path / "lib.c").write_text(_MUSL_LIB)
+    (tmp_path / "host.c").write_text(_MUSL_HOST)
+    lib, host = str(tmp_path / "libk.so"), str(tmp_path / "host")
+    for cmd in (["musl-gcc", "-O3", "-fPIC", "-shared", "-fopenmp-simd", "-fno-math-errno",
+                 "-Wno-unused-function", "-I", headers, str(tmp_path / "lib.c"), "-o", lib,
+                 "-lm"],
+                ["musl-gcc", str(tmp_path / "host.c"), "-o", host]):
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+    r = subprocess.run([host, lib], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
