@@ -82,6 +82,11 @@ def build_flags():
         san = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-g"]
         compile_args = [a for a in compile_args if a != "-O3"] + ["-O1"] + san
         link_args += san
+    elif sys.platform.startswith("linux"):
+        # Python's CFLAGS carry -g: without this a wheel is ~4x larger, all of
+        # it DWARF nobody downloads for (numpy strips the same way).  macOS
+        # keeps debug info out of the .so already; MSVC emits none here.
+        link_args += ["-Wl,--strip-debug"]
     return compile_args, link_args
 
 

@@ -184,3 +184,58 @@ def test_kernel_headers_load_under_musl(tmp_path):
         assert r.returncode == 0, r.stderr
     r = subprocess.run([host, lib], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def _elf_section_names(path):
+    """Section names of a 64-bit little-endian ELF file (enough for x86-64 and aarch64)."""
+    import struct
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
+        return None
+    shoff, = struct.unpack_from("<Q", data, 0x28)
+    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)
+    def header(i):
+        return struct.unpack_from("<IIQQQQ", data, shoff + i * shentsize)
+    strtab = header(shstrndx)
+    names = []
+    for i in range(shnum):
+        off = strtab[4] + header(i)[0]
+        names.append(data[off:data.index(b"\0", off)].decode())
+    return names
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ELF sections")
+def test_extension_modules_carry_no_debug_info():
+    # setup.py links with -Wl,--strip-debug (not in the sanitizer build, which
+    # keeps -g for its reports): the DWARF from Python's -g made wheels ~4x larger.
+    if os.environ.get("NNDFAST_SANITIZE"):
+        pytest.skip("the sanitizer build keeps its debug info")
+    pkg = os.path.dirname(os.path.abspath(nndfast.__file__))
+    sos = [os.path.join(pkg, n) for n in os.listdir(pkg)
+           if n.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))]
+    assert sos
+    for so in sos:
+        names = _elf_section_names(so)
+        if names is None:
+            pytest.skip(f"{so} is not a 64-bit little-endian ELF file")
+        assert not [n for n in names if n.startswith(".debug_")], (so, names)
+
+
+def test_distribution_declares_its_licences():
+    from importlib import metadata
+    try:
+        meta = metadata.metadata("nndfast")
+        files = metadata.files("nndfast") or []
+    except metadata.PackageNotFoundError:
+        pytest.skip("nndfast runs from a source folder, not an installed distribution")
+    if not any(str(f).endswith(".dist-info/METADATA") for f in files):
+        # e.g. the nndfast.egg-info a build leaves in a checkout
+        pytest.skip("nndfast's metadata here is not an installed wheel's")
+    assert meta["License-Expression"] == "MIT"
+    declared = set(meta.get_all("License-File") or [])
+    assert {"LICENSE", "licenses/LICENSE_libgomp.txt", "licenses/LICENSE_libomp.txt",
+            "licenses/LICENSE_vcomp140.txt"} <= declared, declared
+    shipped = {str(f).replace("\\", "/") for f in files}
+    for name in declared:
+        assert any(s.endswith("licenses/" + name) for s in shipped), (name, sorted(shipped))
