@@ -9,6 +9,7 @@ job (see CONTRIBUTING.md).  Wheels are never built that way.
 """
 import glob
 import os
+import re
 import subprocess
 import sys
 import sysconfig
@@ -90,6 +91,24 @@ def build_flags():
     return compile_args, link_args
 
 
+def local_deps(path, seen=None):
+    """The package's own headers and .pxd files that `path` (.pyx, .pxd or .h)
+    pulls in, directly or through each other: a module's `depends`, so that an
+    edited header rebuilds the modules that use it and no other."""
+    seen = set() if seen is None else seen
+    with open(path) as f:
+        text = f.read()
+    names = re.findall(r'^\s*cdef\s+extern\s+from\s+"([^"]+)"', text, re.M)
+    names += re.findall(r'^\s*#\s*include\s+"([^"]+)"', text, re.M)
+    names += [m + ".pxd" for m in re.findall(r"^\s*from\s+nndfast\.(\w+)\s+cimport", text, re.M)]
+    for name in names:
+        dep = os.path.join("nndfast", name)
+        if os.path.exists(dep) and dep not in seen:
+            seen.add(dep)
+            local_deps(dep, seen)
+    return seen
+
+
 def extensions():
     compile_args, link_args = build_flags()
     exts = []
@@ -98,7 +117,7 @@ def extensions():
         exts.append(Extension(
             name, [pyx],
             # the kernels live in headers: an edit there must rebuild in place
-            depends=sorted(glob.glob(os.path.join("nndfast", "*.h"))),
+            depends=sorted(local_deps(pyx)),
             include_dirs=[np.get_include(), "nndfast"],
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
             extra_compile_args=compile_args,
