@@ -9,6 +9,7 @@ job (see CONTRIBUTING.md).  Wheels are never built that way.
 """
 import glob
 import os
+import re
 import subprocess
 import sys
 import sysconfig
@@ -82,7 +83,34 @@ def build_flags():
         san = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-g"]
         compile_args = [a for a in compile_args if a != "-O3"] + ["-O1"] + san
         link_args += san
+    elif sys.platform.startswith("linux"):
+        # Python's CFLAGS carry -g: without this a wheel is ~4x larger, all of
+        # it DWARF nobody downloads for (numpy strips the same way).  macOS
+        # keeps debug info out of the .so already; MSVC emits none here.
+        link_args += ["-Wl,--strip-debug"]
     return compile_args, link_args
+
+
+def local_deps(path, seen=None):
+    """The package's own headers and .pxd files that `path` (.pyx, .pxd or .h)
+    pulls in, directly or through each other: a module's `depends`, so that an
+    edited header rebuilds the modules that use it and no other."""
+    seen = set() if seen is None else seen
+    own = os.path.splitext(path)[0] + ".pxd"
+    if path.endswith(".pyx") and os.path.exists(own) and own not in seen:
+        seen.add(own)
+        local_deps(own, seen)
+    with open(path) as f:
+        text = f.read()
+    names = re.findall(r'^\s*cdef\s+extern\s+from\s+"([^"]+)"', text, re.M)
+    names += re.findall(r'^\s*#\s*include\s+"([^"]+)"', text, re.M)
+    names += [m + ".pxd" for m in re.findall(r"^\s*from\s+nndfast\.(\w+)\s+cimport", text, re.M)]
+    for name in names:
+        dep = os.path.join("nndfast", name)
+        if os.path.exists(dep) and dep not in seen:
+            seen.add(dep)
+            local_deps(dep, seen)
+    return seen
 
 
 def extensions():
@@ -92,10 +120,9 @@ def extensions():
         name = "nndfast." + os.path.splitext(os.path.basename(pyx))[0]
         exts.append(Extension(
             name, [pyx],
-            # the kernels live in headers, and cimported declarations in .pxd
-            # files: an edit there must rebuild in place
-            depends=sorted(glob.glob(os.path.join("nndfast", "*.h"))
-                           + glob.glob(os.path.join("nndfast", "*.pxd"))),
+            # the kernels live in headers and cimported .pxd files: an edit
+            # there must rebuild in place
+            depends=sorted(local_deps(pyx)),
             include_dirs=[np.get_include(), "nndfast"],
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
             extra_compile_args=compile_args,

@@ -1,22 +1,28 @@
 """Grid search benchmarks: reference vs nndfast vs numba vs numpy broadcast.
 
-    pytest bench/bench_grid.py --benchmark-group-by=group --benchmark-columns=min,mean,rounds
+    pytest bench/bench_grid.py                  # the fast cases
+    pytest bench/bench_grid.py --large          # and 1000x1000, 1000^3, issue 12's weight sets
 
-Each benchmark records its evaluation count in extra_info; compare rates
-(evaluations per second), since the reference runs a smaller grid.  The big
-grids (1000x1000, 1000^3) run only with timing enabled; with
---benchmark-disable (CI) every case runs once on a small grid.
-bench/grid_table.py prints the ratio table from the same peers.
+Each group is one grid, run by every implementation that can run it in
+reasonable time: grid-2d[40x40] has the reference, nndfast (1 and 2
+threads), numba and numpy broadcasting; grid-2d[1000x1000] (large) the same
+peers without the reference, which takes seconds per 1600 points.  Each
+benchmark also records its evaluation count and ns per evaluation in
+extra_info.  With --benchmark-disable (CI) every case runs once on a small
+grid.  bench/grid_table.py prints the ratio table from the same peers.
 """
 import numpy as np
 import pytest
 
 import _grid_peers as P
+from _cases import cases, name, rounds, smoke
+
+#: grid side -> the side that a --benchmark-disable (smoke) run uses instead
+SMOKE_SIDE = {40: 5, 1000: 50, 100: 10}
 
 
-@pytest.fixture
-def big(request):
-    return not request.config.getoption("benchmark_disable")
+def _side(request, n):
+    return SMOKE_SIDE.get(n, min(n, 3)) if smoke(request) else n
 
 
 def _record(benchmark, evaluations):
@@ -26,56 +32,51 @@ def _record(benchmark, evaluations):
         benchmark.extra_info["ns_per_eval"] = stats.stats.min / evaluations * 1e9
 
 
-@pytest.mark.benchmark(group="grid-2d-full-surface")
-def test_2d_reference(benchmark, big):
-    n = 40 if big else 5
+PEERS_2D = ["nndfast-1t", "nndfast-2t", "numba", "numpy-broadcast"]
+
+
+@cases([("grid-2d", "40x40", impl) for impl in ["reference"] + PEERS_2D]
+       + [("grid-2d", "1000x1000", impl) for impl in PEERS_2D],
+       large=lambda op, size, impl: size == "1000x1000")
+def test_grid_2d(benchmark, request, op, size, impl):
+    n = _side(request, int(size.split("x")[0]))
     NN = P.tutorial_net()
-    res = benchmark.pedantic(P.run_reference, args=(NN, P.axes2(n)), rounds=3 if big else 1)
+    axes = P.axes2(n)
+    if impl == "reference":
+        run = lambda: P.run_reference(NN, axes).costs  # noqa: E731
+    elif impl.startswith("nndfast"):
+        threads = int(impl[len("nndfast-"):-1])
+        run = lambda: P.run_nndfast(NN, axes, True, threads).costs  # noqa: E731
+    elif impl == "numba":
+        if P.numba is None:
+            pytest.skip("numba is not installed (the bench extra: pip install nndfast[bench])")
+        P.run_numba(NN, P.axes2(5))  # compile outside the timing
+        run = lambda: P.run_numba(NN, axes)  # noqa: E731
+    else:
+        run = lambda: P.run_numpy(NN, axes)  # noqa: E731
+    name(benchmark, op, size, impl, side=n)
+    costs = benchmark(run)
     _record(benchmark, n * n)
-    assert res.costs.shape == (n, n)
+    # every peer computes the same surface
+    np.testing.assert_allclose(costs, P.run_nndfast(NN, axes).costs, rtol=1e-12)
+    np.testing.assert_allclose(P.run_nndfast(NN, P.axes2(5)).costs,
+                               P.run_reference(NN, P.axes2(5)).costs, rtol=1e-12)
 
 
-@pytest.mark.benchmark(group="grid-2d-full-surface")
-@pytest.mark.parametrize("num_threads", [1, 2])
-def test_2d_nndfast(benchmark, big, num_threads):
-    n = 1000 if big else 50
+@cases([(op, size, impl) for op in ("grid-3d-W1-row-best", "grid-3d-W1-W2-mixed-best")
+        for size in ("100^3", "1000^3") for impl in ("nndfast-1t", "nndfast-2t")],
+       large=lambda op, size, impl: size == "1000^3")
+def test_grid_3d(benchmark, request, op, size, impl):
+    n = _side(request, int(size.split("^")[0]))
     NN = P.tutorial_net()
-    res = benchmark(P.run_nndfast, NN, P.axes2(n), True, num_threads)
-    _record(benchmark, n * n)
-    ref = P.run_reference(NN, P.axes2(5))
-    np.testing.assert_allclose(P.run_nndfast(NN, P.axes2(5)).costs, ref.costs, rtol=1e-12)
-    assert res.costs.shape == (n, n)
-
-
-@pytest.mark.benchmark(group="grid-2d-full-surface")
-def test_2d_numba(benchmark, big):
-    if P.numba is None:
-        pytest.skip("numba is not installed (optional peer: pip install numba)")
-    n = 1000 if big else 50
-    NN = P.tutorial_net()
-    P.run_numba(NN, P.axes2(5))  # compile outside the timing
-    out = benchmark(P.run_numba, NN, P.axes2(n))
-    _record(benchmark, n * n)
-    np.testing.assert_allclose(out, P.run_nndfast(NN, P.axes2(n)).costs, rtol=1e-12)
-
-
-@pytest.mark.benchmark(group="grid-2d-full-surface")
-def test_2d_numpy_broadcast(benchmark, big):
-    n = 1000 if big else 50
-    NN = P.tutorial_net()
-    out = benchmark(P.run_numpy, NN, P.axes2(n))
-    _record(benchmark, n * n)
-    np.testing.assert_allclose(out, P.run_nndfast(NN, P.axes2(n)).costs, rtol=1e-12)
-
-
-@pytest.mark.benchmark(group="grid-3d-best-only")
-@pytest.mark.parametrize("mixed", [False, True], ids=["W1-row", "W1-W2-mixed"])
-@pytest.mark.parametrize("num_threads", [1, 2])
-def test_3d_nndfast(benchmark, big, mixed, num_threads):
-    n = 1000 if big else 40
-    NN = P.tutorial_net()
-    res = benchmark.pedantic(P.run_nndfast, args=(NN, P.axes3(n, mixed), False, num_threads),
-                             rounds=1 if big else 1)
+    axes = P.axes3(n, mixed="mixed" in op)
+    threads = int(impl[len("nndfast-"):-1])
+    name(benchmark, op, size, impl, side=n)
+    if n >= 1000:
+        res = benchmark.pedantic(P.run_nndfast, args=(NN, axes, False, threads),
+                                 rounds=rounds(request))
+    else:
+        res = benchmark(P.run_nndfast, NN, axes, False, threads)
     _record(benchmark, n ** 3)
     assert res.costs is None and res.evaluations == n ** 3
 
@@ -92,15 +93,16 @@ MANY = {
 }
 
 
-@pytest.mark.benchmark(group="grid-many-weights-best-only")
-@pytest.mark.parametrize("case", list(MANY))
-def test_many_weights(benchmark, big, case):
-    names, n = MANY[case]
-    if not big:
+@cases([("grid-many-weights-best", case, "nndfast") for case in MANY],
+       large=lambda op, size, impl: True)
+def test_many_weights(benchmark, request, op, size, impl):
+    names, n = MANY[size]
+    if smoke(request):
         n = 3
     w = np.linspace(-5, 5, n)
     NN = P.tutorial_net()
+    name(benchmark, op, size, impl, evaluations=n ** len(names))
     res = benchmark.pedantic(P.run_nndfast, args=(NN, {k: w for k in names}, False),
-                             rounds=3 if big else 1)
+                             rounds=rounds(request))
     _record(benchmark, n ** len(names))
     assert res.evaluations == n ** len(names)

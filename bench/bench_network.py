@@ -1,13 +1,17 @@
 """pytest-benchmark: nndfast beside nndfast.reference, one group per operation and size.
 
-    python -m pytest bench --benchmark-columns=min,median,mean --benchmark-sort=name
-    python -m pytest bench --benchmark-disable      # CI: run each case once, sizes shrunk
+    python -m pytest bench                          # the fast cases (10^5 rows at most)
+    python -m pytest bench --large                  # and the 10^6-row cases (GBs)
+    python -m pytest bench --benchmark-disable      # CI: every case once, large ones shrunk
 
-Large sizes run interleaved, as in a program that mixes numpy with the
-drop-in: before each timed call the *other* implementation makes the same
-call on the same data (untimed, pytest-benchmark's setup), so nndfast is
-timed right after a reference call and the reference right after an
-nndfast call.
+Benchmarks are named op[size]-impl, e.g. forward[1e5-H64]-nndfast, in group
+op[size]; docs/benchmarks.md shows how to save, compare and gate them.
+
+Cases of 10^5 rows and more run interleaved, as in a program that mixes numpy
+with the drop-in: before each timed call the *other* implementation makes the
+same call on the same data (untimed, pytest-benchmark's setup), so nndfast is
+timed right after a reference call and the reference right after an nndfast
+call.
 
 The reference's times also depend on glibc's allocator state (fresh or
 reused pages for numpy's temporaries), which these runs leave as it comes;
@@ -17,35 +21,34 @@ ratios in both states.
 Not timed tests: nothing here asserts a speed.
 """
 import numpy as np
-import pytest
 
-from _cases import IMPLS, OPS, SIZES, examples, network
+from _cases import IMPLS, OPS, SIZES, cases, examples, name, network, rounds, size_id, smoke
 
 #: With --benchmark-disable every case runs once; big sizes shrink to this many rows.
 DISABLED_ROWS = 1000
+#: Cases of this many rows or more are `large` (10^6 rows at H64: about 4 GB).
+LARGE_ROWS = 1_000_000
+
+SIZE_OF = {size_id(label): label for label in SIZES}
 
 
-@pytest.mark.parametrize("impl", list(IMPLS))
-@pytest.mark.parametrize("size", list(SIZES))
-@pytest.mark.parametrize("op", list(OPS))
+@cases([(op, s, impl) for op in OPS for s in SIZE_OF for impl in IMPLS],
+       large=lambda op, s, impl: SIZES[SIZE_OF[s]][0] >= LARGE_ROWS)
 def test_network(benchmark, request, op, size, impl):
-    n, hidden = SIZES[size]
-    if request.config.getoption("benchmark_disable"):
+    n, hidden = SIZES[SIZE_OF[size]]
+    if smoke(request):
         n = min(n, DISABLED_ROWS)
     X, y = examples(n)
     N = network(impl, hidden)
     other = network("reference" if impl == "nndfast" else "nndfast", hidden)
     f = OPS[op]
-    benchmark.group = f"{op} | {size}"
-    benchmark.name = impl
-    benchmark.extra_info.update(rows=n, hidden=hidden, op=op, impl=impl,
-                                interleaved=n >= 100_000)
+    name(benchmark, op, size, impl, rows=n, hidden=hidden, interleaved=n >= 100_000)
     if n >= 100_000:
         def other_first():
             f(other, X, y)      # returns None: pedantic then keeps args
 
         out = benchmark.pedantic(f, args=(N, X, y), setup=other_first,
-                                 rounds=5, iterations=1, warmup_rounds=1)
+                                 rounds=rounds(request), iterations=1, warmup_rounds=1)
     else:
         out = benchmark(f, N, X, y)
     for arr in (out if isinstance(out, tuple) else (out,)):

@@ -3,9 +3,11 @@
     pytest bench/bench_train.py                       # measure
     pytest bench/bench_train.py --benchmark-disable   # CI: run each job once
 
-The jobs live in bench/train_table.py, which prints the same comparisons as
-a table of ratios.  Speed targets are read from these runs, never asserted;
-the assertions here only check that each job did its work.
+Names: train-batch-10k[3x2-H3]-nndfast and so on (op[size]-impl, see
+docs/benchmarks.md).  The jobs live in bench/train_table.py, which prints the
+same comparisons as a table of ratios.  Speed targets are read from these
+runs, never asserted; the assertions here only check that each job did its
+work.
 """
 import os
 import sys
@@ -15,11 +17,13 @@ import pytest
 
 import nndfast
 from nndfast import reference
+from _cases import cases, name, rounds
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import train_table as jobs  # noqa: E402
 
 MODULES = {"reference": reference, "nndfast": nndfast}
+BIG = f"1e5-H{jobs.BIG_H}"
 
 
 @pytest.fixture(scope="module")
@@ -27,10 +31,11 @@ def big():
     return jobs.big_data()
 
 
-@pytest.mark.parametrize("impl", ["reference", "nndfast"])
-def test_batch_10k_tutorial(benchmark, impl):
-    benchmark.group = "train: 10,000 batch iterations, tutorial data"
-    res = benchmark.pedantic(jobs.batch_10k, args=(MODULES[impl],), rounds=3, iterations=1)
+@cases([("train-batch-10k", "3x2-H3", impl) for impl in MODULES])
+def test_batch_10k_tutorial(benchmark, request, op, size, impl):
+    name(benchmark, op, size, impl, iterations=10_000)
+    res = benchmark.pedantic(jobs.batch_10k, args=(MODULES[impl],), rounds=rounds(request),
+                             iterations=1)
     assert res.iterations == 10_000
 
 
@@ -40,22 +45,22 @@ def tutorial_costs():
     return jobs.train_seeds(reference)
 
 
-@pytest.mark.parametrize("impl,options", [
-    ("reference", {}),
-    ("nndfast", {}),
-    ("nndfast", {"method": "scipy-BFGS"}),
-], ids=["reference", "nndfast", "nndfast-scipy-BFGS"])
-def test_trainer_seeds_0_to_19(benchmark, impl, options, tutorial_costs):
-    benchmark.group = "train: trainer(NN).train(X, y), seeds 0-19"
-    costs = benchmark(jobs.train_seeds, MODULES[impl], **options)
+TRAINERS = {"reference": (reference, {}), "nndfast": (nndfast, {}),
+            "nndfast-scipy-BFGS": (nndfast, {"method": "scipy-BFGS"})}
+
+
+@cases([("trainer-seeds-0-19", "3x2-H3", impl) for impl in TRAINERS])
+def test_trainer_seeds_0_to_19(benchmark, op, size, impl, tutorial_costs):
+    mod, options = TRAINERS[impl]
+    name(benchmark, op, size, impl)
+    costs = benchmark(jobs.train_seeds, mod, **options)
     # every trainer retraces the tutorial's (two seeds stop at a local minimum)
     np.testing.assert_allclose(costs, tutorial_costs, rtol=1e-3, atol=1e-7)
 
 
-@pytest.mark.parametrize("impl", ["reference", "nndfast"])
-def test_batch_1e5_examples_hidden_16(benchmark, impl, big):
-    benchmark.group = (f"train: {jobs.BIG_ITERS} batch iterations, 1e5 examples, "
-                       f"hidden {jobs.BIG_H}")
-    res = benchmark.pedantic(jobs.big_descent, args=(MODULES[impl],) + big, rounds=3,
-                             iterations=1)
+@cases([(f"train-batch-{jobs.BIG_ITERS}", BIG, impl) for impl in MODULES])
+def test_batch_1e5_examples(benchmark, request, op, size, impl, big):
+    name(benchmark, op, size, impl, iterations=jobs.BIG_ITERS)
+    res = benchmark.pedantic(jobs.big_descent, args=(MODULES[impl],) + big,
+                             rounds=rounds(request), iterations=1)
     assert res.iterations == jobs.BIG_ITERS

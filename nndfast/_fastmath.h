@@ -20,9 +20,13 @@
 #include <math.h>
 
 /* Runtime dispatch: one clone per ISA level, chosen by the loader (ifunc).
- * Only where ifunc exists (ELF, x86-64, GCC); elsewhere the baseline build. */
+ * Only where ifunc exists (GCC, x86-64, glibc); elsewhere the baseline build.
+ * __linux__ alone is not enough: musl (musllinux wheels, Alpine) has no
+ * ifunc, so Alpine's gcc rejects target_clones and a musl-gcc build fails to
+ * load ("unsupported relocation type 37").  __GLIBC__ comes from the libc
+ * headers included above. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
-    defined(__linux__) && !defined(NNDFAST_NO_DISPATCH)
+    defined(__linux__) && defined(__GLIBC__) && !defined(NNDFAST_NO_DISPATCH)
 #define NND_TARGET_CLONES \
     __attribute__((target_clones("default", "arch=x86-64-v3", "arch=x86-64-v4")))
 #else

@@ -137,3 +137,108 @@ def test_installed_or_built_package_passes_the_check():
                   capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert os.path.samefile(proc.stdout, nndfast.__file__)
+
+
+# A C program that dlopens a shared object built from the installed kernel
+# headers and runs their dispatched sigmoid: how CPython loads an extension.
+_MUSL_LIB = r"""
+#include <math.h>
+#include "_network.h"
+#include "_grid.h"
+int nnd_check(void) {
+    double z[64], out[64], worst = 0;
+    for (int i = 0; i < 64; i++) z[i] = -40.0 + 80.0 * i / 63.0;
+    nnd_sigmoid_vec(z, out, 64);
+    for (int i = 0; i < 64; i++) {
+        double r = 1.0 / (1.0 + exp(-z[i])), e = fabs(out[i] - r) / r;
+        if (e > worst) worst = e;
+    }
+    return worst < 1e-12 ? 0 : 1;
+}
+"""
+_MUSL_HOST = r"""
+#include <dlfcn.h>
+#include <stdio.h>
+int main(int argc, char **argv) {
+    void *h = dlopen(argv[1], RTLD_NOW);
+    if (!h) { printf("dlopen: %s\n", dlerror()); return 2; }
+    return ((int (*)(void)) dlsym(h, "nnd_check"))();
+}
+"""
+
+
+@pytest.mark.skipif(shutil.which("musl-gcc") is None,
+                    reason="no musl-gcc (Debian: apt-get install musl-tools)")
+def test_kernel_headers_load_under_musl(tmp_path):
+    # musl has no ifunc: a target_clones build compiles but fails at load with
+    # "unsupported relocation type 37", which is what broke musllinux wheels.
+    headers = os.path.dirname(os.path.abspath(nndfast.__file__))
+    (tmp_path / "lib.c").write_text(_MUSL_LIB)
+    (tmp_path / "host.c").write_text(_MUSL_HOST)
+    lib, host = str(tmp_path / "libk.so"), str(tmp_path / "host")
+    # a sanitizer run preloads glibc's libasan, which a musl program cannot load
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+    for cmd in (["musl-gcc", "-O3", "-fPIC", "-shared", "-fopenmp-simd", "-fno-math-errno",
+                 "-Wno-unused-function", "-I", headers, str(tmp_path / "lib.c"), "-o", lib,
+                 "-lm"],
+                ["musl-gcc", str(tmp_path / "host.c"), "-o", host]):
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+        assert r.returncode == 0, r.stderr
+    r = subprocess.run([host, lib], capture_output=True, text=True, timeout=60, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def _elf_section_names(path):
+    """Section names of a 64-bit little-endian ELF file (enough for x86-64 and aarch64)."""
+    import struct
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
+        return None
+    shoff, = struct.unpack_from("<Q", data, 0x28)
+    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)
+    def header(i):
+        return struct.unpack_from("<IIQQQQ", data, shoff + i * shentsize)
+    strtab = header(shstrndx)
+    names = []
+    for i in range(shnum):
+        off = strtab[4] + header(i)[0]
+        names.append(data[off:data.index(b"\0", off)].decode())
+    return names
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ELF sections")
+def test_extension_modules_carry_no_debug_info():
+    # setup.py links with -Wl,--strip-debug (not in the sanitizer build, which
+    # keeps -g for its reports): the DWARF from Python's -g made wheels ~4x larger.
+    with open("/proc/self/maps") as f:
+        if "libasan" in f.read():
+            pytest.skip("an AddressSanitizer run: the sanitizer build keeps its debug info")
+    pkg = os.path.dirname(os.path.abspath(nndfast.__file__))
+    sos = [os.path.join(pkg, n) for n in os.listdir(pkg)
+           if n.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))]
+    assert sos
+    for so in sos:
+        names = _elf_section_names(so)
+        if names is None:
+            pytest.skip(f"{so} is not a 64-bit little-endian ELF file")
+        assert not [n for n in names if n.startswith(".debug_")], (so, names)
+
+
+def test_distribution_declares_its_licences():
+    from importlib import metadata
+    try:
+        meta = metadata.metadata("nndfast")
+        files = metadata.files("nndfast") or []
+    except metadata.PackageNotFoundError:
+        pytest.skip("nndfast runs from a source folder, not an installed distribution")
+    if not any(str(f).endswith(".dist-info/METADATA") for f in files):
+        # e.g. the nndfast.egg-info a build leaves in a checkout
+        pytest.skip("nndfast's metadata here is not an installed wheel's")
+    assert meta["License-Expression"] == "MIT"
+    declared = set(meta.get_all("License-File") or [])
+    assert {"LICENSE", "licenses/LICENSE_libgomp.txt", "licenses/LICENSE_libomp.txt",
+            "licenses/LICENSE_vcomp140.txt"} <= declared, declared
+    shipped = {str(f).replace("\\", "/") for f in files}
+    for name in declared:
+        assert any(s.endswith("licenses/" + name) for s in shipped), (name, sorted(shipped))
