@@ -126,6 +126,8 @@ cdef struct Grid:
 cdef inline bint _better(double c, int64_t u, double bc, int64_t bu) noexcept nogil:
     # (c, u) before (bc, bu)?  np.argmin's order: the first NaN, else the
     # smallest cost, ties to the lowest flat index.  bu < 0 means "no best yet".
+    # The C twin of nndfast._plan.better (the Python home of the order): the
+    # nogil row loops cannot call into Python.
     if bu < 0:
         return True
     if bc != bc:

@@ -175,8 +175,7 @@ def _grid_search_generic(NN, X, y, axes, full_output, num_threads, progress, cli
             cost = float(np.sum(net.costFunction(plan.X, plan.y)))
             if surface is not None:
                 surface[index] = cost
-            # np.argmin's order: the first NaN, else the lowest cost, ties to the first
-            if best is None or cost < best[0] or (cost != cost and best[0] == best[0]):
+            if best is None or _plan.better(cost, n, *best):
                 best = (cost, n)
             now = time.perf_counter()
             if now - last >= _BLOCK_SECONDS:
