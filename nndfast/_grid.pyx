@@ -47,6 +47,7 @@ from libc.stdlib cimport calloc, malloc, free
 from libc.math cimport exp, fabs, NAN
 from libc.string cimport memcpy
 
+from nndfast._alloc cimport alloc_error
 from nndfast._fastmath cimport nnd_sigmoid
 from nndfast._openmp cimport GRID_TEAMS, team_clock, team_note_worker, team_record, team_threads
 from nndfast._openmp import adaptive_teams   # noqa: F401  (tests/test_grid.py)
@@ -900,7 +901,7 @@ def search(const double[:, ::1] X,        # IN  (N, I)
     if pc == NULL or pu == NULL:
         free(pc)
         free(pu)
-        raise MemoryError("nndfast.grid_search: could not allocate per-chunk results")
+        raise alloc_error("per-chunk results", "nndfast.grid_search")
     g.N, g.I, g.H = X.shape[0], X.shape[1], H
     g.O, g.m = y.shape[1], vlen.shape[0]
     g.X, g.y, g.W, g.values = &X[0, 0], &y[0, 0], &W[0], &values[0]
@@ -948,9 +949,10 @@ def search(const double[:, ::1] X,        # IN  (N, I)
         _free_scratch(scr, nalloc)
         free(pc)
         free(pu)
-        raise MemoryError(
-            f"nndfast.grid_search: could not allocate {nt} thread(s)' scratch of "
-            f"{(sz[0] * 8 + sz[1] * 8 + sz[2] + sz[3] * 8) / 2**20:.3g} MiB each")
+        raise alloc_error(
+            f"{nt} thread(s)' scratch of "
+            f"{(sz[0] * 8 + sz[1] * 8 + sz[2] + sz[3] * 8) / 2**20:.3g} MiB each",
+            "nndfast.grid_search")
     with nogil:
         if nt <= 1:
             for c in range(nchunks):

@@ -26,6 +26,7 @@ from libc.stdint cimport int64_t
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy, memset
 
+from nndfast._alloc cimport check_alloc
 from nndfast._fastmath cimport nnd_sigmoid_vec, nnd_sigmoid_prime_vec
 from nndfast._openmp cimport (NETWORK_TEAMS, team_clock, team_note_worker, team_record,
                               team_threads)
@@ -532,8 +533,7 @@ def forward(const double[:, ::1] X,      # IN  (N, I), N >= 1
         rc = _run(&n, FORWARD, NULL, num_threads, interruptible)
     if rc == INTERRUPTED:
         _raise_pending()
-    if rc:
-        raise MemoryError("nndfast: could not allocate the forward pass's scratch")
+    check_alloc(rc, "the forward pass's scratch")
 
 
 def cost(const double[:, ::1] X,      # IN  (N, I), N >= 1
@@ -562,8 +562,7 @@ def cost(const double[:, ::1] X,      # IN  (N, I), N >= 1
         rc = _cost_run(&n, &J[0], num_threads, interruptible)
     if rc == INTERRUPTED:
         _raise_pending()
-    if rc:
-        raise MemoryError("nndfast: could not allocate the cost's per-chunk sums")
+    check_alloc(rc, "the cost's per-chunk sums")
 
 
 def cost_and_gradient(const double[:, ::1] X,   # IN  (N, I), N >= 1
@@ -596,8 +595,7 @@ def cost_and_gradient(const double[:, ::1] X,   # IN  (N, I), N >= 1
         rc = _grad_run(&n, &dJdW1[0, 0], &dJdW2[0, 0], &J[0], num_threads, interruptible)
     if rc == INTERRUPTED:
         _raise_pending()
-    if rc:
-        raise MemoryError("nndfast: could not allocate the gradient's per-chunk sums")
+    check_alloc(rc, "the gradient's per-chunk sums")
 
 
 def team_size(Py_ssize_t n, Py_ssize_t I, Py_ssize_t H, Py_ssize_t O, str op,
@@ -1092,8 +1090,7 @@ cdef class Workspace:
             if rc == INTERRUPTED:
                 # nothing is published: the outputs stay the last completed call's
                 _raise_pending()
-            if rc:
-                raise MemoryError("nndfast: could not allocate a call's per-chunk scratch")
+            check_alloc(rc, "a call's per-chunk scratch")
         nnd_lock(&self.lock)
         self.z2 = self.a2 = self.z3 = lazy
         if code != FORWARD:
@@ -1120,7 +1117,7 @@ cdef class Workspace:
             if op == FORWARD:
                 yhat = _empty2(N, snap.no)
                 n.yhat = _p(yhat)
-                _run_forward(&n, 1)
+                rc = _run_forward(&n, 1)
                 r = yhat
             elif op == COST:
                 J = _empty1(snap.no)
@@ -1130,8 +1127,8 @@ cdef class Workspace:
                 J, g1, g2 = _empty1(snap.no), _empty2(snap.ni, snap.nh), _empty2(snap.nh, snap.no)
                 rc = _run_grad(&n, _p(g1), _p(g2), _p(J), 1)
                 r = (J, g1, g2)
-            if rc:
-                raise MemoryError("nndfast: could not allocate a tiny call's scratch")
+            # before publishing anything: a failed call's outputs are not written
+            check_alloc(rc, "a tiny call's scratch")
             self.z2 = self.a2 = self.z3 = s
             if op != FORWARD:
                 self.yhat = s

@@ -33,6 +33,7 @@ from libc.string cimport memcpy
 
 import numpy as np
 
+from nndfast._alloc cimport alloc_error, check_alloc
 from nndfast._network cimport Net, _run_grad, _run_cost
 
 cdef enum:
@@ -166,8 +167,7 @@ def gradient(const double[:, ::1] X,     # IN  (n, I), n >= 1
     _setup(&w, &X[0, 0], &y[0, 0], X.shape[0], X.shape[1], H, y.shape[1], &work[0], Lambda)
     with nogil:
         rc = _grad_at(&w, &params[0], &grad[0], &J[0], num_threads)
-    if rc:
-        raise MemoryError("nndfast: could not allocate the gradient's per-chunk sums")
+    check_alloc(rc, "the gradient's per-chunk sums")
 
 
 def batch_descent(const double[:, ::1] X,     # IN  (n, I), n >= 1
@@ -207,8 +207,7 @@ def batch_descent(const double[:, ::1] X,     # IN  (n, I), n >= 1
             it += 1
             if status == CONVERGED:
                 break
-    if rc:
-        raise MemoryError("nndfast: could not allocate the gradient's per-chunk sums")
+    check_alloc(rc, "the gradient's per-chunk sums")
     return it, status, it + (status == DIVERGED)
 
 
@@ -279,8 +278,7 @@ def stochastic_descent(const double[:, ::1] X,        # IN  (n, I), n >= 1
             ep += 1
             if status == CONVERGED:
                 break
-    if rc:
-        raise MemoryError("nndfast: could not allocate the gradient's per-chunk sums")
+    check_alloc(rc, "the gradient's per-chunk sums")
     return ep, status, evals
 
 
@@ -398,8 +396,7 @@ cdef int _net_fg(void *ctx, const double *x, double *f, double *g) noexcept nogi
     cdef Objective *o = <Objective *> ctx
     if _grad_at(o.w, x, g, o.J, o.num_threads):
         with gil:
-            return _abort(o, MemoryError(
-                "nndfast: could not allocate the gradient's per-chunk sums"))
+            return _abort(o, alloc_error("the gradient's per-chunk sums"))
     f[0] = _sum(o.J, o.w.O)
     o.evals += 1
     if o.evals % o.check_every == 0:
@@ -419,16 +416,15 @@ cdef int _trace_cb(void *ctx, int64_t k, const double *x, double f) noexcept nog
     cdef Py_ssize_t O = o.w.O
     if _reserve(o.rows, k):
         with gil:
-            return _abort(o, MemoryError(
-                f"nndfast: could not grow the trainer's cost history to {k} iterations"))
+            return _abort(o, alloc_error(
+                f"room to grow the trainer's cost history to {k} iterations"))
     memcpy(o.rows.cost + (k - 1) * O, o.J, O * sizeof(double))
     if o.test != NULL:
         o.test.net.W1 = x
         o.test.net.W2 = x + o.test.IH
         if _run_cost(&o.test.net, o.rows.test + (k - 1) * O, o.num_threads):
             with gil:
-                return _abort(o, MemoryError(
-                    "nndfast: could not allocate the cost's per-chunk sums"))
+                return _abort(o, alloc_error("the cost's per-chunk sums"))
     o.rows.n = k                # only now is row k complete
     return 0
 

@@ -222,3 +222,22 @@ def test_import_graph_has_no_cycle_and_keeps_the_layers_apart():
         assert "reference" not in _reach(graph, module), module
     # neither grid driver imports the other's internals: Dask's driver sits on the plan
     assert "grid" not in _reach(graph, "distributed")
+
+
+# -- the kernel layer's shared rules have one home each --------------------------
+
+_SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "nndfast")
+
+
+def _kernel_sources():
+    names = sorted(f for f in os.listdir(_SRC) if f.endswith((".pyx", ".pxd")))
+    assert any(f.endswith(".pyx") for f in names), "the tests sit beside the package's sources"
+    return {f: open(os.path.join(_SRC, f), encoding="utf-8").read() for f in names}
+
+
+def test_kernels_raise_allocation_failures_through_alloc_pxd():
+    sources = _kernel_sources()
+    assert "object alloc_error(" in sources["_alloc.pxd"]
+    for name, text in sources.items():
+        if name != "_alloc.pxd":
+            assert "MemoryError(" not in text, f"{name}: raise alloc_error/check_alloc (_alloc.pxd)"
