@@ -174,6 +174,20 @@ class Plan(object):
                                 _CHUNK_WORK // (self.tile * max(1, X.shape[0]))))
         self.identity = self.order == tuple(range(len(order)))
 
+    def kernel(self):
+        """The compiled kernel's view of the plan (nndfast._grid.GridKernel),
+        built at the first search and shared by the later ones."""
+        k = self.__dict__.get("_kernel")
+        if k is None:
+            k = self._kernel = _grid.GridKernel(self)
+        return k
+
+    def __getstate__(self):
+        # the kernel view holds raw pointers: a copy builds its own
+        state = dict(self.__dict__)
+        state.pop("_kernel", None)
+        return state
+
     def __setstate__(self, state):
         # Unpickled arrays (a Dask worker's copy of the plan) can sit at any
         # byte offset of the message buffer; the kernels load doubles and
@@ -293,7 +307,7 @@ def _fused_cost(lens, moves, outer, block, nfold, N, I, H, O, w1):
 
 def _fused_scratch(lens, block, N, I, H, O):
     """Doubles of one thread's scratch in _chunk_fused (the kernel's
-    _scratch_sizes, with no fold: the larger case), which holds all N
+    _carve, with no fold: the larger case), which holds all N
     examples: the plan keeps fused layouts to data small enough."""
     NP = N * O
     KB = math.prod(lens[b] for b in block)
@@ -439,18 +453,14 @@ def run_range(plan, start, stop, full_output=False, num_threads=None, out=None):
     costs = None
     rowout = False
     if out is not None:
-        target, ostride, offset = out.reshape(-1), plan.ustride, 0
+        target, offset = out.reshape(-1), 0
     elif full_output:
         a, b = plan.row_start(start), plan.row_start(stop)
         costs = target = np.empty(b - a)
-        ostride, offset, rowout = plan.pstride, a, True
+        offset, rowout = a, True
     else:
-        target, ostride, offset = np.empty(0), plan.pstride, 0
-    bc, bu = _grid.search(plan.X, plan.y, plan.W, plan.H, plan.values, plan.vstart,
-                          plan.vlen, plan.which, plan.ustride, ostride, target, offset,
-                          rowout, plan.tile, plan.etile, plan.qbatch, start, stop, plan.chunk,
-                          plan.nblock, plan.nfold,
-                          plan.reg, plan.scale, plan.pen0, plan.pen, nt)
+        target, offset = np.empty(0), 0
+    bc, bu = _grid.search(plan.kernel(), target, offset, rowout, start, stop, plan.chunk, nt)
     return bc, bu, costs
 
 

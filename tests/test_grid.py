@@ -656,6 +656,20 @@ def test_unpickled_plan_with_misaligned_arrays_is_realigned():
         P.run_range(plan, 0, plan.n_rows, True, 1)[:2]
 
 
+def test_plan_builds_its_kernel_once_and_pickles_without_it():
+    np.random.seed(5)
+    NN = nndfast.Neural_Network()
+    w = np.linspace(-2, 2, 29)
+    plan = P.make_plan(NN, nndfast.X, nndfast.y, {"W1[0,0]": w, "W2[1,0]": w})
+    first = P.run_range(plan, 0, plan.n_rows, True, 1)
+    kernel = plan.kernel()
+    assert isinstance(kernel, _grid.GridKernel) and plan.kernel() is kernel
+    copy = pickle.loads(pickle.dumps(plan))        # a Dask worker's copy builds its own
+    assert "_kernel" not in copy.__dict__
+    again = P.run_range(copy, 0, copy.n_rows, True, 1)
+    assert again[:2] == first[:2] and np.array_equal(again[2], first[2])
+
+
 # -- fused blocks (several trailing axes in one SIMD row) -----------------------------
 
 @pytest.fixture
