@@ -96,13 +96,13 @@ def simd_isa():
 
 cdef enum:
     # A team gets one thread per this many (evaluation, example, output)
-    # terms of a call, at most: about 0.1 ms (fused rows) to 0.7 ms (shared
-    # hidden units) of one thread's work, so waking a team pays off.
+    # terms of a call, at most, so each thread's share of the work is worth
+    # waking it for.
     GRID_TEAM_MIN_TERMS = 524288
     # A team that does not finish in under GRID_TEAM_GAIN_PCT % of the time
     # one thread would have taken counts as lost (_openmp_policy.h's
-    # backoff).  100: a search's blocks run ~50 ms in small dynamic chunks,
-    # so a team that gains less than it might (a core shared with another
+    # backoff).  100: a search's blocks run in small dynamic chunks, so a
+    # team that gains less than it might (a core shared with another
     # process) still gains; only one that loses outright (a barrier held by
     # a thread that never got a core) is worse than one thread.
     GRID_TEAM_GAIN_PCT = 100

@@ -16,8 +16,8 @@ Design (shared by every kernel module in nndfast):
   * `Workspace`, one per network, runs the drop-in Neural_Network's calls
     from a `Snapshot` of the network (read once per call) and owns the
     buffers and the published z2/a2/z3/yHat.  Its tiny path keeps the GIL
-    and checks raw ndarrays at C level: acquiring a memoryview costs about
-    0.3 us per argument, ten times the arithmetic on the tutorial's 3x2 data.
+    and checks raw ndarrays at C level: acquiring a memoryview per argument
+    costs more than the arithmetic on the tutorial's 3x2 data.
 """
 cimport numpy as cnp
 import numpy as np
@@ -41,10 +41,9 @@ cdef enum:
     # Below this many multiply-adds per call a thread team costs more than it saves.
     PARALLEL_MIN_WORK = 65536
     # Large calls: the work each thread of a team must get, in _work's ops
-    # (multiply-adds and sigmoids), about 1 ms of one thread's time.
+    # (multiply-adds and sigmoids): enough to be worth waking a thread for.
     TEAM_MIN_WORK_OPS = 2000000
-    # Long calls decide their team again every SEGMENT_WORK_OPS (~10 ms of
-    # one thread), see _run.
+    # Long calls decide their team again every SEGMENT_WORK_OPS, see _run.
     SEGMENT_WORK_OPS = 20000000
     # A team must finish in under NETWORK_TEAM_GAIN_PCT % of the time one
     # thread would have taken, else it counts as lost (_openmp_policy.h's
@@ -192,8 +191,8 @@ cdef inline int _threads_for(const Net *n, int op, int num_threads) noexcept nog
     Why a high bar: a parallel region ends at a barrier, so a call takes as
     long as its slowest thread.  Right after a numpy BLAS call OpenBLAS's
     workers still spin (~0.1 s), and other processes may hold a core; a team
-    thread that is descheduled then holds the whole call for a time slice
-    (~1-3 ms), which is longer than a small call's total work.  One thread
+    thread that is descheduled then holds the whole call for a time slice,
+    which is longer than a small call's total work.  One thread
     never waits for anybody, so small calls stay serial."""
     cdef Py_ssize_t nt, work = _work(n, op)
     nt = min(<Py_ssize_t> num_threads, work // TEAM_MIN_WORK_OPS,
@@ -255,8 +254,8 @@ cdef int _run(const Net *n, int op, double *partial, int num_threads,
     outputs are partly written).
 
     A long call runs in segments of about SEGMENT_WORK_OPS, each with its
-    own team decision (_run_segment): numpy's BLAS worker spins for ~0.1 s
-    after numpy's last call and then sleeps, so a 250 ms call that had to
+    own team decision (_run_segment): numpy's BLAS worker spins for a while
+    after numpy's last call and then sleeps, so a long call that had to
     start on one thread beside it takes the second core once it is free.
     Which segment or thread runs a chunk never changes its numbers."""
     cdef Py_ssize_t nchunks = (n.nex + CHUNK - 1) // CHUNK

@@ -61,9 +61,9 @@ _FUSED_SCRATCH = 2**19
 _CHUNK_EVALS = 2**17
 #: ...but a grid is cut into at least this many chunks when it has the rows,
 _MIN_CHUNKS = 16
-#: and a chunk holds at most this many evaluations x examples (about 40 ms
-#: of one thread's work whatever len(X) is), so Ctrl-C and progress stay
-#: prompt on big data; a chunk builds its tables once for all its prefixes,
+#: and a chunk holds at most this many evaluations x examples (a bounded
+#: slice of one thread's work whatever len(X) is), so Ctrl-C and progress
+#: stay prompt on big data; a chunk builds its tables once for all its prefixes,
 #: so the more prefixes it holds the less that costs per evaluation.
 _CHUNK_WORK = 2**27
 _INT64_MAX = np.iinfo(np.int64).max

@@ -256,7 +256,7 @@ def weight_key(key):
 
 def _axis_values(arr):
     """A 1-D numeric ndarray as C-contiguous, aligned float64: itself when it
-    already is one (an axis of 10^8 values is 0.8 GB: copying it cost about
+    already is one (an axis of 10^8 values is 0.8 GB: copying it would cost about
     half a search), else a new array.  (Not a read-only view of it: setting
     the flag on a view per call leaves numpy allocations behind, which
     tests/test_leaks.py sees; the kernels and the reference only read.)"""
