@@ -1,4 +1,5 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+# cython: language_level=3, boundscheck=False, wraparound=False
+# cython: cdivision=True, initializedcheck=False
 """Kernel of the brute-force grid search (laid out by the plan, nndfast/_plan.py).
 
 The grid has m axes in *plan order* (_plan.py chooses it): axes 0..m-2 are the
@@ -60,7 +61,8 @@ from libc.string cimport memcpy
 from nndfast._alloc cimport alloc_error
 from nndfast._fastmath cimport nnd_sigmoid
 from nndfast._openmp cimport GRID_TEAMS, team_clock, team_note_worker, team_record, team_threads
-from nndfast._openmp import adaptive_teams   # noqa: F401  (tests/test_grid.py)
+# tests check that the name is _openmp's (one team state per process)
+from nndfast._openmp import adaptive_teams   # no-cython-lint
 
 cdef extern from "_grid.h" nogil:
     ctypedef struct nnd_grid_kernels:

@@ -15,7 +15,8 @@ both run a search this way, and import nothing of each other::
 The plan holds the axis order (the cheapest innermost axis, see
 inner_cost, or a fused block of trailing axes, see fused_layout), the rows
 (tiles of the innermost axis, or outer prefixes of a fused block), the
-kernel's chunk of rows and Part 7's penalty (see penalty).  On one machine (one SIMD build), every cost is computed by the same
+kernel's chunk of rows and Part 7's penalty (see penalty).  On one
+machine (one SIMD build), every cost is computed by the same
 instructions whichever range, chunk or thread evaluates it, and the best
 point is the minimum in a strict total order (first NaN, else lowest cost,
 ties to the lowest flat index: np.argmin), so any split of [0, n_rows)
@@ -34,7 +35,8 @@ from nndfast._results import GridResult
 from nndfast._threads import resolve_num_threads
 from nndfast._validate import F64, as_data, as_lambda, as_weights, parse_axes
 
-__all__ = ["Axis", "Plan", "make_plan", "better", "run_range", "combine", "place", "new_surface", "result",
+__all__ = ["Axis", "Plan", "make_plan", "better", "run_range", "combine", "place", "new_surface",
+           "result",
            "check_surface_fits", "available_memory"]
 
 #: Innermost-axis values per kernel row; longer axes are split in tiles so

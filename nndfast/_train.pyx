@@ -1,4 +1,5 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+# cython: language_level=3, boundscheck=False, wraparound=False
+# cython: cdivision=True, initializedcheck=False
 """Kernels for training: batch and stochastic gradient descent, and BFGS.
 
 BFGS is scipy's algorithm ported to C in _bfgs.h; this module gives it its
@@ -189,12 +190,12 @@ def batch_descent(const double[:, ::1] X,     # IN  (n, I), n >= 1
     returned params.  Returns (steps taken, status, gradient evaluations).
     """
     cdef Work w
-    cdef Py_ssize_t n_iter = costs.shape[0], it = 0, k, P, O
+    cdef Py_ssize_t n_iter = costs.shape[0], it = 0, k, P
     cdef int status = RAN_OUT, rc = 0
     cdef double *p = &params[0]
     cdef double *g = &grad[0]
     _setup(&w, &X[0, 0], &y[0, 0], X.shape[0], X.shape[1], H, y.shape[1], &work[0], Lambda)
-    P, O = w.P, w.O
+    P = w.P
     with nogil:
         while it < n_iter:
             memcpy(w.prev, p, P * sizeof(double))
@@ -236,13 +237,13 @@ def stochastic_descent(const double[:, ::1] X,        # IN  (n, I), n >= 1
     cdef Work w
     cdef Net one
     cdef Py_ssize_t n_ep = orders.shape[0], n = X.shape[0], I = X.shape[1]
-    cdef Py_ssize_t ep = 0, j, e, k, P, O
+    cdef Py_ssize_t ep = 0, j, e, k, P
     cdef Py_ssize_t evals = 0
     cdef int status = RAN_OUT, rc = 0
     cdef double *p = &params[0]
     cdef double *g = &grad[0]
     _setup(&w, &X[0, 0], &y[0, 0], n, I, H, y.shape[1], &work[0], Lambda)
-    P, O = w.P, w.O
+    P = w.P
     one = w.net
     one.nex = 1
     # Part 7's formula on the step's own examples: the mean over n = 1 is

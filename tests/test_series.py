@@ -21,7 +21,7 @@ import nndfast
 from nndfast import reference
 
 from _child import python
-from conftest import RTOL, assert_close, cost_scale, data, gradient_scales, pair
+from conftest import assert_close, cost_scale, data, gradient_scales, pair
 
 EPS = np.finfo(float).eps
 LAMBDAS = [None, 0.0, 1e-4, 1.0, 10.0]
