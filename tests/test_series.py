@@ -6,7 +6,7 @@ names in its place, and every variable it ends with is compared at rtol
 1e-12 (central differences with an absolute bound: they divide rounding by
 2e).  Part 7's formulas are also checked against the notebook's arithmetic
 written out here, and resized layers run in a child process so that a crash
-is seen.  (Part 6's and Part 7's trainer traces are tested in test_train.py.)
+is seen.  (Part 6's and Part 7's trainer traces are tested in test_bfgs_trainer.py.)
 """
 import os
 import pickle

@@ -1,5 +1,5 @@
-"""Training: gradients, gradient descent, the gradient check and the trainer,
-cross-checked against nndfast.reference."""
+"""Gradients, the gradient check and gradient descent (batch and stochastic),
+cross-checked against nndfast.reference; the trainer is test_bfgs_trainer.py."""
 import warnings
 
 import numpy as np
@@ -250,7 +250,7 @@ def test_bitwise_identical_for_1_and_2_threads(method):
     np.testing.assert_array_equal(results[0][1], results[1][1])
 
 
-# -- trainer: see tests/test_trainer.py --------------------------------------
+# -- trainer: see tests/test_bfgs_trainer.py --------------------------------------
 
 def test_exports():
     for name in ("gradient_descent", "gradient_check", "trainer", "computeNumericalGradient"):
