@@ -66,8 +66,9 @@ def openmp_flags():
 def build_flags():
     compile_args, link_args = [], []
     if sys.platform != "win32":
-        # -O3 for the vectoriser; no host-specific ISA or fast-math flags (DESIGN.md):
-        # wide SIMD comes from target_clones dispatch in _fastmath.h.
+        # -O3 for the vectoriser; no host-specific ISA or fast-math flags (see
+        # CONTRIBUTING.md, "Architecture"): wide SIMD comes from runtime
+        # dispatch (_grid.h's feature-bit table, target_clones in _fastmath.h).
         compile_args += ["-O3", "-fno-math-errno", "-Wno-unused-function"]
     omp = openmp_flags()
     if omp is None:

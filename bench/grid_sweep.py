@@ -18,7 +18,6 @@ only (full_output=False), default threads.  The load average is printed
 before and after: the machine is shared, so compare shares, not rates.
 """
 import itertools
-import math
 import os
 import sys
 import time

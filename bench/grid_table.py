@@ -13,7 +13,6 @@ import platform
 import sys
 import time
 
-import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _grid_peers as P  # noqa: E402

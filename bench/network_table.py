@@ -218,7 +218,8 @@ def main(argv=None):
     p.add_argument("--pairs", type=int, default=None,
                    help="(reference, nndfast) pairs per row (default: ~2 s of reference time)")
     p.add_argument("--threads", action="store_true",
-                   help="default team vs one thread (large sizes), after numpy and with a busy core")
+                   help="default team vs one thread (large sizes), after numpy and "
+                        "with a busy core")
     p.add_argument("--pass", dest="passes", action="append", choices=PASSES,
                    help="only this pass (repeatable; default both)")
     p.add_argument("--row", nargs=2, metavar=("OP", "SIZE"), help=argparse.SUPPRESS)

@@ -8,11 +8,11 @@
  * Runtime dispatch: the bodies in _grid_impl.h are compiled three times,
  * baseline x86-64 / AVX2+FMA / AVX-512, and nnd_grid_select() picks one by
  * feature bits (__builtin_cpu_supports), once, at import.  It is explicit
- * rather than NND_TARGET_CLONES because target_clones("arch=skylake-avx512"),
- * which _fastmath.h used when this was written, dispatches on the CPU model
- * and ran the baseline clone on the project's Sapphire Rapids; feature bits
- * cannot miss like that, and the table can say which build runs
- * (_grid.simd_isa(), printed by bench/grid_table.py).  Never -march=native.
+ * rather than target_clones("arch=..."), which dispatches on the CPU model
+ * and can run the baseline clone on a newer model that has the features;
+ * feature bits cannot miss like that, and the table can say which build
+ * runs (_grid.simd_isa(), printed by bench/grid_table.py).  Never
+ * -march=native.
  *
  * Every value row[k] is computed by the same instructions whatever chunk or
  * thread it lands in (a row is always the same tile of the innermost axis),

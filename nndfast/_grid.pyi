@@ -7,31 +7,16 @@ def all_finite(v: NDArray[np.float64]) -> bool: ...
 
 def adaptive_teams(on: bool) -> None: ...
 
+class GridKernel:
+    def __init__(self, plan: object) -> None: ...
+
 def search(
-    X: NDArray[np.float64],
-    y: NDArray[np.float64],
-    W: NDArray[np.float64],
-    H: int,
-    values: NDArray[np.float64],
-    vstart: NDArray[np.int64],
-    vlen: NDArray[np.int64],
-    which: NDArray[np.int64],
-    ustride: NDArray[np.int64],
-    ostride: NDArray[np.int64],
+    kernel: GridKernel,
     out: NDArray[np.float64],
     out_offset: int,
     rowout: bool,
-    tile: int,
-    etile: int,
-    qbatch: int,
     p0: int,
     p1: int,
     chunk: int,
-    nblock: int,
-    nfold: int,
-    reg: bool,
-    scale: float,
-    pen0: float,
-    pen: NDArray[np.float64],
     num_threads: int,
 ) -> tuple[float, int]: ...

@@ -1,4 +1,5 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+# cython: language_level=3, boundscheck=False, wraparound=False
+# cython: cdivision=True, initializedcheck=False
 """Kernel of the brute-force grid search (laid out by the plan, nndfast/_plan.py).
 
 The grid has m axes in *plan order* (_plan.py chooses it): axes 0..m-2 are the
@@ -35,6 +36,16 @@ Separable evaluation, per outer prefix:
 - Part 7 (reg): each row becomes row*scale + penalties (K.penalty).
 The row loops are the SIMD functions of _grid_impl.h, dispatched in _grid.h.
 
+Phases: search takes a GridKernel (the plan's arrays, built once per plan)
+and runs chunks of rows, each over one thread's Work, laid out by _carve
+(the one scratch layout; _alloc_scratch allocates it).  A chunk starts with
+_start_chunk and sets each prefix's values with _prefix; one-axis rows
+(_chunk) then refresh the hidden layer (_tile_columns, _moved_columns), the
+hidden tables (_hidden_tables) and run the inner rows (_row_w1, _row_w2);
+fused rows (_chunk_fused) refresh the block's tables and their product
+(_block_tables, _block_product) and run the row (_block_row).  Both kinds
+hand each complete row to _emit_row (penalty, best point, surface).
+
 Determinism: every cost is computed by the same instructions wherever it is
 evaluated, and the best point is the minimum of (cost, user flat index) in a
 strict total order (NaN first, as np.argmin), so the result does not depend
@@ -47,9 +58,11 @@ from libc.stdlib cimport calloc, malloc, free
 from libc.math cimport exp, fabs, NAN
 from libc.string cimport memcpy
 
+from nndfast._alloc cimport alloc_error
 from nndfast._fastmath cimport nnd_sigmoid
 from nndfast._openmp cimport GRID_TEAMS, team_clock, team_note_worker, team_record, team_threads
-from nndfast._openmp import adaptive_teams   # noqa: F401  (tests/test_grid.py)
+# tests check that the name is _openmp's (one team state per process)
+from nndfast._openmp import adaptive_teams   # no-cython-lint
 
 cdef extern from "_grid.h" nogil:
     ctypedef struct nnd_grid_kernels:
@@ -85,13 +98,13 @@ def simd_isa():
 
 cdef enum:
     # A team gets one thread per this many (evaluation, example, output)
-    # terms of a call, at most: about 0.1 ms (fused rows) to 0.7 ms (shared
-    # hidden units) of one thread's work, so waking a team pays off.
+    # terms of a call, at most, so each thread's share of the work is worth
+    # waking it for.
     GRID_TEAM_MIN_TERMS = 524288
     # A team that does not finish in under GRID_TEAM_GAIN_PCT % of the time
     # one thread would have taken counts as lost (_openmp_policy.h's
-    # backoff).  100: a search's blocks run ~50 ms in small dynamic chunks,
-    # so a team that gains less than it might (a core shared with another
+    # backoff).  100: a search's blocks run in small dynamic chunks, so a
+    # team that gains less than it might (a core shared with another
     # process) still gains; only one that loses outright (a barrier held by
     # a thread that never got a core) is worse than one thread.
     GRID_TEAM_GAIN_PCT = 100
@@ -126,6 +139,8 @@ cdef struct Grid:
 cdef inline bint _better(double c, int64_t u, double bc, int64_t bu) noexcept nogil:
     # (c, u) before (bc, bu)?  np.argmin's order: the first NaN, else the
     # smallest cost, ties to the lowest flat index.  bu < 0 means "no best yet".
+    # The C twin of nndfast._plan.better (the Python home of the order): the
+    # nogil row loops cannot call into Python.
     if bu < 0:
         return True
     if bc != bc:
@@ -196,15 +211,36 @@ cdef inline double _prefix(const Grid *g, Py_ssize_t nouter, int64_t q, double *
     return pc
 
 
-cdef inline void _row_best(const double *row, int64_t nk, const int64_t *ublk, int64_t uoff,
-                           double *bc, int64_t *bu) noexcept nogil:
-    # Fold a fused row into the best (cost, user flat): the block's plan order
-    # is not the user's, so among equal minima (or NaNs) the lowest user
-    # index is searched for, not the first k.
+cdef inline void _emit_row(const Grid *g, double *row, int64_t nk, double pc, const double *pen,
+                           int64_t uoff, int64_t ustep, const int64_t *ublk, double *dst,
+                           const int64_t *oblk, double *bc, int64_t *bu) noexcept nogil:
+    # A complete row of nk costs (both chunk kinds): Part 7's penalties, the
+    # row folded into the best (cost, user flat) *bc, *bu, and the row
+    # written to dst (NULL: not written).  Point k's user flat index is
+    # uoff + k*ustep (ublk NULL: increasing in k, so the first minimum is the
+    # lowest index) or uoff + ublk[k] (a fused block, whose plan order is not
+    # the user's: the lowest user index among equal minima or NaNs is
+    # searched for).  dst[k] (oblk NULL) or dst[oblk[k]] receives row[k].
     cdef int has_nan
-    cdef double cmin = K.row_min(row, nk, &has_nan)
+    cdef double cmin
     cdef int64_t k, u = -1
-    if has_nan:
+    if g.reg:
+        K.penalty(nk, g.scale, pc, pen, row)
+    cmin = K.row_min(row, nk, &has_nan)
+    if ublk == NULL:
+        k = -1
+        if has_nan:
+            k = 0
+            while row[k] == row[k]:
+                k = k + 1
+        elif bu[0] < 0 or cmin <= bc[0]:
+            k = 0
+            while row[k] != cmin:
+                k = k + 1
+        if k >= 0:
+            cmin = row[k]
+            u = uoff + k * ustep
+    elif has_nan:
         for k in range(nk):
             if row[k] != row[k] and (u < 0 or uoff + ublk[k] < u):
                 u = uoff + ublk[k]
@@ -216,76 +252,236 @@ cdef inline void _row_best(const double *row, int64_t nk, const int64_t *ublk, i
     if u >= 0 and _better(cmin, u, bc[0], bu[0]):
         bc[0] = cmin
         bu[0] = u
+    if dst != NULL:
+        if oblk == NULL:
+            memcpy(dst, row, nk * sizeof(double))
+        else:
+            for k in range(nk):
+                dst[oblk[k]] = row[k]
 
+
+# -- one thread's workspace ----------------------------------------------------
 
 cdef struct Scratch:
-    # One thread's scratch, allocated before a search runs (_scratch_sizes)
+    # One thread's memory, allocated before a search runs (_alloc_scratch)
     double *buf
     int64_t *ibuf
     unsigned char *flags
     const double **ptrs
+    bint block_ready         # _block_layout's tables are in place (fused plans)
 
 
-cdef inline void _inner(const Grid *g, bint *inner_w2, Py_ssize_t *ii, Py_ssize_t *ih,
-                        Py_ssize_t *io, bint *use_e) noexcept nogil:
+cdef struct Work:
+    # One thread's workspace for one chunk: named views into its Scratch,
+    # laid out by _carve, and the chunk's table state.
+    # -- one-axis rows (_chunk)
+    bint inner_w2            # the innermost axis is W2[ih, io], else W1[ii, ih]
+    bint use_e               # its exponential tables stay fixed across prefixes
+    bint multi               # more than one example tile
+    bint keep                # rows kept until their batch ends (else one row buffer)
+    Py_ssize_t ii, ih, io
+    int64_t tile, NE, nET    # values per row, examples per tile, example tiles
+    # -- fused rows (_chunk_fused)
+    int64_t KB, KR, na       # block points, points after the folded axis, KB // KR
+    # -- the buffers (shapes in _carve)
+    double *W
+    double *W2
+    double *a2
+    double *base
+    double *zb
+    double *zbc
+    double *xcol
+    double *acol
+    double *bcol
+    double *ycol
+    double *bz
+    double *wv
+    double *Bv
+    double *Bf
+    double *A
+    double *F
+    double *E
+    double *acc
+    double *qp
+    double *cq
+    double *inp
+    double *zmaxb
+    double *T
+    double *Z
+    double *R0
+    double *R1
+    double *row
+    double *penblk
+    int64_t *qu
+    int64_t *qo
+    int64_t *ublk
+    int64_t *oblk
+    int64_t *toff
+    int64_t *kidx
+    unsigned char *excl
+    unsigned char *touched
+    const double **src
+    const double **esrc
+    # -- table state (one-axis rows): the (tile, example tile) key each
+    # table was built for, -1 for none, and whether it is in range
+    int64_t last_et, last_akey, last_fkey, last_ekey
+    bint e_ok, f_ok
+    double emax, fmax
+
+
+cdef struct Cursor:
+    # Carves a Scratch's four arrays in order; with NULL bases it only counts.
+    double *d
+    int64_t *i
+    unsigned char *f
+    const double **p
+    int64_t nd, ni, nf, np
+
+
+cdef inline double *_doubles(Cursor *c, int64_t n) noexcept nogil:
+    cdef double *r = c.d + c.nd if c.d != NULL else NULL
+    c.nd = c.nd + n
+    return r
+
+
+cdef inline int64_t *_ints(Cursor *c, int64_t n) noexcept nogil:
+    cdef int64_t *r = c.i + c.ni if c.i != NULL else NULL
+    c.ni = c.ni + n
+    return r
+
+
+cdef inline unsigned char *_flags(Cursor *c, int64_t n) noexcept nogil:
+    cdef unsigned char *r = c.f + c.nf if c.f != NULL else NULL
+    c.nf = c.nf + n
+    return r
+
+
+cdef inline const double **_ptrs(Cursor *c, int64_t n) noexcept nogil:
+    cdef const double **r = c.p + c.np if c.p != NULL else NULL
+    c.np = c.np + n
+    return r
+
+
+cdef inline void _inner(const Grid *g, Work *w) noexcept nogil:
     # The innermost axis's weight (W2[ih, io] or W1[ii, ih]) and whether its
     # exponential tables stay fixed across prefixes (use_e, see _chunk).
     cdef Py_ssize_t I = g.I, H = g.H, O = g.O, m = g.m, a
     cdef int64_t win = g.which[m - 1], wa
-    inner_w2[0] = win >= I * H
-    if inner_w2[0]:
-        ih[0] = (win - I * H) // O
-        io[0] = (win - I * H) % O
-        ii[0] = -1
+    w.inner_w2 = win >= I * H
+    if w.inner_w2:
+        w.ih = (win - I * H) // O
+        w.io = (win - I * H) % O
+        w.ii = -1
     else:
-        ii[0] = win // H
-        ih[0] = win % H
-        io[0] = -1
-    use_e[0] = True
+        w.ii = win // H
+        w.ih = win % H
+        w.io = -1
+    w.use_e = True
     for a in range(m - 1):
         wa = g.which[a]
-        if inner_w2[0] and wa < I * H and wa % H == ih[0]:
-            use_e[0] = False     # a2[:, ih] moves with an outer axis
-        if not inner_w2[0] and I * H + ih[0] * O <= wa < I * H + ih[0] * O + O:
-            use_e[0] = False     # W2[ih, :] moves with an outer axis
-    if (not inner_w2[0] and m >= 2 and g.which[m - 2] < I * H
-            and g.which[m - 2] % H == ih[0]):
-        use_e[0] = False         # A moves every prefix: a table would be rebuilt each time
+        if w.inner_w2 and wa < I * H and wa % H == w.ih:
+            w.use_e = False      # a2[:, ih] moves with an outer axis
+        if not w.inner_w2 and I * H + w.ih * O <= wa < I * H + w.ih * O + O:
+            w.use_e = False      # W2[ih, :] moves with an outer axis
+    if (not w.inner_w2 and m >= 2 and g.which[m - 2] < I * H
+            and g.which[m - 2] % H == w.ih):
+        w.use_e = False          # A moves every prefix: a table would be rebuilt each time
 
 
-cdef void _scratch_sizes(const Grid *g, int64_t *sz) noexcept nogil:
-    # sz[0..3]: doubles, int64s, bytes and pointers of one thread's scratch.
-    # Every term is bounded by the plan's tile, example tile and batch, never
-    # by the number of examples alone (a fused plan is only chosen when its
-    # own N-sized scratch is small, see _plan.fused_layout).
+cdef void _carve(const Grid *g, const Scratch *S, Work *w, int64_t *sz) noexcept nogil:
+    # The one scratch layout of both chunk kinds: w's views into S (S NULL:
+    # none, only the sizes) and, if sz is not NULL, sz[0..3] = the doubles,
+    # int64s, bytes and pointers one thread needs.  Every term is bounded by
+    # the plan's tile, example tile and batch, never by the number of
+    # examples alone (a fused plan is only chosen when its own N-sized
+    # scratch is small, see _plan.fused_layout).
     cdef Py_ssize_t N = g.N, I = g.I, H = g.H, O = g.O, m = g.m
     cdef Py_ssize_t P = I * H + H * O, NP = N * O, b
-    cdef int64_t tile, NE, nA, nE, QB = g.qbatch
-    cdef int64_t KB = 1, KR = 1, nmax = 1, tsize = 0, nb = g.nblock
-    cdef bint inner_w2, use_e
-    cdef Py_ssize_t ii, ih, io
-    if g.nblock > 1:
+    cdef int64_t NE, nA, nE, QB = g.qbatch, nmax = 1, tsize = 0, nb = g.nblock
+    cdef Cursor c
+    c.d = S.buf if S != NULL else NULL
+    c.i = S.ibuf if S != NULL else NULL
+    c.f = S.flags if S != NULL else NULL
+    c.p = S.ptrs if S != NULL else NULL
+    c.nd = c.ni = c.nf = c.np = 0
+    w.W = _doubles(&c, P)                # W1.ravel() ++ W2.ravel(), the prefix's values in
+    w.W2 = w.W + I * H if w.W != NULL else NULL
+    if nb > 1:
+        w.KB = 1
+        w.KR = 1
         for b in range(m - nb, m):
-            KB = KB * g.vlen[b]
+            w.KB = w.KB * g.vlen[b]
             nmax = max(nmax, g.vlen[b])
             tsize = tsize + NP * g.vlen[b]
         for b in range(m - nb + g.nfold, m):
-            KR = KR * g.vlen[b]
-        sz[0] = (P + N * H + 4 * NP + 2 * N + N * nmax + nb * (N + O) + nb + 2 * tsize
-                 + 2 * NP * KR + 2 * KB + 1)
-        sz[1] = 2 * KB + 2 * nb + 1
-        sz[2] = H * O + H + 1
-        sz[3] = 2 * NP + 1
-        return
-    _inner(g, &inner_w2, &ii, &ih, &io, &use_e)
-    tile = min(g.tile, g.vlen[m - 1])
-    NE = max(1, min(g.etile, N))
-    nA = 0 if inner_w2 else NE * tile
-    nE = 0 if not use_e else (NE * tile if inner_w2 else NE * O * tile)
-    sz[0] = P + NE * H + 3 * NE * O + 7 * NE + 2 * nA + nE + QB * tile + 2 * QB + 1
-    sz[1] = 2 * QB + 1
-    sz[2] = H + 1
-    sz[3] = 2 * NE * O + 1
+            w.KR = w.KR * g.vlen[b]
+        w.na = w.KB // w.KR
+        w.a2 = _doubles(&c, N * H)       # (N, H)
+        w.base = _doubles(&c, NP)        # z3 without the block's terms, (N*O)
+        w.Bv = _doubles(&c, NP)          # exp(-base)
+        w.Bf = _doubles(&c, NP)          # exp(-base) times the folded table
+        w.wv = _doubles(&c, NP)          # W2[h, o] per pair
+        w.zb = _doubles(&c, N)           # z2[:, h] without the axis's input
+        w.xcol = _doubles(&c, N)         # X[:, i]
+        w.A = _doubles(&c, N * nmax)     # (N, n_b) a W1 axis's activations
+        w.inp = _doubles(&c, nb * (N + O))   # each table's inputs when built
+        w.zmaxb = _doubles(&c, nb)       # each table's largest |z| term
+        w.T = _doubles(&c, tsize)        # (N*O, n_b) per block axis: exp(-term)
+        w.Z = _doubles(&c, tsize)        # (N*O, n_b) per block axis: the term
+        w.R0 = _doubles(&c, NP * w.KR)   # outer products of the tables
+        w.R1 = _doubles(&c, NP * w.KR)
+        w.row = _doubles(&c, w.KB)
+        w.penblk = _doubles(&c, w.KB)    # Part 7's penalty of each block point
+        w.ublk = _ints(&c, w.KB)         # block point -> user flat offset
+        w.oblk = _ints(&c, w.KB)         # block point -> out offset
+        w.toff = _ints(&c, nb)           # offset of T_b / Z_b
+        w.kidx = _ints(&c, nb)           # a block point's indices
+        w.excl = _flags(&c, H * O)       # term (h, o) belongs to the block
+        w.touched = _flags(&c, H)        # column h moves with an outer axis
+        w.src = _ptrs(&c, NP)
+        w.esrc = _ptrs(&c, NP)
+    else:
+        _inner(g, w)
+        w.tile = min(g.tile, g.vlen[m - 1])
+        NE = w.NE = max(1, min(g.etile, N))
+        w.nET = (N + NE - 1) // NE if N > 0 else 1
+        w.multi = w.nET > 1
+        # several example tiles, or a surface written by values: rows are
+        # kept until the batch ends; else one row buffer, still in L1 when read
+        w.keep = w.multi or (g.out != NULL and g.ostride[m - 1] != 1)
+        nA = 0 if w.inner_w2 else NE * w.tile
+        nE = 0 if not w.use_e else (NE * w.tile if w.inner_w2 else NE * O * w.tile)
+        w.a2 = _doubles(&c, NE * H)      # (NE, H)
+        w.base = _doubles(&c, NE * O)    # z3 without the innermost term
+        w.zb = _doubles(&c, NE)          # z2[:, ih] without input ii's term
+        w.zbc = _doubles(&c, NE)         # zb when A was last built
+        w.xcol = _doubles(&c, NE)        # X[:, ii]
+        w.acol = _doubles(&c, NE)        # a2[:, ih]
+        w.bcol = _doubles(&c, NE)        # z3[:, io] without the innermost term
+        w.ycol = _doubles(&c, NE)        # y[:, io]
+        w.bz = _doubles(&c, NE)          # exp(-zb)
+        w.wv = _doubles(&c, NE * O)      # W2[ih, o] per pair
+        w.Bv = _doubles(&c, NE * O)      # exp(-base)
+        w.A = _doubles(&c, nA)           # (NE, tile) activations over the values
+        w.F = _doubles(&c, nA)           # (NE, tile) exp(-X[e, ii] * v[k])
+        w.E = _doubles(&c, nE)           # exp(-z3 term) over the values
+        w.acc = _doubles(&c, QB * w.tile)    # the batch's rows
+        w.qp = _doubles(&c, QB)          # each prefix's penalty
+        w.cq = _doubles(&c, QB)          # each prefix's constant cost
+        w.qu = _ints(&c, QB)             # each prefix's user flat offset
+        w.qo = _ints(&c, QB)             # each prefix's out offset
+        w.touched = _flags(&c, H)
+        w.src = _ptrs(&c, NE * O)
+        w.esrc = _ptrs(&c, NE * O)
+        w.last_et = w.last_akey = w.last_fkey = w.last_ekey = -1
+        w.e_ok = w.f_ok = False
+        w.emax = w.fmax = 0.0
+    if sz != NULL:
+        # (+1 each: malloc(0) may return NULL)
+        sz[0] = c.nd + 1
+        sz[1] = c.ni + 1
+        sz[2] = c.nf + 1
+        sz[3] = c.np + 1
 
 
 cdef void _free_scratch(Scratch *scr, int n) noexcept nogil:
@@ -300,7 +496,224 @@ cdef void _free_scratch(Scratch *scr, int n) noexcept nogil:
     free(scr)
 
 
-cdef void _chunk(const Grid *g, int64_t p0, int64_t p1, Scratch *S,
+cdef Scratch *_alloc_scratch(const Grid *g, int nt, int64_t *sz) noexcept nogil:
+    # Every thread's scratch (sizes from _carve into sz), or NULL with
+    # nothing left allocated.
+    cdef Work w
+    cdef int i
+    cdef Scratch *scr
+    _carve(g, NULL, &w, sz)
+    scr = <Scratch *> calloc(nt, sizeof(Scratch))
+    if scr == NULL:
+        return NULL
+    for i in range(nt):
+        scr[i].buf = <double *> malloc(sz[0] * sizeof(double))
+        scr[i].ibuf = <int64_t *> malloc(sz[1] * sizeof(int64_t))
+        scr[i].flags = <unsigned char *> malloc(sz[2])
+        scr[i].ptrs = <const double **> malloc(sz[3] * sizeof(double *))
+        if (scr[i].buf == NULL or scr[i].ibuf == NULL or scr[i].flags == NULL
+                or scr[i].ptrs == NULL):
+            _free_scratch(scr, i + 1)
+            return NULL
+    return scr
+
+
+cdef inline void _start_chunk(const Grid *g, Work *w) noexcept nogil:
+    # The weights off the axes, and which hidden columns the outer axes move.
+    cdef Py_ssize_t a, h
+    memcpy(w.W, g.W, (g.I * g.H + g.H * g.O) * sizeof(double))
+    for h in range(g.H):
+        w.touched[h] = 0
+    for a in range(g.m - g.nblock):
+        if g.which[a] < g.I * g.H:
+            w.touched[g.which[a] % g.H] = 1
+
+
+# -- one-axis rows: the phases of _chunk ----------------------------------------
+
+cdef inline void _tile_columns(const Grid *g, Work *w, const double *Xe, const double *ye,
+                               int64_t ne) noexcept nogil:
+    # A new example tile: the hidden columns other than the innermost axis's
+    # (those the outer axes move are redone per prefix), and the innermost
+    # weight's input column X[:, ii] or target column y[:, io].
+    cdef Py_ssize_t h, e
+    for h in range(g.H):
+        if w.inner_w2 or h != w.ih:
+            _hidden_col(g, Xe, ne, w.W, h, w.a2)
+    if not w.inner_w2:
+        for e in range(ne):
+            w.xcol[e] = Xe[e * g.I + w.ii]
+    else:
+        for e in range(ne):
+            w.ycol[e] = ye[e * g.O + w.io]
+
+
+cdef inline void _moved_columns(const Grid *g, Work *w, const double *Xe,
+                                int64_t ne) noexcept nogil:
+    # The prefix's hidden columns that the outer axes move.
+    cdef Py_ssize_t h
+    for h in range(g.H):
+        if w.touched[h] and (w.inner_w2 or h != w.ih):
+            _hidden_col(g, Xe, ne, w.W, h, w.a2)
+
+
+cdef inline double _value_table(const double *vin, int64_t nk, const double *col, int64_t ne,
+                                const double **src, double *dst) noexcept nogil:
+    # dst[e, k] = exp(-col[e] * vin[k]) over a tile's values, built only when
+    # every |col[e] * vin[k]| is within NND_GRID_EMAX; returns the largest
+    # (the caller's range check).  Sets src[e] = vin.
+    cdef int64_t k, e
+    cdef double vmax = 0.0, zmax = 0.0
+    for k in range(nk):
+        vmax = max(vmax, fabs(vin[k]))
+    for e in range(ne):
+        src[e] = vin
+        zmax = max(zmax, fabs(col[e]) * vmax)
+    if zmax <= NND_GRID_EMAX:
+        K.exp_table(ne, nk, src, col, dst)
+    return zmax
+
+
+cdef inline void _row_w2(const Grid *g, Work *w, const double *ye, int64_t ne,
+                         const double *vin, int64_t nk, int64_t akey, int64_t qi,
+                         bint init, double *row) noexcept nogil:
+    # Innermost W2[ih, io], one example tile: the other outputs are a
+    # constant cost (cq[qi], summed over the example tiles in order), and
+    # the row over the values needs one sigmoid per example, or with E =
+    # exp(-a2[:, ih] * v) one multiply (K.row_e).  init: the tile's first
+    # example tile (the row starts there).
+    cdef Py_ssize_t H = g.H, O = g.O, ih = w.ih, io = w.io, e, h, o
+    cdef double s, d, c, c0, bmax
+    cdef const double *a2 = w.a2
+    cdef const double *W2 = w.W2
+    cdef double *acol = w.acol
+    cdef double *bcol = w.bcol
+    c = w.cq[qi]
+    for e in range(ne):
+        for o in range(O):
+            s = 0.0
+            for h in range(H):
+                if o != io or h != ih:
+                    s = s + a2[e * H + h] * W2[h * O + o]
+            if o == io:
+                bcol[e] = s
+                acol[e] = a2[e * H + ih]
+            else:
+                d = ye[e * O + o] - nnd_sigmoid(s)
+                c = c + 0.5 * d * d
+    w.cq[qi] = c
+    # one example tile: the row starts at c, as one sum over the examples;
+    # several: at 0, c added when the row is complete
+    c0 = 0.0 if w.multi else c
+    for e in range(ne):
+        w.src[e] = vin
+    if w.use_e and akey != w.last_ekey:
+        # E[e, k] = exp(-a2[e, ih] * v[k]): fixed while the tile and the
+        # example tile are
+        w.last_ekey = akey
+        w.emax = _value_table(vin, nk, acol, ne, w.src, w.E)
+        w.e_ok = w.emax <= NND_GRID_EMAX
+    bmax = 0.0
+    if w.use_e and w.e_ok:
+        for e in range(ne):
+            bmax = max(bmax, fabs(bcol[e]))
+    if w.use_e and w.e_ok and bmax + w.emax <= NND_GRID_EMAX:
+        for e in range(ne):
+            w.Bv[e] = exp(-bcol[e])
+            w.esrc[e] = w.E + e * nk
+        K.row_e(ne, nk, w.esrc, w.Bv, w.ycol, init, c0, row)
+    else:
+        K.row(ne, nk, w.src, bcol, acol, w.ycol, init, c0, row)
+
+
+cdef inline void _hidden_tables(const Grid *g, Work *w, const double *Xe, int64_t ne,
+                                const double *vin, int64_t nk, int64_t akey) noexcept nogil:
+    # Innermost W1[ii, ih]: A[e, k] = f(zb[e] + X[e, ii]*v[k]) rebuilt when
+    # zb (z2[:, ih] without input ii's term) moved or the tiles changed; with
+    # F = exp(-X[:, ii] * v) (per tiles) no exp per value (K.hidden_e).  E =
+    # exp(-A * W2[ih, :]) is rebuilt with A when use_e.
+    cdef Py_ssize_t O = g.O, ih = w.ih, e, o
+    cdef bint fresh
+    cdef double zmax
+    fresh = _zpart(g, Xe, ne, w.W, w.ii, ih, w.zb, NULL if akey != w.last_akey else w.zbc)
+    fresh = fresh or akey != w.last_akey
+    w.last_akey = akey
+    if not fresh:
+        return
+    if akey != w.last_fkey:
+        # F depends only on the tiles: rebuilt with them
+        w.last_fkey = akey
+        w.fmax = _value_table(vin, nk, w.xcol, ne, w.src, w.F)
+        w.f_ok = w.fmax <= NND_GRID_EMAX
+    zmax = 0.0
+    for e in range(ne):
+        zmax = max(zmax, fabs(w.zb[e]))
+    if w.f_ok and zmax + w.fmax <= NND_GRID_EMAX:
+        for e in range(ne):
+            w.bz[e] = exp(-w.zb[e])
+        K.hidden_e(ne, nk, w.bz, w.F, w.A)
+    else:
+        K.hidden(ne, nk, w.zb, w.xcol, vin, w.A)
+    memcpy(w.zbc, w.zb, ne * sizeof(double))
+    for e in range(ne):
+        for o in range(O):
+            w.src[e * O + o] = w.A + e * nk
+            w.wv[e * O + o] = w.W2[ih * O + o]
+    if w.use_e:
+        # E[(e,o), k] = exp(-A[e, k] * W2[ih, o]), 0 < A < 1
+        w.emax = 0.0
+        for o in range(O):
+            w.emax = max(w.emax, fabs(w.W2[ih * O + o]))
+        w.e_ok = w.emax <= NND_GRID_EMAX
+        if w.e_ok:
+            K.exp_table(ne * O, nk, w.src, w.wv, w.E)
+
+
+cdef inline void _row_w1(const Grid *g, Work *w, const double *ye, int64_t ne, int64_t nk,
+                         bint init, double *row) noexcept nogil:
+    # Innermost W1[ii, ih], one example tile, A current: the row over the
+    # values needs the output layer only, f(base3 + A*W2[ih, :]), or with E
+    # one multiply per pair (K.row_e).
+    cdef Py_ssize_t H = g.H, O = g.O, ih = w.ih, e, h, o
+    cdef double s, bmax
+    cdef const double *a2 = w.a2
+    cdef const double *W2 = w.W2
+    cdef double *base3 = w.base
+    for e in range(ne):
+        for o in range(O):
+            w.src[e * O + o] = w.A + e * nk
+            w.wv[e * O + o] = W2[ih * O + o]
+    bmax = 0.0
+    for e in range(ne):
+        for o in range(O):
+            s = 0.0
+            for h in range(H):
+                if h != ih:
+                    s = s + a2[e * H + h] * W2[h * O + o]
+            base3[e * O + o] = s
+            bmax = max(bmax, fabs(s))
+    if w.use_e and w.e_ok and bmax + w.emax <= NND_GRID_EMAX:
+        for e in range(ne * O):
+            w.Bv[e] = exp(-base3[e])
+            w.esrc[e] = w.E + e * nk
+        K.row_e(ne * O, nk, w.esrc, w.Bv, ye, init, 0.0, row)
+    else:
+        K.row(ne * O, nk, w.src, base3, w.wv, ye, init, 0.0, row)
+
+
+cdef inline void _write_batch(const Grid *g, const Work *w, int64_t nq, int64_t nk) noexcept nogil:
+    # The innermost axis is not the surface's last: write the batch by
+    # values, so consecutive prefixes (adjacent in the surface when the last
+    # outer axis is its last) fill whole cache lines, not one double a line.
+    cdef int64_t k, qi, os_in = g.ostride[g.m - 1]
+    cdef double *dst
+    for k in range(nk):
+        dst = g.out + (k * os_in - g.out_offset)
+        for qi in range(nq):
+            dst[w.qo[qi]] = w.acc[qi * w.tile + k]
+
+
+cdef void _chunk(const Grid *g, int64_t p0, int64_t p1, const Scratch *S,
                  double *best_c, int64_t *best_u) noexcept nogil:
     # Evaluate rows [p0, p1); best (cost, user flat index) -> best_c, best_u.
     # Row p is tile t = p // nprefix of the innermost axis at outer prefix
@@ -310,84 +723,24 @@ cdef void _chunk(const Grid *g, int64_t p0, int64_t p1, Scratch *S,
     # serve every prefix of the batch, and no scratch grows with N.  Each
     # row's sum runs over the examples in order, in the same groups of pairs
     # whatever the batch, chunk or thread, so a cost never depends on them.
-    cdef Py_ssize_t N = g.N, I = g.I, H = g.H, O = g.O, m = g.m
-    cdef Py_ssize_t P = I * H + H * O
-    cdef int64_t nk_all = g.vlen[m - 1]
-    cdef int64_t tile = min(g.tile, nk_all)
-    cdef int64_t NE = max(1, min(g.etile, N))
-    cdef int64_t nET = (N + NE - 1) // NE if N > 0 else 1
-    cdef bint multi = nET > 1
-    # rows kept until the batch ends (several example tiles, or a surface
-    # written by values); else one row buffer, still in L1 when it is read
-    cdef bint keep = multi or (g.out != NULL and g.ostride[m - 1] != 1)
-    cdef int64_t QB = g.qbatch
-    cdef int64_t nk, t, kt0, qlo, qhi, qb0, nq, qi, et, e0, ne
-    cdef int64_t last_et = -1, akey, last_akey = -1, last_fkey = -1, last_ekey = -1
+    cdef Work w
+    cdef Py_ssize_t N = g.N, I = g.I, O = g.O, m = g.m
+    cdef int64_t nk_all = g.vlen[m - 1], tile, NE, nET
+    cdef int64_t nk, t, kt0, qlo, qhi, qb0, nq, qi, et, e0, ne, akey, k
+    cdef int64_t q, uoff, ooff, us_in = g.ustride[m - 1], os_in = g.ostride[m - 1]
     cdef const double *vin_all = g.values + g.vstart[m - 1]
+    cdef const double *penin = g.pen + g.vstart[m - 1] if g.reg else NULL
     cdef const double *vin
     cdef const double *Xe
     cdef const double *ye
-    cdef bint inner_w2, use_e
-    cdef Py_ssize_t ii, ih, io
-    cdef int64_t q, uoff, ooff, k, us_in = g.ustride[m - 1], os_in = g.ostride[m - 1]
-    cdef Py_ssize_t a, e, h, o
-    cdef double s, d, c, c0, cmin, bc = 0.0
+    cdef double c, bc = 0.0
     cdef int64_t bu = -1
-    cdef int has_nan
-    cdef bint fresh
-    cdef double *dst
     cdef double *row
-    cdef const double *penin = g.pen + g.vstart[m - 1] if g.reg else NULL
-    # Precomputed-exponential path (K.row_e): usable when the exponentials'
-    # inputs stay fixed across prefixes (use_e), they are in range (e_ok) and
-    # the prefix's own z3 parts are too (checked per prefix and example tile).
-    cdef bint e_ok = False
-    cdef double emax = 0.0, bmax, vmax
-    # Precomputed hidden exponentials (K.hidden_e), W1 inner only:
-    # F[e, k] = exp(-X[e, ii] * v[k]) per tile, so a refresh of A needs no exp.
-    cdef bint f_ok = False
-    cdef double fmax = 0.0, zmax
+    cdef double *dst
 
-    _inner(g, &inner_w2, &ii, &ih, &io, &use_e)
-
-    # scratch: W | a2 (NE,H) | base3 (NE,O) | zb, zbc, xcol, acol, bcol, ycol, bz (NE)
-    #          | wv (NE*O) | B (NE*O) | A, F (NE*tile each, W1 inner only)
-    #          | E (NE*O*tile or NE*tile, if use_e) | acc (QB*tile) | qp, cq (QB)
-    #          ints: qu, qo (QB); flags: touched (H); pointers: src, esrc (NE*O)
-    cdef Py_ssize_t nA = 0 if inner_w2 else NE * tile
-    cdef Py_ssize_t nE = 0 if not use_e else (NE * tile if inner_w2 else NE * O * tile)
-    cdef double *W = S.buf
-    cdef double *W2 = W + I * H
-    cdef double *a2 = W + P
-    cdef double *base3 = a2 + NE * H
-    cdef double *zb = base3 + NE * O
-    cdef double *zbc = zb + NE
-    cdef double *xcol = zbc + NE
-    cdef double *acol = xcol + NE
-    cdef double *bcol = acol + NE
-    cdef double *ycol = bcol + NE
-    cdef double *bz = ycol + NE
-    cdef double *wv = bz + NE
-    cdef double *Bv = wv + NE * O
-    cdef double *A = Bv + NE * O
-    cdef double *F = A + nA
-    cdef double *E = F + nA
-    cdef double *acc = E + nE
-    cdef double *qp = acc + QB * tile
-    cdef double *cq = qp + QB
-    cdef int64_t *qu = S.ibuf
-    cdef int64_t *qo = qu + QB
-    cdef unsigned char *touched = S.flags
-    cdef const double **src = S.ptrs
-    cdef const double **esrc = src + NE * O
-
-    memcpy(W, g.W, P * sizeof(double))
-    for h in range(H):
-        touched[h] = 0
-    for a in range(m - 1):
-        if g.which[a] < I * H:
-            touched[g.which[a] % H] = 1
-
+    _carve(g, S, &w, NULL)
+    _start_chunk(g, &w)
+    tile, NE, nET = w.tile, w.NE, w.nET
     for t in range(p0 // g.nprefix, (p1 - 1) // g.nprefix + 1):
         # the prefixes q whose row t*nprefix + q lies in [p0, p1)
         qlo = max(p0 - t * g.nprefix, 0)
@@ -397,191 +750,246 @@ cdef void _chunk(const Grid *g, int64_t p0, int64_t p1, Scratch *S,
         vin = vin_all + kt0
         qb0 = qlo
         while qb0 < qhi:
-            nq = min(QB, qhi - qb0)
+            nq = min(g.qbatch, qhi - qb0)
             for et in range(nET):
                 e0 = et * NE
                 ne = min(NE, N - e0)
                 Xe = g.X + e0 * I
                 ye = g.y + e0 * O
                 akey = t * nET + et
-                if et != last_et:
-                    # this example tile's columns: the ones no outer axis
-                    # moves are computed here only
-                    last_et = et
-                    for h in range(H):
-                        if inner_w2 or h != ih:
-                            _hidden_col(g, Xe, ne, W, h, a2)
-                    if not inner_w2:
-                        for e in range(ne):
-                            xcol[e] = Xe[e * I + ii]
-                    else:
-                        for e in range(ne):
-                            ycol[e] = ye[e * O + io]
+                if et != w.last_et:
+                    w.last_et = et
+                    _tile_columns(g, &w, Xe, ye, ne)
                 for qi in range(nq):
                     q = qb0 + qi
                     uoff = kt0 * us_in
                     ooff = kt0 * os_in
-                    c = _prefix(g, m - 1, q, W, &uoff, &ooff)
+                    c = _prefix(g, m - 1, q, w.W, &uoff, &ooff)
                     if et == 0:
-                        qp[qi] = c
-                        qu[qi] = uoff
-                        qo[qi] = kt0 * g.nprefix + q * nk if g.rowout else ooff
-                        cq[qi] = 0.0
-                    row = acc + qi * tile if keep else acc
-                    # -- hidden layer: only the columns that outer axes change
-                    for h in range(H):
-                        if touched[h] and (inner_w2 or h != ih):
-                            _hidden_col(g, Xe, ne, W, h, a2)
-
-                    if inner_w2:
-                        # -- innermost W2[ih, io]: other outputs are a constant
-                        # cost, summed over the example tiles in order
-                        c = cq[qi]
-                        for e in range(ne):
-                            for o in range(O):
-                                s = 0.0
-                                for h in range(H):
-                                    if o != io or h != ih:
-                                        s = s + a2[e * H + h] * W2[h * O + o]
-                                if o == io:
-                                    bcol[e] = s
-                                    acol[e] = a2[e * H + ih]
-                                else:
-                                    d = ye[e * O + o] - nnd_sigmoid(s)
-                                    c = c + 0.5 * d * d
-                        cq[qi] = c
-                        # one example tile: the row starts at c, as one sum
-                        # over the examples; several: at 0, c added last
-                        c0 = 0.0 if multi else c
-                        for e in range(ne):
-                            src[e] = vin
-                        if use_e and akey != last_ekey:
-                            # E[e, k] = exp(-a2[e, ih] * v[k]): fixed while the
-                            # tile and the example tile are
-                            last_ekey = akey
-                            vmax = 0.0
-                            for k in range(nk):
-                                vmax = max(vmax, fabs(vin[k]))
-                            emax = 0.0
-                            for e in range(ne):
-                                emax = max(emax, fabs(acol[e]) * vmax)
-                            e_ok = emax <= NND_GRID_EMAX
-                            if e_ok:
-                                K.exp_table(ne, nk, src, acol, E)
-                        bmax = 0.0
-                        if use_e and e_ok:
-                            for e in range(ne):
-                                bmax = max(bmax, fabs(bcol[e]))
-                        if use_e and e_ok and bmax + emax <= NND_GRID_EMAX:
-                            for e in range(ne):
-                                Bv[e] = exp(-bcol[e])
-                                esrc[e] = E + e * nk
-                            K.row_e(ne, nk, esrc, Bv, ycol, et == 0, c0, row)
-                        else:
-                            K.row(ne, nk, src, bcol, acol, ycol, et == 0, c0, row)
+                        w.qp[qi] = c
+                        w.qu[qi] = uoff
+                        w.qo[qi] = kt0 * g.nprefix + q * nk if g.rowout else ooff
+                        w.cq[qi] = 0.0
+                    row = w.acc + qi * tile if w.keep else w.acc
+                    _moved_columns(g, &w, Xe, ne)
+                    if w.inner_w2:
+                        _row_w2(g, &w, ye, ne, vin, nk, akey, qi, et == 0, row)
                     else:
-                        # -- innermost W1[ii, ih]: refresh A when its z2 part
-                        # changed (or the tiles did)
-                        if akey != last_akey or touched[ih]:
-                            fresh = _zpart(g, Xe, ne, W, ii, ih, zb,
-                                           NULL if akey != last_akey else zbc)
-                            fresh = fresh or akey != last_akey
-                            last_akey = akey
-                            if fresh:
-                                if akey != last_fkey:
-                                    # F depends only on the tiles: rebuilt with them
-                                    last_fkey = akey
-                                    vmax = 0.0
-                                    for k in range(nk):
-                                        vmax = max(vmax, fabs(vin[k]))
-                                    fmax = 0.0
-                                    for e in range(ne):
-                                        src[e] = vin
-                                        fmax = max(fmax, fabs(xcol[e]) * vmax)
-                                    f_ok = fmax <= NND_GRID_EMAX
-                                    if f_ok:
-                                        K.exp_table(ne, nk, src, xcol, F)
-                                zmax = 0.0
-                                for e in range(ne):
-                                    zmax = max(zmax, fabs(zb[e]))
-                                if f_ok and zmax + fmax <= NND_GRID_EMAX:
-                                    for e in range(ne):
-                                        bz[e] = exp(-zb[e])
-                                    K.hidden_e(ne, nk, bz, F, A)
-                                else:
-                                    K.hidden(ne, nk, zb, xcol, vin, A)
-                                memcpy(zbc, zb, ne * sizeof(double))
-                                for e in range(ne):
-                                    for o in range(O):
-                                        src[e * O + o] = A + e * nk
-                                        wv[e * O + o] = W2[ih * O + o]
-                                if use_e:
-                                    # E[(e,o), k] = exp(-A[e, k] * W2[ih, o]), 0 < A < 1
-                                    emax = 0.0
-                                    for o in range(O):
-                                        emax = max(emax, fabs(W2[ih * O + o]))
-                                    e_ok = emax <= NND_GRID_EMAX
-                                    if e_ok:
-                                        K.exp_table(ne * O, nk, src, wv, E)
-                        for e in range(ne):
-                            for o in range(O):
-                                src[e * O + o] = A + e * nk
-                                wv[e * O + o] = W2[ih * O + o]
-                        bmax = 0.0
-                        for e in range(ne):
-                            for o in range(O):
-                                s = 0.0
-                                for h in range(H):
-                                    if h != ih:
-                                        s = s + a2[e * H + h] * W2[h * O + o]
-                                base3[e * O + o] = s
-                                bmax = max(bmax, fabs(s))
-                        if use_e and e_ok and bmax + emax <= NND_GRID_EMAX:
-                            for e in range(ne * O):
-                                Bv[e] = exp(-base3[e])
-                                esrc[e] = E + e * nk
-                            K.row_e(ne * O, nk, esrc, Bv, ye, et == 0, 0.0, row)
-                        else:
-                            K.row(ne * O, nk, src, base3, wv, ye, et == 0, 0.0, row)
-
+                        if akey != w.last_akey or w.touched[w.ih]:
+                            _hidden_tables(g, &w, Xe, ne, vin, nk, akey)
+                        _row_w1(g, &w, ye, ne, nk, et == 0, row)
                     if et < nET - 1:
                         continue
-                    # -- the row is complete: cost, best, surface ----------
-                    if multi and inner_w2 and O > 1:
-                        c = cq[qi]
+                    # the row is complete
+                    if w.multi and w.inner_w2 and O > 1:
+                        c = w.cq[qi]
                         for k in range(nk):
                             row[k] = c + row[k]
-                    if g.reg:
-                        K.penalty(nk, g.scale, qp[qi], penin + kt0, row)
-                    cmin = K.row_min(row, nk, &has_nan)
-                    k = -1
-                    if has_nan:
-                        k = 0
-                        while row[k] == row[k]:
-                            k = k + 1
-                    elif bu < 0 or cmin <= bc:
-                        k = 0
-                        while row[k] != cmin:
-                            k = k + 1
-                    if k >= 0 and _better(row[k], qu[qi] + k * us_in, bc, bu):
-                        bc = row[k]
-                        bu = qu[qi] + k * us_in
-                    if g.out != NULL and os_in == 1:
-                        memcpy(g.out + (qo[qi] - g.out_offset), row, nk * sizeof(double))
+                    dst = (g.out + (w.qo[qi] - g.out_offset)
+                           if g.out != NULL and os_in == 1 else NULL)
+                    _emit_row(g, row, nk, w.qp[qi], penin + kt0 if g.reg else NULL,
+                              w.qu[qi], us_in, NULL, dst, NULL, &bc, &bu)
             if g.out != NULL and os_in != 1:
-                # the innermost axis is not the surface's last: write the
-                # batch by values, so consecutive prefixes (adjacent in the
-                # surface when the last outer axis is its last) fill whole
-                # cache lines instead of one double per line
-                for k in range(nk):
-                    dst = g.out + (k * os_in - g.out_offset)
-                    for qi in range(nq):
-                        dst[qo[qi]] = acc[qi * tile + k]
+                _write_batch(g, &w, nq, nk)
             qb0 = qb0 + nq
 
     best_c[0] = bc
     best_u[0] = bu
 
+
+# -- fused rows: the phases of _chunk_fused -------------------------------------
+
+cdef inline void _block_layout(const Grid *g, Work *w) noexcept nogil:
+    # Where each block axis's tables sit, which terms of z3
+    # the block owns, and each block point's user / out offsets and penalty.
+    cdef Py_ssize_t I = g.I, H = g.H, O = g.O, m = g.m, mo = m - g.nblock, b, j, o
+    cdef int64_t k, wa, u, ob, tsize = 0
+    cdef double s
+    # the views as locals (see _block_row)
+    cdef int64_t *ublk = w.ublk
+    cdef int64_t *oblk = w.oblk
+    cdef int64_t *kidx = w.kidx
+    cdef double *penblk = w.penblk
+    for j in range(H * O):
+        w.excl[j] = 0
+    for b in range(mo, m):
+        w.toff[b - mo] = tsize
+        tsize = tsize + g.N * O * g.vlen[b]
+        wa = g.which[b]
+        if wa < I * H:
+            for o in range(O):
+                w.excl[(wa % H) * O + o] = 1
+        else:
+            w.excl[wa - I * H] = 1
+    for b in range(g.nblock):
+        kidx[b] = 0
+    for k in range(w.KB):
+        u = 0
+        ob = 0
+        s = 0.0
+        for b in range(mo, m):
+            u = u + kidx[b - mo] * g.ustride[b]
+            ob = ob + kidx[b - mo] * g.ostride[b]
+            if g.reg:
+                s = s + g.pen[g.vstart[b] + kidx[b - mo]]
+        ublk[k] = u
+        oblk[k] = ob
+        penblk[k] = s
+        _next_index(g, mo, kidx)
+
+
+cdef inline bint _block_tables(const Grid *g, Work *w, bint first) noexcept nogil:
+    # Each block axis's tables T_b = exp(-term) and Z_b = term over its
+    # values, rebuilt only when their inputs moved (a W1[i,h] axis: z2[:, h]
+    # without input i and W2[h, :]; a W2[h,o] axis: a2[:, h]).  Returns
+    # whether a table after the folded one moved (R must be rebuilt).
+    cdef Py_ssize_t N = g.N, I = g.I, H = g.H, O = g.O, m = g.m, mo = m - g.nblock
+    cdef Py_ssize_t NP = N * O, b, bb, e, o, j
+    cdef int64_t k, nv, wa, ii, ih, io
+    cdef double vmax
+    cdef bint dirty, rdirty = first
+    cdef const double *v
+    cdef double *inp
+    cdef double *T
+    cdef double *Z
+    cdef const double *a2 = w.a2
+    cdef const double *W2 = w.W2
+    for b in range(mo, m):
+        bb = b - mo
+        wa = g.which[b]
+        nv = g.vlen[b]
+        v = g.values + g.vstart[b]
+        inp = w.inp + bb * (N + O)
+        T = w.T + w.toff[bb]
+        Z = w.Z + w.toff[bb]
+        dirty = first
+        if wa < I * H:
+            ii = wa // H
+            ih = wa % H
+            if _zpart(g, g.X, N, w.W, ii, ih, w.zb, inp):
+                dirty = True
+            for o in range(O):
+                if W2[ih * O + o] != inp[N + o]:
+                    dirty = True
+            if dirty:
+                memcpy(inp, w.zb, N * sizeof(double))
+                memcpy(inp + N, W2 + ih * O, O * sizeof(double))
+                for e in range(N):
+                    w.xcol[e] = g.X[e * I + ii]
+                K.hidden(N, nv, w.zb, w.xcol, v, w.A)
+                w.zmaxb[bb] = 0.0
+                for o in range(O):
+                    w.zmaxb[bb] = max(w.zmaxb[bb], fabs(W2[ih * O + o]))
+                for e in range(N):
+                    for o in range(O):
+                        w.src[e * O + o] = w.A + e * nv
+                        w.wv[e * O + o] = W2[ih * O + o]
+                        for k in range(nv):
+                            Z[(e * O + o) * nv + k] = w.A[e * nv + k] * w.wv[e * O + o]
+                if w.zmaxb[bb] <= NND_GRID_EMAX:
+                    K.exp_table(NP, nv, w.src, w.wv, T)
+        else:
+            ih = (wa - I * H) // O
+            io = (wa - I * H) % O
+            for e in range(N):
+                if a2[e * H + ih] != inp[e]:
+                    dirty = True
+            if dirty:
+                vmax = 0.0
+                for k in range(nv):
+                    vmax = max(vmax, fabs(v[k]))
+                w.zmaxb[bb] = 0.0
+                for e in range(N):
+                    inp[e] = a2[e * H + ih]
+                    w.zmaxb[bb] = max(w.zmaxb[bb], fabs(a2[e * H + ih]) * vmax)
+                    for o in range(O):
+                        j = e * O + o
+                        for k in range(nv):
+                            Z[j * nv + k] = v[k] * a2[e * H + ih] if o == io else 0.0
+                            T[j * nv + k] = 1.0
+                        if o == io and w.zmaxb[bb] <= NND_GRID_EMAX:
+                            w.src[0] = v
+                            K.exp_table(1, nv, w.src, a2 + e * H + ih, T + j * nv)
+        if dirty and bb >= g.nfold:
+            rdirty = True
+    return rdirty
+
+
+cdef inline void _block_product(const Grid *g, Work *w) noexcept nogil:
+    # R = the outer product of the tables after the folded one (K.outer,
+    # innermost first, ping-ponging between R0 and R1); esrc[j] -> its row j.
+    cdef Py_ssize_t m = g.m, mo = m - g.nblock, NP = g.N * g.O, b, j
+    cdef int64_t kk, ld
+    cdef const double *cur = w.T + w.toff[g.nblock - 1]
+    cdef double *dst = w.R0
+    ld = g.vlen[m - 1]
+    kk = ld
+    for b in range(m - 2, mo + g.nfold - 1, -1):
+        K.outer(NP, g.vlen[b], kk, w.T + w.toff[b - mo], cur, ld, dst, w.KR)
+        kk = kk * g.vlen[b]
+        cur = dst
+        ld = w.KR
+        dst = w.R1 if dst == w.R0 else w.R0
+    for j in range(NP):
+        w.esrc[j] = cur + j * ld
+
+
+cdef inline void _block_row(const Grid *g, Work *w) noexcept nogil:
+    # The prefix's row over the block: base = z3 without the block's terms,
+    # then K.row_e over R with exp(-base) (times the folded table per value
+    # of the folded axis), or out of NND_GRID_EMAX's range the polynomial
+    # sigmoid per point through the same z's.
+    cdef Py_ssize_t N = g.N, H = g.H, O = g.O, NP = N * O, mo = g.m - g.nblock
+    cdef Py_ssize_t bb, e, h, o, j
+    cdef int64_t k, kk
+    cdef double s, d, c, bmax, zsum
+    # the views as locals: stores through them could otherwise alias *w
+    # (no strict aliasing) and reload every field inside the loops
+    cdef const double *a2 = w.a2
+    cdef const double *W2 = w.W2
+    cdef const unsigned char *excl = w.excl
+    cdef double *base = w.base
+    cdef double *row = w.row
+    cdef double *Bv = w.Bv
+    cdef double *Bf = w.Bf
+    cdef const double *T0 = w.T + w.toff[0]
+    cdef const double **esrc = w.esrc
+    cdef int64_t na = w.na, KR = w.KR
+    bmax = 0.0
+    for e in range(N):
+        for o in range(O):
+            s = 0.0
+            for h in range(H):
+                if not excl[h * O + o]:
+                    s = s + a2[e * H + h] * W2[h * O + o]
+            base[e * O + o] = s
+            bmax = max(bmax, fabs(s))
+    zsum = bmax
+    for bb in range(g.nblock):
+        zsum = zsum + w.zmaxb[bb]
+    if zsum <= NND_GRID_EMAX:
+        for j in range(NP):
+            Bv[j] = exp(-base[j])
+        if g.nfold:
+            for kk in range(na):
+                for j in range(NP):
+                    Bf[j] = Bv[j] * T0[j * na + kk]
+                K.row_e(NP, KR, esrc, Bf, g.y, 1, 0.0, row + kk * KR)
+        else:
+            K.row_e(NP, KR, esrc, Bv, g.y, 1, 0.0, row)
+    else:
+        for bb in range(g.nblock):
+            w.kidx[bb] = 0
+        for k in range(w.KB):
+            c = 0.0
+            for j in range(NP):
+                s = base[j]
+                for bb in range(g.nblock):
+                    s = s + w.Z[w.toff[bb] + j * g.vlen[mo + bb] + w.kidx[bb]]
+                d = g.y[j] - nnd_sigmoid(s)
+                c = c + 0.5 * d * d
+            row[k] = c
+            _next_index(g, mo, w.kidx)
 
 
 cdef void _chunk_fused(const Grid *g, int64_t p0, int64_t p1, Scratch *S,
@@ -596,220 +1004,32 @@ cdef void _chunk_fused(const Grid *g, int64_t p0, int64_t p1, Scratch *S,
     # folded one is rebuilt with them, and each row is K.row_e over R, with
     # the folded axis's table multiplied into exp(-base).  Rows out of
     # NND_GRID_EMAX's range take a scalar path through the same z's.
-    cdef Py_ssize_t N = g.N, I = g.I, H = g.H, O = g.O, m = g.m
-    cdef Py_ssize_t P = I * H + H * O, NP = N * O
-    cdef Py_ssize_t nb = g.nblock, nf = g.nfold, mo = m - nb
-    cdef Py_ssize_t b, bb, e, h, o, j
-    cdef int64_t k, kk, p, nv, KB = 1, KR = 1, na, nmax = 1, tsize = 0, wa, ld
-    cdef int64_t uoff, ooff, ih, ii, io
-    cdef double s, d, c, pc = 0.0, bc = 0.0, bmax, zsum, vmax
+    cdef Work w
+    cdef Py_ssize_t h, mo = g.m - g.nblock
+    cdef int64_t p, uoff, ooff
+    cdef double pc, bc = 0.0
     cdef int64_t bu = -1
-    cdef bint first = True, rdirty, dirty
-    cdef const double *v
-    cdef const double *cur
-    cdef double *dst
-
-    for b in range(mo, m):
-        KB = KB * g.vlen[b]
-        nmax = max(nmax, g.vlen[b])
-        tsize = tsize + NP * g.vlen[b]
-    for b in range(mo + nf, m):
-        KR = KR * g.vlen[b]
-    na = KB // KR
-
-    # scratch: W | a2 (N,H) | base, Bv, Bf, wv (NP) | zb, xt (N) | A (N*nmax)
-    #          | inp (nb*(N+O)) | zmaxb (nb) | T, Z (NP*n_b per block axis)
-    #          | R0, R1 (NP*KR) | row, penblk (KB)
-    cdef double *buf = S.buf
-    cdef int64_t *ibuf = S.ibuf
-    cdef unsigned char *flags = S.flags
-    cdef const double **src = S.ptrs
-    cdef double *W = buf
-    cdef double *W2 = W + I * H
-    cdef double *a2 = W + P
-    cdef double *base = a2 + N * H
-    cdef double *Bv = base + NP
-    cdef double *Bf = Bv + NP
-    cdef double *wv = Bf + NP
-    cdef double *zb = wv + NP
-    cdef double *xt = zb + N
-    cdef double *A = xt + N
-    cdef double *inp = A + N * nmax
-    cdef double *zmaxb = inp + nb * (N + O)
-    cdef double *T = zmaxb + nb
-    cdef double *Z = T + tsize
-    cdef double *R0 = Z + tsize
-    cdef double *R1 = R0 + NP * KR
-    cdef double *row = R1 + NP * KR
-    cdef double *penblk = row + KB
-    cdef int64_t *ublk = ibuf
-    cdef int64_t *oblk = ibuf + KB
-    cdef int64_t *toff = oblk + KB          # (nb) offset of T_b / Z_b
-    cdef int64_t *kidx = toff + nb          # (nb) a block point's indices
-    cdef unsigned char *excl = flags        # (H*O) term (h,o) belongs to the block
-    cdef unsigned char *touched = flags + H * O
-    cdef const double **esrc = src + NP
-
-    memcpy(W, g.W, P * sizeof(double))
-    for j in range(H * O + H):
-        flags[j] = 0
-    for b in range(mo):
-        if g.which[b] < I * H:
-            touched[g.which[b] % H] = 1
-    tsize = 0
-    for b in range(mo, m):
-        toff[b - mo] = tsize
-        tsize = tsize + NP * g.vlen[b]
-        wa = g.which[b]
-        if wa < I * H:
-            for o in range(O):
-                excl[(wa % H) * O + o] = 1
-        else:
-            excl[wa - I * H] = 1
-    # block point k -> user / out offsets and the values' penalty
-    for b in range(nb):
-        kidx[b] = 0
-    for k in range(KB):
-        ublk[k] = 0
-        oblk[k] = 0
-        s = 0.0
-        for b in range(mo, m):
-            ublk[k] = ublk[k] + kidx[b - mo] * g.ustride[b]
-            oblk[k] = oblk[k] + kidx[b - mo] * g.ostride[b]
-            if g.reg:
-                s = s + g.pen[g.vstart[b] + kidx[b - mo]]
-        penblk[k] = s
-        _next_index(g, mo, kidx)
-
+    cdef bint first = True
+    _carve(g, S, &w, NULL)
+    _start_chunk(g, &w)
+    if not S.block_ready:
+        # it depends only on the plan and the call's strides: once per
+        # thread and search, not per chunk
+        _block_layout(g, &w)
+        S.block_ready = True
     for p in range(p0, p1):
         uoff = 0
         ooff = 0
-        pc = _prefix(g, mo, p, W, &uoff, &ooff)
-        for h in range(H):
-            if first or touched[h]:
-                _hidden_col(g, g.X, N, W, h, a2)
-
-        # -- per-axis tables, rebuilt only when their inputs moved --------
-        rdirty = first
-        for b in range(mo, m):
-            bb = b - mo
-            wa = g.which[b]
-            nv = g.vlen[b]
-            v = g.values + g.vstart[b]
-            dirty = first
-            if wa < I * H:
-                ii = wa // H
-                ih = wa % H
-                if _zpart(g, g.X, N, W, ii, ih, zb, inp + bb * (N + O)):
-                    dirty = True
-                for o in range(O):
-                    if W2[ih * O + o] != inp[bb * (N + O) + N + o]:
-                        dirty = True
-                if dirty:
-                    memcpy(inp + bb * (N + O), zb, N * sizeof(double))
-                    memcpy(inp + bb * (N + O) + N, W2 + ih * O, O * sizeof(double))
-                    for e in range(N):
-                        xt[e] = g.X[e * I + ii]
-                    K.hidden(N, nv, zb, xt, v, A)
-                    zmaxb[bb] = 0.0
-                    for o in range(O):
-                        zmaxb[bb] = max(zmaxb[bb], fabs(W2[ih * O + o]))
-                    for e in range(N):
-                        for o in range(O):
-                            src[e * O + o] = A + e * nv
-                            wv[e * O + o] = W2[ih * O + o]
-                            for k in range(nv):
-                                Z[toff[bb] + (e * O + o) * nv + k] = A[e * nv + k] * wv[e * O + o]
-                    if zmaxb[bb] <= NND_GRID_EMAX:
-                        K.exp_table(NP, nv, src, wv, T + toff[bb])
-            else:
-                ih = (wa - I * H) // O
-                io = (wa - I * H) % O
-                for e in range(N):
-                    if a2[e * H + ih] != inp[bb * (N + O) + e]:
-                        dirty = True
-                if dirty:
-                    vmax = 0.0
-                    for k in range(nv):
-                        vmax = max(vmax, fabs(v[k]))
-                    zmaxb[bb] = 0.0
-                    for e in range(N):
-                        inp[bb * (N + O) + e] = a2[e * H + ih]
-                        zmaxb[bb] = max(zmaxb[bb], fabs(a2[e * H + ih]) * vmax)
-                        for o in range(O):
-                            j = e * O + o
-                            for k in range(nv):
-                                Z[toff[bb] + j * nv + k] = (v[k] * a2[e * H + ih]
-                                                            if o == io else 0.0)
-                                T[toff[bb] + j * nv + k] = 1.0
-                            if o == io and zmaxb[bb] <= NND_GRID_EMAX:
-                                src[0] = v
-                                K.exp_table(1, nv, src, a2 + e * H + ih, T + toff[bb] + j * nv)
-            if dirty and bb >= nf:
-                rdirty = True
-
-        # -- R = the outer product of the tables after the folded one -----
-        if rdirty:
-            cur = T + toff[nb - 1]
-            ld = g.vlen[m - 1]
-            kk = ld
-            dst = R0
-            for b in range(m - 2, mo + nf - 1, -1):
-                K.outer(NP, g.vlen[b], kk, T + toff[b - mo], cur, ld, dst, KR)
-                kk = kk * g.vlen[b]
-                cur = dst
-                ld = KR
-                dst = R1 if dst == R0 else R0
-            for j in range(NP):
-                esrc[j] = cur + j * ld
-
-        # -- z3 without the block's terms ----------------------------------
-        bmax = 0.0
-        for e in range(N):
-            for o in range(O):
-                s = 0.0
-                for h in range(H):
-                    if not excl[h * O + o]:
-                        s = s + a2[e * H + h] * W2[h * O + o]
-                base[e * O + o] = s
-                bmax = max(bmax, fabs(s))
-        zsum = bmax
-        for bb in range(nb):
-            zsum = zsum + zmaxb[bb]
-        if zsum <= NND_GRID_EMAX:
-            for j in range(NP):
-                Bv[j] = exp(-base[j])
-            if nf:
-                for kk in range(na):
-                    for j in range(NP):
-                        Bf[j] = Bv[j] * T[toff[0] + j * na + kk]
-                    K.row_e(NP, KR, esrc, Bf, g.y, 1, 0.0, row + kk * KR)
-            else:
-                K.row_e(NP, KR, esrc, Bv, g.y, 1, 0.0, row)
-        else:
-            # out of the exponentials' range: the polynomial sigmoid, per point
-            for bb in range(nb):
-                kidx[bb] = 0
-            for k in range(KB):
-                c = 0.0
-                for j in range(NP):
-                    s = base[j]
-                    for bb in range(nb):
-                        s = s + Z[toff[bb] + j * g.vlen[mo + bb] + kidx[bb]]
-                    d = g.y[j] - nnd_sigmoid(s)
-                    c = c + 0.5 * d * d
-                row[k] = c
-                _next_index(g, mo, kidx)
+        pc = _prefix(g, mo, p, w.W, &uoff, &ooff)
+        for h in range(g.H):
+            if first or w.touched[h]:
+                _hidden_col(g, g.X, g.N, w.W, h, w.a2)
+        if _block_tables(g, &w, first):
+            _block_product(g, &w)
+        _block_row(g, &w)
         first = False
-        if g.reg:
-            K.penalty(KB, g.scale, pc, penblk, row)
-
-        _row_best(row, KB, ublk, uoff, &bc, &bu)
-        if g.out != NULL:
-            dst = g.out + (ooff - g.out_offset)
-            for k in range(KB):
-                dst[oblk[k]] = row[k]
-
+        _emit_row(g, w.row, w.KB, pc, w.penblk, uoff, 0, w.ublk,
+                  g.out + (ooff - g.out_offset) if g.out != NULL else NULL, w.oblk, &bc, &bu)
     best_c[0] = bc
     best_u[0] = bu
 
@@ -828,38 +1048,67 @@ def all_finite(const double[::1] v):
     return ok != 0
 
 
-def search(const double[:, ::1] X,        # IN  (N, I)
-           const double[:, ::1] y,        # IN  (N, O)
-           const double[::1] W,           # IN  (I*H + H*O,) W1.ravel() then W2.ravel()
-           Py_ssize_t H,                  # IN  hidden layer size
-           const double[::1] values,      # IN  axis values concatenated, plan order
-           const int64_t[::1] vstart,     # IN  (m,) offsets into values
-           const int64_t[::1] vlen,       # IN  (m,) lengths, all >= 1
-           const int64_t[::1] which,      # IN  (m,) weight index in W, distinct
-           const int64_t[::1] ustride,    # IN  (m,) user flat-index strides
-           const int64_t[::1] ostride,    # IN  (m,) strides in out
+cdef class GridKernel:
+    """A plan as the kernel reads it, built once per plan and shared by all
+    the searches of its rows (thread-safe: search copies what it changes).
+
+    plan: a nndfast._plan.Plan; its arrays are read in place (and kept
+    alive here): X (N, I), y (N, O), W (I*H + H*O,) W1.ravel() then
+    W2.ravel(), values (axis values concatenated in plan order), and per
+    plan axis (m,) int64: vstart (offset into values), vlen (length >= 1),
+    which (index in W, distinct), ustride (user flat-index stride) and
+    pstride (plan-order stride); pen (Part 7's penalty of each value, laid
+    out as values, or size 0).  Scalars: H, tile, etile, qbatch, nblock,
+    nfold, reg, scale, pen0 (see Plan and search).
+    """
+    cdef Grid g
+    cdef const double[:, ::1] X
+    cdef const double[:, ::1] y
+    cdef const double[::1] W
+    cdef const double[::1] values
+    cdef const int64_t[::1] vstart
+    cdef const int64_t[::1] vlen
+    cdef const int64_t[::1] which
+    cdef const int64_t[::1] ustride
+    cdef const int64_t[::1] pstride
+    cdef const double[::1] pen
+
+    def __init__(self, plan):
+        cdef Py_ssize_t a
+        self.X, self.y, self.W, self.values = plan.X, plan.y, plan.W, plan.values
+        self.vstart, self.vlen, self.which = plan.vstart, plan.vlen, plan.which
+        self.ustride, self.pstride, self.pen = plan.ustride, plan.pstride, plan.pen
+        g = &self.g
+        g.N, g.I, g.H = self.X.shape[0], self.X.shape[1], plan.H
+        g.O, g.m = self.y.shape[1], self.vlen.shape[0]
+        g.X, g.y, g.W, g.values = &self.X[0, 0], &self.y[0, 0], &self.W[0], &self.values[0]
+        g.vstart, g.vlen, g.which = &self.vstart[0], &self.vlen[0], &self.which[0]
+        g.ustride, g.ostride = &self.ustride[0], &self.ustride[0]
+        g.out, g.out_offset, g.rowout = NULL, 0, False
+        g.tile, g.etile, g.qbatch = plan.tile, plan.etile, plan.qbatch
+        g.nblock, g.nfold = plan.nblock, plan.nfold
+        g.nprefix = 1
+        for a in range(g.m - g.nblock):
+            g.nprefix = g.nprefix * g.vlen[a]
+        g.reg, g.scale, g.pen0 = plan.reg, plan.scale, plan.pen0
+        g.pen = &self.pen[0] if self.pen.shape[0] > 0 else NULL
+
+
+def search(GridKernel kernel not None,    # IN  the plan (GridKernel(plan))
            double[::1] out,               # OUT surface, or size 0 for none
            int64_t out_offset,            # IN  subtracted from every out index
-           bint rowout,                   # IN  nblock == 1: out is rows in row order
-           int64_t tile,                  # IN  innermost values per row, >= 1
-           int64_t etile,                 # IN  examples per example tile, >= 1
-           int64_t qbatch,                # IN  prefixes per batch, >= 1
+           bint rowout,                   # IN  out is rows in row order (plan strides)
            int64_t p0, int64_t p1,        # IN  rows [p0, p1), p0 < p1
            int64_t chunk,                 # IN  rows per chunk, >= 1
-           int64_t nblock,                # IN  1, or trailing axes fused into a row
-           int64_t nfold,                 # IN  0, or 1: fold the block's first axis
-           bint reg,                      # IN  Part 7's cost (Lambda given)
-           double scale,                  # IN  1/n, with reg
-           double pen0,                   # IN  penalty of the weights off the axes
-           const double[::1] pen,         # IN  penalty of each value, as values
            int num_threads):              # IN  >= 1
-    """Evaluate rows [p0, p1) of the grid.
+    """Evaluate rows [p0, p1) of the plan's grid.
 
     nblock == 1: row p is tile p // nprefix (``tile`` values) of the
     innermost axis at outer prefix p % nprefix, where nprefix is the product
     of the outer axes' lengths (tile-major).  rowout: a row's values go to
     out[(points in the rows before it) - out_offset ...], as run_range
-    returns them; else to the strides ostride.
+    returns them (plan-order strides); else to the user strides (the
+    user-layout surface).
     nblock > 1: row p is outer prefix p with every point of the last nblock
     axes (``tile`` = their product, ntiles = 1); those axes must touch
     distinct terms of z3 (at most one W1 axis per hidden unit h, and none
@@ -878,14 +1127,12 @@ def search(const double[:, ::1] X,        # IN  (N, I)
     ``out`` has size 0.  MemoryError, before any evaluation, if the threads'
     scratch cannot be allocated.
     """
-    cdef Grid g
+    cdef Grid g = kernel.g
     cdef int64_t nchunks = (p1 - p0 + chunk - 1) // chunk
     cdef int64_t c, lo, hi
     cdef int nt = num_threads
     cdef int64_t work
     cdef int64_t sz[4]
-    cdef int i, nalloc = 0
-    cdef bint ok = False
     cdef Scratch *scr = NULL
     cdef int64_t master_chunks = 0
     cdef int64_t *mine = &master_chunks     # through pointers: shared, not thread-private
@@ -898,27 +1145,16 @@ def search(const double[:, ::1] X,        # IN  (N, I)
     if pc == NULL or pu == NULL:
         free(pc)
         free(pu)
-        raise MemoryError("nndfast.grid_search: could not allocate per-chunk results")
-    g.N, g.I, g.H = X.shape[0], X.shape[1], H
-    g.O, g.m = y.shape[1], vlen.shape[0]
-    g.X, g.y, g.W, g.values = &X[0, 0], &y[0, 0], &W[0], &values[0]
-    g.vstart, g.vlen, g.which = &vstart[0], &vlen[0], &which[0]
-    g.ustride, g.ostride = &ustride[0], &ostride[0]
+        raise alloc_error("per-chunk results", "nndfast.grid_search")
     g.out = &out[0] if out.shape[0] > 0 else NULL
     g.out_offset = out_offset
     g.rowout = rowout
-    g.nprefix = 1
-    for c in range(g.m - 1 if nblock == 1 else g.m - nblock):
-        g.nprefix = g.nprefix * vlen[c]
-    g.tile, g.etile, g.qbatch = tile, etile, qbatch
-    g.nblock, g.nfold = nblock, nfold
-    g.reg, g.scale, g.pen0 = reg, scale, pen0
-    g.pen = &pen[0] if pen.shape[0] > 0 else NULL
+    g.ostride = &kernel.pstride[0] if rowout else &kernel.ustride[0]
     # Team size by work: a parallel region ends at a barrier, so a call lasts
     # as long as its slowest thread, and on busy cores (other processes,
     # numpy's spinning BLAS threads) a descheduled team thread holds it for
-    # a time slice (~2-15 ms), longer than a small search's whole work.
-    work = (p1 - p0) * (tile if nblock > 1 else min(tile, vlen[g.m - 1])) * g.N * g.O
+    # a time slice, longer than a small search's whole work.
+    work = (p1 - p0) * (g.tile if g.nblock > 1 else min(g.tile, g.vlen[g.m - 1])) * g.N * g.O
     if nt > nchunks:
         nt = <int> nchunks
     if nt > work // GRID_TEAM_MIN_TERMS:
@@ -928,33 +1164,20 @@ def search(const double[:, ::1] X,        # IN  (N, I)
     nt = team_threads(GRID_TEAMS, max(nt, 1))
     # every thread's scratch before any work: a search that cannot have it
     # fails at once, not after part of its chunks
-    _scratch_sizes(&g, sz)
-    scr = <Scratch *> calloc(nt, sizeof(Scratch))
-    if scr != NULL:
-        ok = True
-        for i in range(nt):
-            nalloc = i + 1
-            scr[i].buf = <double *> malloc(sz[0] * sizeof(double))
-            scr[i].ibuf = <int64_t *> malloc(sz[1] * sizeof(int64_t))
-            scr[i].flags = <unsigned char *> malloc(sz[2])
-            scr[i].ptrs = <const double **> malloc(sz[3] * sizeof(double *))
-            if (scr[i].buf == NULL or scr[i].ibuf == NULL or scr[i].flags == NULL
-                    or scr[i].ptrs == NULL):
-                ok = False
-                break
-    if not ok:
-        _free_scratch(scr, nalloc)
+    scr = _alloc_scratch(&g, nt, sz)
+    if scr == NULL:
         free(pc)
         free(pu)
-        raise MemoryError(
-            f"nndfast.grid_search: could not allocate {nt} thread(s)' scratch of "
-            f"{(sz[0] * 8 + sz[1] * 8 + sz[2] + sz[3] * 8) / 2**20:.3g} MiB each")
+        raise alloc_error(
+            f"{nt} thread(s)' scratch of "
+            f"{(sz[0] * 8 + sz[1] * 8 + sz[2] + sz[3] * 8) / 2**20:.3g} MiB each",
+            "nndfast.grid_search")
     with nogil:
         if nt <= 1:
             for c in range(nchunks):
                 lo = p0 + c * chunk
                 hi = min(p1, lo + chunk)
-                if nblock > 1:
+                if g.nblock > 1:
                     _chunk_fused(&g, lo, hi, &scr[0], &pc[c], &pu[c])
                 else:
                     _chunk(&g, lo, hi, &scr[0], &pc[c], &pu[c])
@@ -967,7 +1190,7 @@ def search(const double[:, ::1] X,        # IN  (N, I)
             for c in prange(nchunks, num_threads=nt, schedule='dynamic', chunksize=1):
                 lo = p0 + c * chunk
                 hi = min(p1, lo + chunk)
-                if nblock > 1:
+                if g.nblock > 1:
                     _chunk_fused(&g, lo, hi, &scr[threadid()], &pc[c], &pu[c])
                 else:
                     _chunk(&g, lo, hi, &scr[threadid()], &pc[c], &pu[c])

@@ -13,8 +13,9 @@ cdef struct Net:
     Py_ssize_t nex, nin, nhid, nout   # N, I, H, O
     # Part 7's regularization, applied by _run_cost/_run_grad to the summed
     # cost and gradient: J[o] = scale*J[o] + (lam/2)*(sum W1^2 + sum W2^2)/O,
-    # dJ/dW = scale*dJ/dW + lam*W (so sum(J) has exactly that gradient).  Lambda None (Parts 2-6): scale 1, lam 0,
-    # and the results are bitwise the unregularized ones.  Lambda a number:
+    # dJ/dW = scale*dJ/dW + lam*W (so sum(J) has exactly that gradient).
+    # Lambda None (Parts 2-6): scale 1, lam 0, and the results are bitwise
+    # the unregularized ones.  Lambda a number:
     # scale 1/N, lam Lambda.  Every Net must set both; forward ignores them.
     double scale
     double lam

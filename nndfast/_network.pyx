@@ -1,4 +1,5 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+# cython: language_level=3, boundscheck=False, wraparound=False
+# cython: cdivision=True, initializedcheck=False
 """Kernels for one network: forward pass, cost, and backprop gradient.
 
 Design (shared by every kernel module in nndfast):
@@ -16,8 +17,8 @@ Design (shared by every kernel module in nndfast):
   * `Workspace`, one per network, runs the drop-in Neural_Network's calls
     from a `Snapshot` of the network (read once per call) and owns the
     buffers and the published z2/a2/z3/yHat.  Its tiny path keeps the GIL
-    and checks raw ndarrays at C level: acquiring a memoryview costs about
-    0.3 us per argument, ten times the arithmetic on the tutorial's 3x2 data.
+    and checks raw ndarrays at C level: acquiring a memoryview per argument
+    costs more than the arithmetic on the tutorial's 3x2 data.
 """
 cimport numpy as cnp
 import numpy as np
@@ -26,6 +27,7 @@ from libc.stdint cimport int64_t
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy, memset
 
+from nndfast._alloc cimport check_alloc
 from nndfast._fastmath cimport nnd_sigmoid_vec, nnd_sigmoid_prime_vec
 from nndfast._openmp cimport (NETWORK_TEAMS, team_clock, team_note_worker, team_record,
                               team_threads)
@@ -40,10 +42,9 @@ cdef enum:
     # Below this many multiply-adds per call a thread team costs more than it saves.
     PARALLEL_MIN_WORK = 65536
     # Large calls: the work each thread of a team must get, in _work's ops
-    # (multiply-adds and sigmoids), about 1 ms of one thread's time.
+    # (multiply-adds and sigmoids): enough to be worth waking a thread for.
     TEAM_MIN_WORK_OPS = 2000000
-    # Long calls decide their team again every SEGMENT_WORK_OPS (~10 ms of
-    # one thread), see _run.
+    # Long calls decide their team again every SEGMENT_WORK_OPS, see _run.
     SEGMENT_WORK_OPS = 20000000
     # A team must finish in under NETWORK_TEAM_GAIN_PCT % of the time one
     # thread would have taken, else it counts as lost (_openmp_policy.h's
@@ -191,8 +192,8 @@ cdef inline int _threads_for(const Net *n, int op, int num_threads) noexcept nog
     Why a high bar: a parallel region ends at a barrier, so a call takes as
     long as its slowest thread.  Right after a numpy BLAS call OpenBLAS's
     workers still spin (~0.1 s), and other processes may hold a core; a team
-    thread that is descheduled then holds the whole call for a time slice
-    (~1-3 ms), which is longer than a small call's total work.  One thread
+    thread that is descheduled then holds the whole call for a time slice,
+    which is longer than a small call's total work.  One thread
     never waits for anybody, so small calls stay serial."""
     cdef Py_ssize_t nt, work = _work(n, op)
     nt = min(<Py_ssize_t> num_threads, work // TEAM_MIN_WORK_OPS,
@@ -254,8 +255,8 @@ cdef int _run(const Net *n, int op, double *partial, int num_threads,
     outputs are partly written).
 
     A long call runs in segments of about SEGMENT_WORK_OPS, each with its
-    own team decision (_run_segment): numpy's BLAS worker spins for ~0.1 s
-    after numpy's last call and then sleeps, so a 250 ms call that had to
+    own team decision (_run_segment): numpy's BLAS worker spins for a while
+    after numpy's last call and then sleeps, so a long call that had to
     start on one thread beside it takes the second core once it is free.
     Which segment or thread runs a chunk never changes its numbers."""
     cdef Py_ssize_t nchunks = (n.nex + CHUNK - 1) // CHUNK
@@ -532,8 +533,7 @@ def forward(const double[:, ::1] X,      # IN  (N, I), N >= 1
         rc = _run(&n, FORWARD, NULL, num_threads, interruptible)
     if rc == INTERRUPTED:
         _raise_pending()
-    if rc:
-        raise MemoryError("nndfast: could not allocate the forward pass's scratch")
+    check_alloc(rc, "the forward pass's scratch")
 
 
 def cost(const double[:, ::1] X,      # IN  (N, I), N >= 1
@@ -562,8 +562,7 @@ def cost(const double[:, ::1] X,      # IN  (N, I), N >= 1
         rc = _cost_run(&n, &J[0], num_threads, interruptible)
     if rc == INTERRUPTED:
         _raise_pending()
-    if rc:
-        raise MemoryError("nndfast: could not allocate the cost's per-chunk sums")
+    check_alloc(rc, "the cost's per-chunk sums")
 
 
 def cost_and_gradient(const double[:, ::1] X,   # IN  (N, I), N >= 1
@@ -596,8 +595,7 @@ def cost_and_gradient(const double[:, ::1] X,   # IN  (N, I), N >= 1
         rc = _grad_run(&n, &dJdW1[0, 0], &dJdW2[0, 0], &J[0], num_threads, interruptible)
     if rc == INTERRUPTED:
         _raise_pending()
-    if rc:
-        raise MemoryError("nndfast: could not allocate the gradient's per-chunk sums")
+    check_alloc(rc, "the gradient's per-chunk sums")
 
 
 def team_size(Py_ssize_t n, Py_ssize_t I, Py_ssize_t H, Py_ssize_t O, str op,
@@ -1092,8 +1090,7 @@ cdef class Workspace:
             if rc == INTERRUPTED:
                 # nothing is published: the outputs stay the last completed call's
                 _raise_pending()
-            if rc:
-                raise MemoryError("nndfast: could not allocate a call's per-chunk scratch")
+            check_alloc(rc, "a call's per-chunk scratch")
         nnd_lock(&self.lock)
         self.z2 = self.a2 = self.z3 = lazy
         if code != FORWARD:
@@ -1120,7 +1117,7 @@ cdef class Workspace:
             if op == FORWARD:
                 yhat = _empty2(N, snap.no)
                 n.yhat = _p(yhat)
-                _run_forward(&n, 1)
+                rc = _run_forward(&n, 1)
                 r = yhat
             elif op == COST:
                 J = _empty1(snap.no)
@@ -1130,8 +1127,8 @@ cdef class Workspace:
                 J, g1, g2 = _empty1(snap.no), _empty2(snap.ni, snap.nh), _empty2(snap.nh, snap.no)
                 rc = _run_grad(&n, _p(g1), _p(g2), _p(J), 1)
                 r = (J, g1, g2)
-            if rc:
-                raise MemoryError("nndfast: could not allocate a tiny call's scratch")
+            # before publishing anything: a failed call's outputs are not written
+            check_alloc(rc, "a tiny call's scratch")
             self.z2 = self.a2 = self.z3 = s
             if op != FORWARD:
                 self.yhat = s

@@ -15,7 +15,8 @@ both run a search this way, and import nothing of each other::
 The plan holds the axis order (the cheapest innermost axis, see
 inner_cost, or a fused block of trailing axes, see fused_layout), the rows
 (tiles of the innermost axis, or outer prefixes of a fused block), the
-kernel's chunk of rows and Part 7's penalty (see penalty).  On one machine (one SIMD build), every cost is computed by the same
+kernel's chunk of rows and Part 7's penalty (see penalty).  On one
+machine (one SIMD build), every cost is computed by the same
 instructions whichever range, chunk or thread evaluates it, and the best
 point is the minimum in a strict total order (first NaN, else lowest cost,
 ties to the lowest flat index: np.argmin), so any split of [0, n_rows)
@@ -25,6 +26,7 @@ import functools
 import itertools
 import math
 import os
+from typing import NamedTuple
 
 import numpy as np
 
@@ -33,7 +35,8 @@ from nndfast._results import GridResult
 from nndfast._threads import resolve_num_threads
 from nndfast._validate import F64, as_data, as_lambda, as_weights, parse_axes
 
-__all__ = ["Plan", "make_plan", "run_range", "combine", "place", "new_surface", "result",
+__all__ = ["Axis", "Plan", "make_plan", "better", "run_range", "combine", "place", "new_surface",
+           "result",
            "check_surface_fits", "available_memory"]
 
 #: Innermost-axis values per kernel row; longer axes are split in tiles so
@@ -60,9 +63,9 @@ _FUSED_SCRATCH = 2**19
 _CHUNK_EVALS = 2**17
 #: ...but a grid is cut into at least this many chunks when it has the rows,
 _MIN_CHUNKS = 16
-#: and a chunk holds at most this many evaluations x examples (about 40 ms
-#: of one thread's work whatever len(X) is), so Ctrl-C and progress stay
-#: prompt on big data; a chunk builds its tables once for all its prefixes,
+#: and a chunk holds at most this many evaluations x examples (a bounded
+#: slice of one thread's work whatever len(X) is), so Ctrl-C and progress
+#: stay prompt on big data; a chunk builds its tables once for all its prefixes,
 #: so the more prefixes it holds the less that costs per evaluation.
 _CHUNK_WORK = 2**27
 _INT64_MAX = np.iinfo(np.int64).max
@@ -75,6 +78,34 @@ _USER_INNER = 1.05
 #: Surfaces up to this size skip the available-memory check (reading
 #: /proc/meminfo costs more than a small search).
 _SMALL_SURFACE_BYTES = 2**26
+
+
+class Axis(NamedTuple):
+    """One axis of a search: a weight and the values it takes."""
+    #: canonical weight name, "W1[i,j]" or "W2[i,j]"
+    name: str
+    #: "W1" or "W2"
+    layer: str
+    #: row and column of the weight in its layer
+    i: int
+    j: int
+    #: float64 1-D C-contiguous values (parse_axes's array: only read)
+    values: np.ndarray
+    #: the weight's index in W1.ravel() ++ W2.ravel()
+    flat: int = -1
+
+
+def better(c, u, bc, bu):
+    """Does point (cost c, flat index u) come before (bc, bu) in np.argmin's
+    order: the first NaN, else the lowest cost, ties to the lowest flat index?
+
+    The one Python home of that order (combine and grid.py's subclass path
+    use it); the compiled kernel keeps its own copy in C (_grid.pyx's
+    _better), which cannot call Python inside its nogil loops.
+    """
+    if bc != bc:
+        return c != c and u < bu
+    return c != c or c < bc or (c == bc and u < bu)
 
 
 class Plan(object):
@@ -94,8 +125,8 @@ class Plan(object):
 
     def __init__(self, X, y, W, H, grid, order, nblock=1, nfold=0, penalty=None):
         self.X, self.y, self.W, self.H = X, y, W, H
-        self.names = [g[0] for g in grid]
-        self.axis_values = [g[4] for g in grid]
+        self.names = [g.name for g in grid]
+        self.axis_values = [g.values for g in grid]
         self.shape = tuple(len(v) for v in self.axis_values)
         self.evaluations = math.prod(self.shape)
         self.order = tuple(order)
@@ -109,7 +140,7 @@ class Plan(object):
                        else np.concatenate([self.axis_values[a] for a in order]))
         self.vlen = np.array(pshape, dtype=np.int64)
         self.vstart = np.concatenate(([0], np.cumsum(self.vlen)[:-1])).astype(np.int64)
-        self.which = np.array([grid[a][5] for a in order], dtype=np.int64)
+        self.which = np.array([grid[a].flat for a in order], dtype=np.int64)
         self.ustride = np.array([ustrides[a] for a in order], dtype=np.int64)
         self.pstride = np.array([math.prod(pshape[a + 1:]) for a in range(len(pshape))],
                                 dtype=np.int64)
@@ -145,6 +176,20 @@ class Plan(object):
                                 _CHUNK_WORK // (self.tile * max(1, X.shape[0]))))
         self.identity = self.order == tuple(range(len(order)))
 
+    def kernel(self):
+        """The compiled kernel's view of the plan (nndfast._grid.GridKernel),
+        built at the first search and shared by the later ones."""
+        k = self.__dict__.get("_kernel")
+        if k is None:
+            k = self._kernel = _grid.GridKernel(self)
+        return k
+
+    def __getstate__(self):
+        # the kernel view holds raw pointers: a copy builds its own
+        state = dict(self.__dict__)
+        state.pop("_kernel", None)
+        return state
+
     def __setstate__(self, state):
         # Unpickled arrays (a Dask worker's copy of the plan) can sit at any
         # byte offset of the message buffer; the kernels load doubles and
@@ -174,22 +219,22 @@ def inner_cost(grid, pos, N, I, H, O):
     exponentials do not move with an outer axis (W2[h,o] innermost: no outer
     axis on W1's column h; W1[i,h] innermost: no outer axis on W2[h,:]).
     """
-    nk = len(grid[pos][4])
+    nk = len(grid[pos].values)
     outer = [a for a in range(len(grid)) if a != pos]
-    layer, i, j = grid[pos][1:4]
+    layer, i, j = grid[pos].layer, grid[pos].i, grid[pos].j
     h = j if layer == "W1" else i           # the hidden unit the axis touches
-    touched = {grid[a][3] for a in outer if grid[a][1] == "W1"}
-    n_outer = math.prod(len(grid[a][4]) for a in outer)
+    touched = {grid[a].j for a in outer if grid[a].layer == "W1"}
+    n_outer = math.prod(len(grid[a].values) for a in outer)
     per_prefix = 8 * N * len(touched) + 0.25 * N * H * (I + O) + 50
     if layer == "W2":
         per_eval = N if h in touched else 0.3 * N
         per_prefix += 8 * N * (O - 1)
     else:
-        w2_moves = any(grid[a][1] == "W2" and grid[a][2] == h for a in outer)
+        w2_moves = any(grid[a].layer == "W2" and grid[a].i == h for a in outer)
         per_eval = N * O if w2_moves else 0.3 * N * O
         if h in touched:  # A (and E) refreshed each time an axis on column h moves
-            steady = math.prod(len(grid[a][4]) for a in outer
-                               if not (grid[a][1] == "W1" and grid[a][3] == h))
+            steady = math.prod(len(grid[a].values) for a in outer
+                               if not (grid[a].layer == "W1" and grid[a].j == h))
             if steady == 1:   # refreshed every prefix: the kernel skips the tables
                 per_eval = N * O + N
             else:
@@ -213,10 +258,11 @@ _FUSED_PREFER = 1.0
 
 
 def _moves_table(a, b):
-    """Does outer axis a (a grid entry) move fused block axis b's table?
-    A W1[i,h] table reads column h of W1 and W2[h,:]; a W2[h,o] table a2[:,h]."""
-    la, ia, ja = a[1:4]
-    lb, ib, jb = b[1:4]
+    """Does outer axis a move fused block axis b's table (a, b: Axis, or
+    any (layer, i, j) carrier)?  A W1[i,h] table reads column h of W1 and
+    W2[h,:]; a W2[h,o] table a2[:,h]."""
+    la, ia, ja = a.layer, a.i, a.j
+    lb, ib, jb = b.layer, b.i, b.j
     if lb == "W1":
         return (la == "W1" and ja == jb) or (la == "W2" and ia == jb)
     return la == "W1" and ja == ib
@@ -226,7 +272,7 @@ def _block_ok(grid, block, O):
     """Do the block's axes touch distinct terms a2[e,h]*W2[h,o] of z3?"""
     seen = set()
     for a in block:
-        layer, i, j = grid[a][1:4]
+        layer, i, j = grid[a].layer, grid[a].i, grid[a].j
         terms = {(j, o) for o in range(O)} if layer == "W1" else {(i, j)}
         if seen & terms:
             return False
@@ -263,7 +309,7 @@ def _fused_cost(lens, moves, outer, block, nfold, N, I, H, O, w1):
 
 def _fused_scratch(lens, block, N, I, H, O):
     """Doubles of one thread's scratch in _chunk_fused (the kernel's
-    _scratch_sizes, with no fold: the larger case), which holds all N
+    _carve, with no fold: the larger case), which holds all N
     examples: the plan keeps fused layouts to data small enough."""
     NP = N * O
     KB = math.prod(lens[b] for b in block)
@@ -284,10 +330,10 @@ def fused_layout(grid, N, I, H, O):
     only the folded table, then the rest, each group in user order, so the
     tables are rebuilt as rarely as the order allows.
     """
-    lens = tuple(len(g[4]) for g in grid)
+    lens = tuple(len(g.values) for g in grid)
     if len(grid) < 2 or math.prod(lens) < _FUSED_MIN_EVALS:
         return None
-    return _fused_layout_of(tuple(g[1:4] for g in grid), lens, N, I, H, O)
+    return _fused_layout_of(tuple((g.layer, g.i, g.j) for g in grid), lens, N, I, H, O)
 
 
 @functools.lru_cache(maxsize=64)
@@ -295,9 +341,9 @@ def _fused_layout_of(weights, lens, N, I, H, O):
     # fused_layout by the axes' (layer, i, j) and lengths: a search repeated
     # on other values of the same shape reuses the choice.
     m = len(weights)
-    grid = [(None,) + w for w in weights]
+    grid = [Axis(None, *w, values=None) for w in weights]
     moves = [[_moves_table(grid[a], grid[b]) for b in range(m)] for a in range(m)]
-    w1 = [g[3] if g[1] == "W1" else None for g in grid]
+    w1 = [g.j if g.layer == "W1" else None for g in grid]
     best = None
     for size in range(2, min(_FUSED_MAX_AXES, m) + 1):
         for block in itertools.combinations(range(m), size):
@@ -336,8 +382,8 @@ def penalty(lam, grid, W, n):
         return None
     c = lam / 2.0
     off = np.ones(W.size, dtype=bool)
-    off[[g[5] for g in grid]] = False
-    return True, 1.0 / n, c * float(np.sum(W[off] ** 2)), [c * g[4] ** 2 for g in grid]
+    off[[g.flat for g in grid]] = False
+    return True, 1.0 / n, c * float(np.sum(W[off] ** 2)), [c * g.values ** 2 for g in grid]
 
 
 def make_plan(NN, X, y, axes):
@@ -353,14 +399,14 @@ def make_plan(NN, X, y, axes):
     W1 = as_weights(NN.W1, "NN.W1", (I, H))
     W2 = as_weights(NN.W2, "NN.W2", (H, O))
     X, y = as_data(X, y, I, O)
-    grid = parse_axes(axes, {"W1": (I, H), "W2": (H, O)}, all_finite=_grid.all_finite)
-    total = math.prod(len(g[4]) for g in grid)
+    grid = [Axis(*g) for g in parse_axes(axes, {"W1": (I, H), "W2": (H, O)},
+                                         all_finite=_grid.all_finite)]
+    total = math.prod(len(g.values) for g in grid)
     if total > _INT64_MAX:
         raise ValueError(
             f"grid_search: the grid has {total} points, more than int64 can count "
             f"({_INT64_MAX}); use fewer or shorter axes")
-    # (name, layer, i, j, values, index in W1.ravel() ++ W2.ravel())
-    grid = [g + ((g[2] * H + g[3]) if g[1] == "W1" else (I * H + g[2] * O + g[3]),)
+    grid = [g._replace(flat=g.i * H + g.j if g.layer == "W1" else I * H + g.i * O + g.j)
             for g in grid]
     costs = [inner_cost(grid, a, X.shape[0], I, H, O) for a in range(len(grid))]
     # cheapest innermost axis; the user's last where it costs about the same
@@ -368,11 +414,11 @@ def make_plan(NN, X, y, axes):
     inner = min(range(len(grid)), key=lambda a: (costs[a], -a))
     if costs[-1] <= costs[inner] * _USER_INNER:
         inner = len(grid) - 1
-    hin = grid[inner][3] if grid[inner][1] == "W1" else None
+    hin = grid[inner].j if grid[inner].layer == "W1" else None
     # outer axes in user order, except that axes on the innermost W1 axis's
     # column go outermost, so its activations are refreshed least often
     outer = sorted((a for a in range(len(grid)) if a != inner),
-                   key=lambda a: (0 if (grid[a][1] == "W1" and grid[a][3] == hin) else 1, a))
+                   key=lambda a: (0 if (grid[a].layer == "W1" and grid[a].j == hin) else 1, a))
     W = np.concatenate((W1.ravel(), W2.ravel()))
     pen = penalty(lam, grid, W, X.shape[0])
     fused = fused_layout(grid, X.shape[0], I, H, O)
@@ -382,20 +428,13 @@ def make_plan(NN, X, y, axes):
 
 
 def combine(results):
-    """Best (cost, flat) of several (cost, flat) pairs: np.argmin's order
-    (first NaN, else the smallest cost, ties to the lowest flat index)."""
+    """Best (cost, flat) of several (cost, flat) pairs by better's order;
+    pairs with flat < 0 (an empty range) are skipped."""
     best = None
     for c, u in results:
         if u < 0:
             continue
-        if best is None:
-            best = (c, u)
-            continue
-        bc, bu = best
-        if bc != bc:
-            if c != c and u < bu:
-                best = (c, u)
-        elif c != c or c < bc or (c == bc and u < bu):
+        if best is None or better(c, u, *best):
             best = (c, u)
     return best
 
@@ -416,18 +455,14 @@ def run_range(plan, start, stop, full_output=False, num_threads=None, out=None):
     costs = None
     rowout = False
     if out is not None:
-        target, ostride, offset = out.reshape(-1), plan.ustride, 0
+        target, offset = out.reshape(-1), 0
     elif full_output:
         a, b = plan.row_start(start), plan.row_start(stop)
         costs = target = np.empty(b - a)
-        ostride, offset, rowout = plan.pstride, a, True
+        offset, rowout = a, True
     else:
-        target, ostride, offset = np.empty(0), plan.pstride, 0
-    bc, bu = _grid.search(plan.X, plan.y, plan.W, plan.H, plan.values, plan.vstart,
-                          plan.vlen, plan.which, plan.ustride, ostride, target, offset,
-                          rowout, plan.tile, plan.etile, plan.qbatch, start, stop, plan.chunk,
-                          plan.nblock, plan.nfold,
-                          plan.reg, plan.scale, plan.pen0, plan.pen, nt)
+        target, offset = np.empty(0), 0
+    bc, bu = _grid.search(plan.kernel(), target, offset, rowout, start, stop, plan.chunk, nt)
     return bc, bu, costs
 
 

@@ -1,4 +1,5 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+# cython: language_level=3, boundscheck=False, wraparound=False
+# cython: cdivision=True, initializedcheck=False
 """Kernels for training: batch and stochastic gradient descent, and BFGS.
 
 BFGS is scipy's algorithm ported to C in _bfgs.h; this module gives it its
@@ -33,6 +34,7 @@ from libc.string cimport memcpy
 
 import numpy as np
 
+from nndfast._alloc cimport alloc_error, check_alloc
 from nndfast._network cimport Net, _run_grad, _run_cost
 
 cdef enum:
@@ -77,7 +79,7 @@ cdef int _setup(Work *w, const double *X, const double *y, Py_ssize_t n,
     else:
         w.net.scale, w.net.lam = 1.0 / n, <double> Lambda
     # z2, a2, z3 and yHat only feed the gradient: kept per chunk, never for
-    # all n (at 1e5 examples and H = 16 that was 28 MB written per step)
+    # all n (memory traffic that would grow with n at every step)
     w.net.z2 = w.net.a2 = w.net.z3 = w.net.yhat = NULL
     w.prev = work
     w.ge = work + w.P
@@ -166,8 +168,7 @@ def gradient(const double[:, ::1] X,     # IN  (n, I), n >= 1
     _setup(&w, &X[0, 0], &y[0, 0], X.shape[0], X.shape[1], H, y.shape[1], &work[0], Lambda)
     with nogil:
         rc = _grad_at(&w, &params[0], &grad[0], &J[0], num_threads)
-    if rc:
-        raise MemoryError("nndfast: could not allocate the gradient's per-chunk sums")
+    check_alloc(rc, "the gradient's per-chunk sums")
 
 
 def batch_descent(const double[:, ::1] X,     # IN  (n, I), n >= 1
@@ -189,12 +190,12 @@ def batch_descent(const double[:, ::1] X,     # IN  (n, I), n >= 1
     returned params.  Returns (steps taken, status, gradient evaluations).
     """
     cdef Work w
-    cdef Py_ssize_t n_iter = costs.shape[0], it = 0, k, P, O
+    cdef Py_ssize_t n_iter = costs.shape[0], it = 0, k, P
     cdef int status = RAN_OUT, rc = 0
     cdef double *p = &params[0]
     cdef double *g = &grad[0]
     _setup(&w, &X[0, 0], &y[0, 0], X.shape[0], X.shape[1], H, y.shape[1], &work[0], Lambda)
-    P, O = w.P, w.O
+    P = w.P
     with nogil:
         while it < n_iter:
             memcpy(w.prev, p, P * sizeof(double))
@@ -207,8 +208,7 @@ def batch_descent(const double[:, ::1] X,     # IN  (n, I), n >= 1
             it += 1
             if status == CONVERGED:
                 break
-    if rc:
-        raise MemoryError("nndfast: could not allocate the gradient's per-chunk sums")
+    check_alloc(rc, "the gradient's per-chunk sums")
     return it, status, it + (status == DIVERGED)
 
 
@@ -237,13 +237,13 @@ def stochastic_descent(const double[:, ::1] X,        # IN  (n, I), n >= 1
     cdef Work w
     cdef Net one
     cdef Py_ssize_t n_ep = orders.shape[0], n = X.shape[0], I = X.shape[1]
-    cdef Py_ssize_t ep = 0, j, e, k, P, O
+    cdef Py_ssize_t ep = 0, j, e, k, P
     cdef Py_ssize_t evals = 0
     cdef int status = RAN_OUT, rc = 0
     cdef double *p = &params[0]
     cdef double *g = &grad[0]
     _setup(&w, &X[0, 0], &y[0, 0], n, I, H, y.shape[1], &work[0], Lambda)
-    P, O = w.P, w.O
+    P = w.P
     one = w.net
     one.nex = 1
     # Part 7's formula on the step's own examples: the mean over n = 1 is
@@ -279,8 +279,7 @@ def stochastic_descent(const double[:, ::1] X,        # IN  (n, I), n >= 1
             ep += 1
             if status == CONVERGED:
                 break
-    if rc:
-        raise MemoryError("nndfast: could not allocate the gradient's per-chunk sums")
+    check_alloc(rc, "the gradient's per-chunk sums")
     return ep, status, evals
 
 
@@ -398,8 +397,7 @@ cdef int _net_fg(void *ctx, const double *x, double *f, double *g) noexcept nogi
     cdef Objective *o = <Objective *> ctx
     if _grad_at(o.w, x, g, o.J, o.num_threads):
         with gil:
-            return _abort(o, MemoryError(
-                "nndfast: could not allocate the gradient's per-chunk sums"))
+            return _abort(o, alloc_error("the gradient's per-chunk sums"))
     f[0] = _sum(o.J, o.w.O)
     o.evals += 1
     if o.evals % o.check_every == 0:
@@ -419,16 +417,15 @@ cdef int _trace_cb(void *ctx, int64_t k, const double *x, double f) noexcept nog
     cdef Py_ssize_t O = o.w.O
     if _reserve(o.rows, k):
         with gil:
-            return _abort(o, MemoryError(
-                f"nndfast: could not grow the trainer's cost history to {k} iterations"))
+            return _abort(o, alloc_error(
+                f"room to grow the trainer's cost history to {k} iterations"))
     memcpy(o.rows.cost + (k - 1) * O, o.J, O * sizeof(double))
     if o.test != NULL:
         o.test.net.W1 = x
         o.test.net.W2 = x + o.test.IH
         if _run_cost(&o.test.net, o.rows.test + (k - 1) * O, o.num_threads):
             with gil:
-                return _abort(o, MemoryError(
-                    "nndfast: could not allocate the cost's per-chunk sums"))
+                return _abort(o, alloc_error("the cost's per-chunk sums"))
     o.rows.n = k                # only now is row k complete
     return 0
 

@@ -10,8 +10,8 @@ import numpy as np
 
 __all__ = ["as_examples", "as_data", "as_weights", "as_lambda", "check_finite",
            "check_num_threads", "parse_axes", "F64", "as_real", "as_count", "as_tolerance",
-           "as_rate", "as_layer_sizes", "network_fields", "check_search",
-           "MAX_THREADS"]
+           "as_rate", "as_layer_size", "as_layer_sizes", "network_fields", "check_search",
+           "MAX_THREADS", "weight_key"]
 
 F64 = np.dtype(np.float64)
 _NUMERIC_KINDS = "biuf"
@@ -70,6 +70,18 @@ def as_rate(value, name):
     if not 0 < value < np.inf:
         raise ValueError(f"{name} must be a finite number > 0, got {value}")
     return value
+
+
+def as_layer_size(value, name):
+    """One layer size of a Neural_Network: an int (numpy ints too, not bool)
+    from 1 to 2**31 - 1 (the kernels' C int), as a Python int."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be a positive int, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value}")
+    if value > 0x7fffffff:
+        raise ValueError(f"{name} must be at most 2**31 - 1, got {value}")
+    return int(value)
 
 
 def as_layer_sizes(I, H, O):
@@ -226,10 +238,12 @@ def check_num_threads(num_threads):
     return int(num_threads)
 
 
+#: "W1[i,j]" / "W2[i,j]", spaces allowed: the one pattern of a weight's name
+#: (grid axes, the command line's --axis).
 _WEIGHT_NAME = re.compile(r"^\s*(W[12])\s*\[\s*(\d+)\s*,\s*(\d+)\s*\]\s*$")
 
 
-def _weight_key(key):
+def weight_key(key):
     """("W1" or "W2", i, j) from "W1[i,j]" (spaces allowed) or ("W1", i, j); else None."""
     if isinstance(key, str):
         m = _WEIGHT_NAME.match(key)
@@ -242,7 +256,7 @@ def _weight_key(key):
 
 def _axis_values(arr):
     """A 1-D numeric ndarray as C-contiguous, aligned float64: itself when it
-    already is one (an axis of 10^8 values is 0.8 GB: copying it cost about
+    already is one (an axis of 10^8 values is 0.8 GB: copying it would cost about
     half a search), else a new array.  (Not a read-only view of it: setting
     the flag on a view per call leaves numpy allocations behind, which
     tests/test_leaks.py sees; the kernels and the reference only read.)"""
@@ -273,7 +287,7 @@ def parse_axes(axes, shapes, all_finite=None):
         raise ValueError("axes must name at least one weight, e.g. {'W1[0,0]': values}")
     out, seen = [], {}
     for key, vals in axes.items():
-        wk = _weight_key(key)
+        wk = weight_key(key)
         if wk is None:
             raise ValueError(
                 f"axes: unknown weight {key!r}; use 'W1[i,j]', 'W2[i,j]' or ('W1', i, j)")

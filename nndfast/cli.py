@@ -20,13 +20,13 @@ import numpy as np
 
 from nndfast import _plotting
 from nndfast._format import PROG, err, human_count, human_time, print_json, weights_text
+from nndfast._validate import weight_key
 from nndfast.demo import make_networks, run_demo
 
 __all__ = ["main"]
 
 #: Layer shapes of the tutorial's 2-3-1 network, for checking weight names.
 LAYER_SHAPES = {"W1": (2, 3), "W2": (3, 1)}
-_WEIGHT_RE = re.compile(r"^\s*(W[12])\s*\[\s*(\d+)\s*,\s*(\d+)\s*\]\s*$")
 
 
 # ---------------------------------------------------------------------------
@@ -34,10 +34,10 @@ _WEIGHT_RE = re.compile(r"^\s*(W[12])\s*\[\s*(\d+)\s*,\s*(\d+)\s*\]\s*$")
 # ---------------------------------------------------------------------------
 def parse_weight(text):
     """'W1[0,2]' -> ('W1', 0, 2), checked against the 2-3-1 network's shapes."""
-    m = _WEIGHT_RE.match(text)
-    if not m:
+    key = weight_key(text)
+    if key is None:
         raise ValueError(f"unknown weight {text!r}: expected W1[i,j] or W2[i,j]")
-    layer, i, j = m.group(1), int(m.group(2)), int(m.group(3))
+    layer, i, j = key
     rows, cols = LAYER_SHAPES[layer]
     if i >= rows or j >= cols:
         raise ValueError(f"unknown weight {text!r}: {layer} has shape ({rows}, {cols}), "

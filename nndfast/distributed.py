@@ -30,9 +30,8 @@ EXTRA_HINT = 'pip install "nndfast[dask]"'
 
 # Chunking: about this many ranges per worker thread, so that a slow or lost
 # worker costs little at the tail; but never ranges below _MIN_CHUNK_EVALS
-# evaluations (0.1-0.5 s of one core), so that the few ms a task costs the
-# scheduler stay small beside it.  Measured on the 2-worker LocalCluster:
-# 8 per thread cost more than 2-4 (one scheduler round trip per range).
+# evaluations, so that what a task costs the scheduler (a round trip per
+# range) stays small beside it.
 _CHUNKS_PER_THREAD = 4
 _MIN_CHUNK_EVALS = 100_000_000
 # Exception retries per task (worker deaths are rescheduled by Dask itself,

@@ -23,7 +23,7 @@ from nndfast import _plan
 from nndfast._progress import Progress
 from nndfast._results import GridResult
 from nndfast._threads import resolve_num_threads
-from nndfast._validate import F64, _weight_key, check_search, network_fields
+from nndfast._validate import F64, check_search, network_fields, weight_key
 from nndfast.network import TUTORIAL_METHODS, is_stock
 
 __all__ = ["grid_search", "GridResult"]
@@ -161,7 +161,7 @@ def _grid_search_generic(NN, X, y, axes, full_output, num_threads, progress, cli
     private = {"W1": np.array(W1, dtype=F64), "W2": np.array(W2, dtype=F64)}
     targets = []
     for name, values in zip(plan.names, plan.axis_values):
-        layer, i, j = _weight_key(name)
+        layer, i, j = weight_key(name)
         targets.append((private[layer], i, j, values))
     best = None
     last = time.perf_counter()
@@ -175,8 +175,7 @@ def _grid_search_generic(NN, X, y, axes, full_output, num_threads, progress, cli
             cost = float(np.sum(net.costFunction(plan.X, plan.y)))
             if surface is not None:
                 surface[index] = cost
-            # np.argmin's order: the first NaN, else the lowest cost, ties to the first
-            if best is None or cost < best[0] or (cost != cost and best[0] == best[0]):
+            if best is None or _plan.better(cost, n, *best):
                 best = (cost, n)
             now = time.perf_counter()
             if now - last >= _BLOCK_SECONDS:

@@ -22,6 +22,7 @@ import numpy as np
 from nndfast import _network as _k
 from nndfast._threads import resolve_num_threads
 from nndfast._validate import F64, as_data, as_lambda, as_weights
+from nndfast._validate import as_layer_size as _positive_size
 
 __all__ = ["Neural_Network", "computeNumericalGradient"]
 
@@ -77,16 +78,6 @@ def is_stock(NN, uses=TUTORIAL_METHODS):
         uses = (uses,)
     need = set(uses).union(*(_CALLEES[name] for name in uses))
     return not _k.overrides(NN, tuple(need))
-
-
-def _positive_size(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be a positive int, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value}")
-    if value > 0x7fffffff:
-        raise ValueError(f"{name} must be at most 2**31 - 1, got {value}")
-    return int(value)
 
 
 def snapshot(NN, read=None):

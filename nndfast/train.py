@@ -23,7 +23,7 @@ __all__ = ["gradient_descent", "gradient_check", "trainer", "DescentResult",
 _METHODS = ("batch", "stochastic")
 _TRAIN_METHODS = ("builtin", "scipy-BFGS")
 # A segment of compiled iterations between returns to Python does about this
-# many multiply-adds (~0.1 s), so Ctrl-C lands promptly.
+# many multiply-adds, a small fraction of a second, so Ctrl-C lands promptly.
 _SEGMENT_WORK = 2.5e7
 # Largest visiting-order block (epochs x examples) built at once.
 _ORDER_BLOCK = 1 << 20

@@ -7,7 +7,7 @@ plain-numpy network).  A run of nndfast's trainer *agrees* with it when it
   where the tutorial's is above 1e-7;
 - ends with every weight within 0.05.
 
-Used by tests/test_trainer.py (which asserts >= 18 of 20 seeds) and by
+Used by tests/test_bfgs_trainer.py (which asserts >= 18 of 20 seeds) and by
 bench/train_agreement.py (which prints the counts and the speed ratio).
 
 Part 7 with Lambda = 0 is CHAOTIC: the unregularized fit of 4 examples walks

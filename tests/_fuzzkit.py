@@ -48,7 +48,8 @@ def _cast(base, dtype, rng):
         return base > 0
     if dtype in ("int64", "int32", "int8", "uint8", "uint64"):
         info = np.iinfo(dtype)
-        lo, hi = (max(info.min, -5), min(info.max, 5)) if rng.random() < 0.7 else (info.min, info.max)
+        lo, hi = ((max(info.min, -5), min(info.max, 5)) if rng.random() < 0.7
+                  else (info.min, info.max))
         return rng.integers(lo, hi, size=base.shape, dtype=dtype, endpoint=True)
     if dtype == "complex128":
         return base + 0.5j

@@ -13,20 +13,40 @@ from nndfast import reference
 RTOL = 1e-12
 
 
-def pair(seed, **sizes):
-    """(fast, ref) networks with identical weights drawn after np.random.seed(seed)."""
+_SUBCLASSES = {}
+
+
+def subclasses(mixin):
+    """(nndfast subclass, reference subclass) with `mixin` first in their
+    bases, as a user would subclass either network; built once per mixin."""
+    if mixin not in _SUBCLASSES:
+        _SUBCLASSES[mixin] = (
+            type("Fast" + mixin.__name__, (mixin, nndfast.Neural_Network), {}),
+            type("Ref" + mixin.__name__, (mixin, reference.Neural_Network), {}))
+    return _SUBCLASSES[mixin]
+
+
+def pair(seed=0, sizes=(), mixin=None, **layer_sizes):
+    """(fast, ref): nndfast's and the reference's network with identical
+    weights drawn after np.random.seed(seed).  sizes: (I, H, O) given
+    positionally, or layer_sizes by keyword (inputLayerSize=...); mixin: a
+    class both networks subclass first (see subclasses)."""
+    fast_cls, ref_cls = ((nndfast.Neural_Network, reference.Neural_Network) if mixin is None
+                         else subclasses(mixin))
     np.random.seed(seed)
-    fast = nndfast.Neural_Network(**sizes)
+    fast = fast_cls(*sizes, **layer_sizes)
     np.random.seed(seed)
-    ref = reference.Neural_Network(**sizes)
+    ref = ref_cls(*sizes, **layer_sizes)
     assert np.array_equal(fast.W1, ref.W1) and np.array_equal(fast.W2, ref.W2)
     return fast, ref
 
 
-def data(seed, n, I, O, scale=1.0):
-    """Random X (n, I) in [-scale, scale] and y (n, O) in [0, 1]."""
+def data(seed, n, I, O, scale=1.0, signed=True):
+    """Random X (n, I) and y (n, O), y in [0, 1): X in [-scale, scale], or
+    with signed=False in [0, scale) (scale 1: rng.random's values)."""
     rng = np.random.default_rng(seed)
-    return rng.uniform(-scale, scale, (n, I)), rng.uniform(0.0, 1.0, (n, O))
+    return (rng.uniform(-scale if signed else 0.0, scale, (n, I)),
+            rng.uniform(0.0, 1.0, (n, O)))
 
 
 def assert_close(actual, expected, scale=None, rtol=RTOL):

@@ -20,6 +20,7 @@ distributed = pytest.importorskip("distributed")
 
 from nndfast import distributed as nd  # noqa: E402
 from _child import popen, python  # noqa: E402
+from conftest import data  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -44,11 +45,6 @@ def many_chunks(monkeypatch):
 def _network(seed, sizes=(2, 3, 1)):
     np.random.seed(seed)
     return nndfast.Neural_Network(*sizes)
-
-
-def _data(seed, n, i, o):
-    rng = np.random.default_rng(seed)
-    return rng.random((n, i)), rng.random((n, o))
 
 
 def _assert_same(a, b):
@@ -90,7 +86,7 @@ def test_bitwise_equal_to_local(client, many_chunks, case, full_output):
 
 def test_bitwise_larger_network_default_chunks(client):
     NN = _network(7, (4, 5, 2))
-    X, y = _data(7, 50, 4, 2)
+    X, y = data(7, 50, 4, 2, signed=False)
     axes = {"W1[3,4]": np.linspace(-2, 2, 101), "W2[4,1]": np.linspace(-3, 3, 99),
             "W1[0,2]": np.linspace(-1, 1, 97)}
     for full_output in (True, False):

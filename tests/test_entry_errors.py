@@ -41,7 +41,8 @@ ENTRY_POINTS = {"grid_search": _grid, "gradient_descent": _descent, "trainer": _
 
 
 def _snapshot(NN):
-    return [np.concatenate((np.ravel(NN.W1), np.ravel(NN.W2))), NN.inputLayerSize, NN.hiddenLayerSize, NN.outputLayerSize,
+    return [np.concatenate((np.ravel(NN.W1), np.ravel(NN.W2))),
+            NN.inputLayerSize, NN.hiddenLayerSize, NN.outputLayerSize,
             getattr(NN, "Lambda", None)] + [
         None if getattr(NN, c, None) is None else np.array(getattr(NN, c))
         for c in ("yHat", "z2", "a2", "z3")]

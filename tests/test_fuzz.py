@@ -185,7 +185,8 @@ def params_case(draw):
     fast, ref = draw(networks())
     I, H, O = fast.inputLayerSize, fast.hiddenLayerSize, fast.outputLayerSize
     P = I * H + H * O
-    shape = draw(st.sampled_from([(P,), (P,), (P,), (P + 1,), (max(P - 1, 0),), (P, 1), (), (1, P)]))
+    shape = draw(st.sampled_from([(P,), (P,), (P,), (P + 1,), (max(P - 1, 0),), (P, 1), (),
+                                  (1, P)]))
     p = draw(hostile_array(shape))
     return fast, ref, p
 
@@ -268,8 +269,9 @@ def test_fuzz_weight_assignment():
 def sigmoid_inputs(draw):
     kind = draw(st.integers(0, 9))
     if kind == 0:
-        return draw(st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-2**70, 2**70),
-                              st.booleans(), st.complex_numbers(), st.text(max_size=3), st.none()))
+        return draw(st.one_of(st.floats(allow_nan=True, allow_infinity=True),
+                              st.integers(-2**70, 2**70), st.booleans(), st.complex_numbers(),
+                              st.text(max_size=3), st.none()))
     shape = draw(st.sampled_from([(), (0,), (1,), (5,), (3, 2), (2, 0, 3), (300,), (2, 3, 4)]))
     return draw(hostile_array(shape))
 
@@ -326,9 +328,9 @@ def test_fuzz_sigmoidPrime():
 
 # --- constructor -----------------------------------------------------------------
 
-LAYER_VALUES = st.one_of(st.integers(-3, 6), st.sampled_from([0, True, False, 2.0, 2.5, "3", None,
-                                                               np.int64(2), np.uint8(3), np.float64(2),
-                                                               2**62, -2**63]))
+LAYER_VALUES = st.one_of(st.integers(-3, 6),
+                         st.sampled_from([0, True, False, 2.0, 2.5, "3", None, np.int64(2),
+                                          np.uint8(3), np.float64(2), 2**62, -2**63]))
 
 
 def _check_ctor(sizes):

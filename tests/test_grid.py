@@ -270,6 +270,26 @@ def test_ties_go_to_lowest_flat_index():
                                    full_output=False).best_index == fast.best_index
 
 
+def test_combine_is_argmin_order_over_any_split():
+    # _plan.better is the one Python home of the order: combining the
+    # (cost, flat) minima of any split must give np.argmin of the whole.
+    from nndfast import _plan
+    rng = np.random.default_rng(5)
+    for trial in range(200):
+        costs = rng.integers(0, 4, size=12).astype(float)
+        costs[rng.random(12) < 0.15] = np.nan
+        cuts = sorted(rng.choice(np.arange(1, 12), size=3, replace=False))
+        parts = []
+        for a, b in zip([0] + cuts, cuts + [12]):
+            part = costs[a:b]
+            k = a + int(np.argmin(part))
+            parts.append((float(costs[k]), k))
+        parts.append((0.0, -1))                     # an empty range is skipped
+        order = rng.permutation(len(parts))
+        c, u = _plan.combine([parts[i] for i in order])
+        assert u == int(np.argmin(costs))
+
+
 def test_input_forms():
     NN = _net(seed=8)
     w = [0.0, 1.5, -2.0]
@@ -634,6 +654,20 @@ def test_unpickled_plan_with_misaligned_arrays_is_realigned():
     assert all(v.flags.aligned for v in copy.__dict__.values() if isinstance(v, np.ndarray))
     assert P.run_range(copy, 0, copy.n_rows, True, 1)[:2] == \
         P.run_range(plan, 0, plan.n_rows, True, 1)[:2]
+
+
+def test_plan_builds_its_kernel_once_and_pickles_without_it():
+    np.random.seed(5)
+    NN = nndfast.Neural_Network()
+    w = np.linspace(-2, 2, 29)
+    plan = P.make_plan(NN, nndfast.X, nndfast.y, {"W1[0,0]": w, "W2[1,0]": w})
+    first = P.run_range(plan, 0, plan.n_rows, True, 1)
+    kernel = plan.kernel()
+    assert isinstance(kernel, _grid.GridKernel) and plan.kernel() is kernel
+    copy = pickle.loads(pickle.dumps(plan))        # a Dask worker's copy builds its own
+    assert "_kernel" not in copy.__dict__
+    again = P.run_range(copy, 0, copy.n_rows, True, 1)
+    assert again[:2] == first[:2] and np.array_equal(again[2], first[2])
 
 
 # -- fused blocks (several trailing axes in one SIMD row) -----------------------------

@@ -33,7 +33,12 @@ def checked_kernels(monkeypatch):
 
     def wrap(name, fn):
         def checker(*args):
-            for k, a in enumerate(args):
+            arrays = list(args)
+            for a in args:
+                if type(a).__name__ == "Plan":
+                    # _grid.GridKernel(plan) reads the plan's arrays in place
+                    arrays += [v for v in vars(a).values() if isinstance(v, np.ndarray)]
+            for k, a in enumerate(arrays):
                 if isinstance(a, np.ndarray):
                     # float64 data, or int64 index tables (grid search)
                     assert a.dtype in (np.float64, np.int64) and a.dtype.isnative, (
@@ -46,7 +51,7 @@ def checked_kernels(monkeypatch):
 
     for name in KERNELS:
         monkeypatch.setattr(_network, name, wrap(name, getattr(_network, name)))
-    for modname, names in (("_grid", ["search"]),
+    for modname, names in (("_grid", ["GridKernel", "search"]),
                            ("_train", ["gradient", "batch_descent", "stochastic_descent",
                                        "bfgs_network"])):
         try:
@@ -147,4 +152,4 @@ def test_grid_and_training_inputs_reach_kernels_aligned(checked_kernels, layout)
     nndfast.gradient_descent(NN, X, y, learning_rate=0.01, max_iter=3)
     nndfast.gradient_descent(NN, X, y, learning_rate=0.01, max_iter=2, method="stochastic", seed=0)
     nndfast.trainer(NN, disp=False).train(X, y)
-    assert {"_grid.search", "_train.gradient"} <= set(checked_kernels)
+    assert {"_grid.GridKernel", "_grid.search", "_train.gradient"} <= set(checked_kernels)

@@ -222,3 +222,75 @@ def test_import_graph_has_no_cycle_and_keeps_the_layers_apart():
         assert "reference" not in _reach(graph, module), module
     # neither grid driver imports the other's internals: Dask's driver sits on the plan
     assert "grid" not in _reach(graph, "distributed")
+
+
+# -- the kernel layer's shared rules have one home each --------------------------
+
+_SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "nndfast")
+
+
+def _kernel_sources():
+    names = sorted(f for f in os.listdir(_SRC) if f.endswith((".pyx", ".pxd")))
+    assert any(f.endswith(".pyx") for f in names), "the tests sit beside the package's sources"
+    return {f: open(os.path.join(_SRC, f), encoding="utf-8").read() for f in names}
+
+
+def test_kernels_raise_allocation_failures_through_alloc_pxd():
+    sources = _kernel_sources()
+    assert "object alloc_error(" in sources["_alloc.pxd"]
+    for name, text in sources.items():
+        if name != "_alloc.pxd":
+            assert "MemoryError(" not in text, f"{name}: raise alloc_error/check_alloc (_alloc.pxd)"
+
+
+_ROOT = os.path.join(_SRC, os.pardir)
+
+
+def _kernel_layer_section():
+    text = open(os.path.join(_ROOT, "CONTRIBUTING.md"), encoding="utf-8").read()
+    start = text.index("### The kernel layer")
+    return text[start:text.index("\n## ", start)]
+
+
+def test_contributing_names_the_kernel_layer_files_that_exist():
+    import re
+    section = _kernel_layer_section()
+    paths = set(re.findall(r"`(nndfast/[\w.]+)`", section))
+    assert {"nndfast/_openmp_policy.h", "nndfast/_openmp.pyx", "nndfast/_grid.pyx",
+            "nndfast/_grid_impl.h", "nndfast/_grid.h", "nndfast/_alloc.pxd",
+            "nndfast/_plan.py", "nndfast/_validate.py"} <= paths
+    for path in paths:
+        assert os.path.isfile(os.path.join(_ROOT, path)), f"CONTRIBUTING.md names {path}"
+    # the phase functions it lists are those of _grid.pyx
+    grid = _kernel_sources()["_grid.pyx"]
+    names = re.findall(r"`(_[a-z_0-9]+)`", section)
+    for name in names:
+        if name not in ("_openmp_policy", "_grid_impl", "_better"):
+            assert re.search(rf"^cdef [^(]*\b{name}\(", grid, re.M), f"{name} is not in _grid.pyx"
+    assert re.search(r"^cdef inline bint _better\(", grid, re.M)
+
+
+def test_one_team_state_one_best_order_one_weight_pattern():
+    import re
+    sources = _kernel_sources()
+    # the team policy's state lives in the one module that includes the header
+    including = [f for f, text in sources.items()
+                 if re.search(r'#include "_openmp_policy.h"|extern from "_openmp_policy.h"', text)]
+    assert including == ["_openmp.pyx"], including
+    assert [f for f, text in sources.items()
+            if re.search(r"^cdef inline bint _better\(", text, re.M)] == ["_grid.pyx"]
+    # Python: no copy of the best-cost order (a value compared with itself to
+    # find a NaN) outside _plan.py; the reference is the independent oracle
+    pkg = _SRC
+    for name in sorted(os.listdir(pkg)):
+        if not name.endswith(".py") or name in ("_plan.py", "reference.py"):
+            continue
+        tree = ast.parse(open(os.path.join(pkg, name), encoding="utf-8").read())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Compare) and len(node.ops) == 1 and \
+                    isinstance(node.ops[0], (ast.Eq, ast.NotEq)):
+                left, right = ast.dump(node.left), ast.dump(node.comparators[0])
+                assert left != right, f"{name}:{node.lineno}: use _plan.better"
+        text = open(os.path.join(pkg, name), encoding="utf-8").read()
+        if name != "_validate.py":
+            assert "(W[12])" not in text, f"{name}: use _validate.weight_key"

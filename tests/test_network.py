@@ -687,7 +687,8 @@ def test_weights_that_do_not_fit_the_sizes_raise_when_used(attr, bad):
 
 
 @pytest.mark.parametrize("I,O", [(2, 1), (3, 2)])     # the tutorial's copies, and the general ones
-@pytest.mark.parametrize("H", [1, 2, 3, 4, 5, 9])     # narrow (compile-time widths), column, row paths
+# narrow (compile-time widths), column, row paths
+@pytest.mark.parametrize("H", [1, 2, 3, 4, 5, 9])
 @pytest.mark.parametrize("n", [3, 257, 5000])
 def test_every_op_caches_the_same_bits_as_forward(n, I, H, O):
     # forward, costFunction and costFunctionPrime take different kernels by

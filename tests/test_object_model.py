@@ -18,6 +18,7 @@ from nndfast import train as train_module
 from nndfast.network import _CALLS, TUTORIAL_METHODS, is_stock
 
 from _child import python
+from conftest import data, pair
 
 RTOL, ATOL = 1e-9, 1e-12
 
@@ -126,34 +127,8 @@ class Float32Params(object):
 
 MIXINS = [Tanh, SteepSigmoid, HalfPrime, ScaledForward, Regularized, RegularizedSuper,
           CostOnly, PrimeOnly, GradientsOnly, Float32Params]
-_classes = {}
-
-
-def classes(mixin):
-    """(nndfast subclass, reference subclass) with that mixin."""
-    if mixin not in _classes:
-        _classes[mixin] = (type("Fast" + mixin.__name__, (mixin, nndfast.Neural_Network), {}),
-                           type("Ref" + mixin.__name__, (mixin, R.Neural_Network), {}))
-    return _classes[mixin]
-
-
-def pair(mixin, seed=0, sizes=(2, 3, 1)):
-    """The same weights in the nndfast and the reference subclass."""
-    F, Rc = classes(mixin)
-    np.random.seed(seed)
-    a = F(*sizes)
-    np.random.seed(seed)
-    b = Rc(*sizes)
-    return a, b
-
-
 def close(a, b):
     np.testing.assert_allclose(a, b, rtol=RTOL, atol=ATOL)
-
-
-def data(n, I, O, seed=0):
-    rng = np.random.default_rng(seed)
-    return rng.random((n, I)), rng.random((n, O))
 
 
 # -- is_stock ------------------------------------------------------------------------
@@ -166,12 +141,12 @@ def test_is_stock_per_method():
             return self.forward(X)
 
     assert is_stock(Predicting())
-    a, b = pair(HalfPrime)
+    a, b = pair(0, mixin=HalfPrime)
     assert not is_stock(a) and not is_stock(b)
     # costFunction reaches forward and sigmoid only; costFunctionPrime reaches sigmoidPrime
     assert is_stock(a, "costFunction") and is_stock(a, ("forward", "getParams"))
     assert not is_stock(a, "costFunctionPrime") and not is_stock(a, "computeGradients")
-    s, _ = pair(SteepSigmoid)
+    s, _ = pair(0, mixin=SteepSigmoid)
     assert not any(is_stock(s, m) for m in ("forward", "costFunction", "computeGradients"))
     assert is_stock(s, ("sigmoidPrime", "getParams", "setParams"))
     # the reference's network is never stock: its methods are its own
@@ -195,9 +170,9 @@ def test_callee_table_is_the_tutorial_bodies():
 
 @pytest.mark.parametrize("mixin", MIXINS, ids=lambda m: m.__name__)
 def test_methods_match_reference(mixin):
-    Xs, ys = data(7, 2, 1, seed=1)
+    Xs, ys = data(1, 7, 2, 1, signed=False)
     for XX, yy in ((X, y), (Xs, ys)):
-        a, b = pair(mixin, seed=3)
+        a, b = pair(3, mixin=mixin)
         close(a.forward(XX), b.forward(XX))
         close(a.z2, b.z2), close(a.a2, b.a2), close(a.z3, b.z3)
         close(a.costFunction(XX, yy), b.costFunction(XX, yy))
@@ -215,7 +190,7 @@ def test_methods_match_reference(mixin):
 
 @pytest.mark.parametrize("mixin", MIXINS, ids=lambda m: m.__name__)
 def test_numerical_gradient_and_check_match_reference(mixin):
-    a, b = pair(mixin, seed=4)
+    a, b = pair(4, mixin=mixin)
     na, nb = nndfast.computeNumericalGradient(a, X, y), R.computeNumericalGradient(b, X, y)
     np.testing.assert_allclose(na, nb, rtol=1e-6, atol=1e-9)
     # the weights are where the reference leaves them (its setParams may round)
@@ -226,13 +201,13 @@ def test_numerical_gradient_and_check_match_reference(mixin):
 
 @pytest.mark.parametrize("mixin", [Regularized, RegularizedSuper, Tanh])
 def test_gradient_check_of_a_consistent_override_is_tiny(mixin):
-    a, b = pair(mixin, seed=0)
+    a, b = pair(0, mixin=mixin)
     assert nndfast.gradient_check(a, X, y) < 1e-8
     assert R.gradient_check(b, X, y) < 1e-8
 
 
 def test_gradient_check_sees_a_mismatched_override():
-    a, b = pair(CostOnly, seed=0)
+    a, b = pair(0, mixin=CostOnly)
     assert nndfast.gradient_check(a, X, y) > 1e-3
     assert nndfast.gradient_check(a, X, y) == pytest.approx(R.gradient_check(b, X, y),
                                                             rel=1e-6)
@@ -241,8 +216,8 @@ def test_gradient_check_sees_a_mismatched_override():
 @pytest.mark.parametrize("method", ["batch", "stochastic"])
 @pytest.mark.parametrize("mixin", MIXINS, ids=lambda m: m.__name__)
 def test_gradient_descent_matches_reference(mixin, method):
-    Xs, ys = data(6, 2, 1, seed=2)
-    a, b = pair(mixin, seed=5)
+    Xs, ys = data(2, 6, 2, 1, signed=False)
+    a, b = pair(5, mixin=mixin)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)   # a mismatched override may diverge
         res = nndfast.gradient_descent(a, Xs, ys, learning_rate=0.5, max_iter=60, tol=1e-7,
@@ -263,7 +238,7 @@ def test_gradient_descent_with_a_scalar_cost_override():
         def costFunction(self, X, y):
             return float(np.sum(super().costFunction(X, y)))
 
-    Xs, ys = data(10, 3, 2, seed=3)
+    Xs, ys = data(3, 10, 3, 2, signed=False)
     np.random.seed(4)
     a = ScalarCost(3, 4, 2)
     np.random.seed(4)
@@ -277,7 +252,7 @@ def test_gradient_descent_with_a_scalar_cost_override():
 
 @pytest.mark.parametrize("mixin", MIXINS, ids=lambda m: m.__name__)
 def test_grid_search_matches_reference(mixin):
-    a, b = pair(mixin, seed=6)
+    a, b = pair(6, mixin=mixin)
     W1, W2 = a.W1, a.W2
     axes = {"W1[0,1]": np.linspace(-2, 2, 9), "W2[2,0]": np.linspace(-1, 1, 4)}
     ga, gb = nndfast.grid_search(a, X, y, axes), R.grid_search(b, X, y, axes)
@@ -292,7 +267,7 @@ def test_grid_search_matches_reference(mixin):
 
 
 def test_grid_search_generic_progress_validation_and_client():
-    a, _ = pair(Tanh)
+    a, _ = pair(0, mixin=Tanh)
     seen = []
     axes = {"W1[0,0]": np.linspace(-1, 1, 5)}
     nndfast.grid_search(a, X, y, axes, progress=lambda done, total: seen.append((done, total)))
@@ -335,7 +310,7 @@ def test_reference_network_is_searched_by_its_own_methods():
 # -- partial overrides compose as with the tutorial's class ---------------------------
 
 def test_sigmoid_override_reaches_every_method():
-    a, b = pair(Tanh, seed=2)
+    a, b = pair(2, mixin=Tanh)
     assert not np.allclose(a.forward(X), nndfast.Neural_Network.forward(
         _stock_copy(a), X))
     # forward, costFunction and the gradients all use tanh, as the reference does
@@ -349,7 +324,7 @@ def _stock_copy(a):
 
 
 def test_forward_override_changes_cost_and_gradients():
-    a, b = pair(ScaledForward, seed=7)
+    a, b = pair(7, mixin=ScaledForward)
     s = _stock_copy(a)
     assert not np.allclose(a.costFunction(X, y), s.costFunction(X, y))
     close(a.costFunction(X, y), 0.5 * np.sum((y - a.forward(X)) ** 2, axis=0))
@@ -366,7 +341,7 @@ def test_instance_attribute_overrides_are_honoured(method):
         "forward": None, "costFunction": None, "costFunctionPrime": None,
         "computeGradients": None, "getParams": None, "setParams": None,
     }
-    a, b = pair(Tanh, seed=8)               # reference values from the Tanh mixin
+    a, b = pair(8, mixin=Tanh)               # reference values from the Tanh mixin
     s, r = nndfast.Neural_Network(), R.Neural_Network()
     s.W1, s.W2 = a.W1.copy(), a.W2.copy()
     r.W1, r.W2 = a.W1.copy(), a.W2.copy()
@@ -408,7 +383,7 @@ def test_instance_attribute_overrides_are_honoured(method):
 def test_tutorial_bodies_honour_part7_lambda():
     """A network with a Lambda attribute (Part 7) whose sigmoid is overridden:
     the tutorial's bodies add Part 7's terms, as the reference's do."""
-    a, _ = pair(Tanh, seed=12)
+    a, _ = pair(12, mixin=Tanh)
     a.Lambda = 1e-3
     n = X.shape[0]
     yhat = np.tanh(np.tanh(X @ a.W1) @ a.W2)
@@ -417,7 +392,7 @@ def test_tutorial_bodies_honour_part7_lambda():
     assert nndfast.gradient_check(a, X, y) < 1e-7
     # several outputs: each entry of J carries 1/O of the penalty, so that
     # sum(J) is the cost whose gradient costFunctionPrime gives
-    b, _ = pair(Tanh, seed=13, sizes=(2, 3, 2))
+    b, _ = pair(13, (2, 3, 2), mixin=Tanh)
     b.Lambda = 1e-2
     Y2 = np.hstack((y, 1 - y))
     yhat = np.tanh(np.tanh(X @ b.W1) @ b.W2)
@@ -430,9 +405,9 @@ def test_tutorial_bodies_honour_part7_lambda():
                          ids=lambda m: m.__name__)
 @pytest.mark.parametrize("sizes", [(2, 3, 1), (2, 4, 2)])
 def test_overrides_with_lambda_match_reference(mixin, sizes):
-    a, b = pair(mixin, seed=14, sizes=sizes)
+    a, b = pair(14, sizes, mixin=mixin)
     a.Lambda = b.Lambda = 1e-3
-    Xs, ys = data(8, 2, sizes[2], seed=4)
+    Xs, ys = data(4, 8, 2, sizes[2], signed=False)
     close(a.costFunction(Xs, ys), b.costFunction(Xs, ys))
     close(a.computeGradients(Xs, ys), b.computeGradients(Xs, ys))
     assert nndfast.gradient_check(a, Xs, ys) == pytest.approx(R.gradient_check(b, Xs, ys),
@@ -445,7 +420,7 @@ def test_overrides_with_lambda_match_reference(mixin, sizes):
 
 def test_stock_methods_reached_by_super_run_the_kernels_path():
     """A subclass whose override calls super() gets the stock method's numbers."""
-    a, b = pair(RegularizedSuper, seed=9)
+    a, b = pair(9, mixin=RegularizedSuper)
     s = _stock_copy(a)
     lam = RegularizedSuper.lam
     close(a.costFunction(X, y),
@@ -484,7 +459,7 @@ def test_foreign_weights_work_and_are_never_written(kind, mixin):
         np.random.seed(10)
         b = R.Neural_Network()
     else:
-        a, b = pair(mixin, seed=10)
+        a, b = pair(10, mixin=mixin)
     W1, W2 = make(a.W1), make(a.W2)
     a.W1, a.W2 = W1, W2
     before = W1.tobytes() + W2.tobytes()
@@ -551,12 +526,12 @@ def test_integer_and_float32_weights_are_never_truncated(net, dtype, method):
 @pytest.mark.parametrize("mixin", [None, Tanh], ids=["stock", "Tanh"])
 @pytest.mark.parametrize("method", ["batch", "stochastic"])
 def test_caches_hold_the_final_weights_values(method, mixin):
-    Xs, ys = data(300, 2, 1, seed=5)
+    Xs, ys = data(5, 300, 2, 1, signed=False)
     if mixin is None:
         np.random.seed(13)
         a = nndfast.Neural_Network()
     else:
-        a, _ = pair(mixin, seed=13)
+        a, _ = pair(13, mixin=mixin)
     a.costFunction(X, y)                        # caches of another call, before training
     res = nndfast.gradient_descent(a, Xs, ys, learning_rate=0.01, max_iter=40, tol=0,
                                    method=method, seed=2)
@@ -656,7 +631,7 @@ def test_callback_every_is_exact_for_any_segment_length(monkeypatch, method, seg
 @pytest.mark.parametrize("n, H, every", [(100000, 30, 3), (60000, 30, 5), (3000, 3, 7),
                                          (100, 3, 3)])
 def test_callback_every_is_exact_on_larger_data(n, H, every):
-    Xs, ys = data(n, 2, 1, seed=n)
+    Xs, ys = data(n, n, 2, 1, signed=False)
     NN = nndfast.Neural_Network(2, H, 1)
     seen = []
     nndfast.gradient_descent(NN, Xs, ys, learning_rate=1e-5, max_iter=4 * every, tol=0,
@@ -665,7 +640,7 @@ def test_callback_every_is_exact_on_larger_data(n, H, every):
 
 
 def test_callback_defaults_on_1e5_examples():
-    Xs, ys = data(100000, 2, 1, seed=1)
+    Xs, ys = data(1, 100000, 2, 1, signed=False)
     NN = nndfast.Neural_Network()
     seen = []
     nndfast.gradient_descent(NN, Xs, ys, learning_rate=1e-6, max_iter=300, tol=0,
@@ -675,7 +650,7 @@ def test_callback_defaults_on_1e5_examples():
 
 @pytest.mark.parametrize("method", ["batch", "stochastic"])
 def test_callback_every_generic_path(method):
-    a, b = pair(Tanh, seed=15)
+    a, b = pair(15, mixin=Tanh)
     seen, rseen = [], []
     nndfast.gradient_descent(a, X, y, max_iter=10, tol=0, method=method, seed=0,
                              callback=lambda i, c: seen.append(i), callback_every=4)
@@ -685,7 +660,7 @@ def test_callback_every_generic_path(method):
 
 
 def test_generic_callback_can_stop_and_errors_keep_the_last_step():
-    a, _ = pair(Tanh, seed=16)
+    a, _ = pair(16, mixin=Tanh)
     res = nndfast.gradient_descent(a, X, y, max_iter=100, tol=0,
                                    callback=lambda i, c: i >= 6, callback_every=2)
     assert res.iterations == 6
@@ -694,7 +669,7 @@ def test_generic_callback_can_stop_and_errors_keep_the_last_step():
     def boom(i, c):
         raise KeyboardInterrupt
 
-    b, _ = pair(Tanh, seed=16)
+    b, _ = pair(16, mixin=Tanh)
     with pytest.raises(KeyboardInterrupt):
         nndfast.gradient_descent(b, X, y, max_iter=100, tol=0, callback=boom, callback_every=6)
     close(a.getParams(), b.getParams())

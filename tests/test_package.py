@@ -15,7 +15,8 @@ record["star"] = sorted(k for k in ns if not k.startswith("__"))
 record["after_star"] = "nndfast.reference" in sys.modules
 record["in_dir"] = "reference" in dir(nndfast)
 R = nndfast.reference
-record["reference"] = [R.__name__, R.Neural_Network.__module__, R is sys.modules["nndfast.reference"]]
+record["reference"] = [R.__name__, R.Neural_Network.__module__,
+                       R is sys.modules["nndfast.reference"]]
 try:
     nndfast.no_such_name
 except AttributeError as exc:

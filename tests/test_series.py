@@ -6,7 +6,7 @@ names in its place, and every variable it ends with is compared at rtol
 1e-12 (central differences with an absolute bound: they divide rounding by
 2e).  Part 7's formulas are also checked against the notebook's arithmetic
 written out here, and resized layers run in a child process so that a crash
-is seen.  (Part 6's and Part 7's trainer traces are tested in test_train.py.)
+is seen.  (Part 6's and Part 7's trainer traces are tested in test_bfgs_trainer.py.)
 """
 import os
 import pickle
@@ -21,7 +21,7 @@ import nndfast
 from nndfast import reference
 
 from _child import python
-from conftest import RTOL, assert_close, cost_scale, data, gradient_scales, pair
+from conftest import assert_close, cost_scale, data, gradient_scales, pair
 
 EPS = np.finfo(float).eps
 LAMBDAS = [None, 0.0, 1e-4, 1.0, 10.0]

@@ -1,4 +1,5 @@
-"""Results are bitwise identical whatever the thread count.
+"""Results are bitwise identical whatever the thread count, and the team
+policy (nndfast/_openmp_policy.h) keeps one state per process.
 
 The kernels chunk examples in fixed 256-row blocks and add the per-chunk sums
 in index order, so 1, 2 or 3 threads must give the same bits.  The public

@@ -1,5 +1,5 @@
-"""Training: gradients, gradient descent, the gradient check and the trainer,
-cross-checked against nndfast.reference."""
+"""Gradients, the gradient check and gradient descent (batch and stochastic),
+cross-checked against nndfast.reference; the trainer is test_bfgs_trainer.py."""
 import warnings
 
 import numpy as np
@@ -8,22 +8,9 @@ import pytest
 import nndfast
 from nndfast import reference as R
 from nndfast import X, y
+from conftest import data, pair
 
 SIZES = [(2, 3, 1), (1, 1, 1), (3, 5, 2), (4, 16, 3), (2, 7, 1)]
-
-
-def pair(seed, sizes=(2, 3, 1)):
-    """The same weights in nndfast's network and the reference's."""
-    np.random.seed(seed)
-    a = nndfast.Neural_Network(*sizes)
-    np.random.seed(seed)
-    b = R.Neural_Network(*sizes)
-    return a, b
-
-
-def data(n, I, O, seed=0):
-    rng = np.random.default_rng(seed)
-    return rng.random((n, I)), rng.random((n, O))
 
 
 def quiet(func, *args, **kwargs):
@@ -38,7 +25,7 @@ def quiet(func, *args, **kwargs):
 @pytest.mark.parametrize("sizes", SIZES)
 def test_gradients_match_reference_and_numerical(sizes):
     I, H, O = sizes
-    Xs, ys = data(7, I, O, seed=H)
+    Xs, ys = data(H, 7, I, O, signed=False)
     a, b = pair(H, sizes)
     ga, gb = a.computeGradients(Xs, ys), b.computeGradients(Xs, ys)
     np.testing.assert_allclose(ga, gb, rtol=1e-10, atol=1e-15)
@@ -81,7 +68,7 @@ def test_batch_is_the_plain_loop_bitwise():
 @pytest.mark.parametrize("sizes", [(2, 3, 1), (3, 5, 2)])
 def test_batch_matches_reference_loop(sizes):
     I, H, O = sizes
-    Xs, ys = (X, y) if sizes == (2, 3, 1) else data(20, I, O)
+    Xs, ys = (X, y) if sizes == (2, 3, 1) else data(0, 20, I, O, signed=False)
     a, b = pair(1, sizes)
     lr = 0.5
     res = nndfast.gradient_descent(a, Xs, ys, learning_rate=lr, max_iter=500, tol=0)
@@ -139,7 +126,7 @@ def test_callback_every_k_sees_current_weights_and_can_stop():
 # -- stochastic descent ------------------------------------------------------
 
 def test_stochastic_reproducible_and_matches_reference():
-    Xs, ys = data(40, 2, 1, seed=4)
+    Xs, ys = data(4, 40, 2, 1, signed=False)
     runs = []
     for _ in range(2):
         a, _b = pair(5)
@@ -252,7 +239,7 @@ def test_bad_data_raises(case):
 
 @pytest.mark.parametrize("method", ["batch", "stochastic"])
 def test_bitwise_identical_for_1_and_2_threads(method):
-    Xs, ys = data(5000, 2, 1, seed=9)
+    Xs, ys = data(9, 5000, 2, 1, signed=False)
     results = []
     for nt in (1, 2):
         a, _ = pair(4, (2, 16, 1))
@@ -263,7 +250,7 @@ def test_bitwise_identical_for_1_and_2_threads(method):
     np.testing.assert_array_equal(results[0][1], results[1][1])
 
 
-# -- trainer: see tests/test_trainer.py --------------------------------------
+# -- trainer: see tests/test_bfgs_trainer.py --------------------------------------
 
 def test_exports():
     for name in ("gradient_descent", "gradient_check", "trainer", "computeNumericalGradient"):
@@ -296,7 +283,7 @@ def _layouts(A):
 
 @pytest.mark.parametrize("layout", ["C", "F", "strided", "read-only", "list"])
 def test_any_input_layout_gives_the_same_run(layout):
-    Xs, ys = data(30, 3, 2, seed=2)
+    Xs, ys = data(2, 30, 3, 2, signed=False)
     a, _ = pair(0, (3, 4, 2))
     base = nndfast.gradient_descent(a, Xs, ys, learning_rate=0.2, max_iter=50, tol=0)
     b, _ = pair(0, (3, 4, 2))

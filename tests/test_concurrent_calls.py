@@ -61,7 +61,8 @@ def _jobs(NN, allow_training):
 
 def _same(a, b):
     return len(a) == len(b) and all(
-        np.asarray(x).shape == np.asarray(y).shape and np.asarray(x).tobytes() == np.asarray(y).tobytes()
+        np.asarray(x).shape == np.asarray(y).shape
+        and np.asarray(x).tobytes() == np.asarray(y).tobytes()
         for x, y in zip(a, b))
 
 
