@@ -204,20 +204,22 @@ static void nnd_grad_flat(const double *NND_RESTRICT X, const double *NND_RESTRI
 
 enum { NND_NET_FORWARD = 0, NND_NET_COST = 1, NND_NET_GRAD = 2 };
 
-/* Doubles of the tile's hidden-layer arrays that should stay in cache:
- * z2, f(z2), f'(z2) of one tile live from the forward to the backward pass,
- * and in L2 the backward pass reads them at cache speed; 256 KiB leaves half
- * of a 512 KiB L2 to X's rows and the weights. */
-#define NND_NET_TILE_DOUBLES 32768
+/* Most doubles of one tile's scratch (2 MiB).  Why this large: each hidden
+ * unit pays fixed costs per tile (loop entry, the 8-lane sums' tree, the
+ * unit's weights), which below about 128 rows per tile cost more than
+ * reading the tile's z2/f(z2)/f'(z2) back from L2 or even L3 does; tiles of
+ * a whole chunk are the fastest wherever they fit. */
+#define NND_NET_TILE_DOUBLES 262144
 
-/* Rows per tile: 256 (one chunk), halved while a tile's arrays exceed
- * NND_NET_TILE_DOUBLES, at least 8 (one 8-lane step of nnd_net_dot).  A
- * function of the layer sizes alone, so tiles, and the order of every sum,
+/* Rows per tile for a chunk of n rows: the chunk rounded up to 8 rows (one
+ * 8-lane step of nnd_net_dot), at most 256, halved while the tile's scratch
+ * exceeds NND_NET_TILE_DOUBLES, at least 8.  A function of the layer sizes
+ * and the chunk's rows alone, so the tiles, and the order of every sum,
  * never depend on the thread count. */
-static inline int64_t nnd_net_tile(int64_t ni, int64_t nh, int64_t no) {
+static inline int64_t nnd_net_tile(int64_t ni, int64_t nh, int64_t no, int64_t n) {
     int64_t T = 256;
     while (T > 8 && (ni + 3 * nh + 4 * no + 1) * T > NND_NET_TILE_DOUBLES) T /= 2;
-    return T;
+    return T < ((n + 7) & ~(int64_t) 7) ? T : ((n + 7) & ~(int64_t) 7);
 }
 
 /* Inputs up to this many take nnd_net_fused's one-pass units (with one output). */
@@ -241,9 +243,9 @@ typedef struct {
     int grad, first;
 } nnd_net_unit;
 
-/* Scratch doubles nnd_net_fused needs. */
-#define NND_NET_SCRATCH(ni, nh, no) \
-    (((ni) + 3 * (nh) + 4 * (no) + 1) * nnd_net_tile((ni), (nh), (no)))
+/* Scratch doubles nnd_net_fused needs for chunks of up to n rows. */
+#define NND_NET_SCRATCH(ni, nh, no, n) \
+    (((ni) + 3 * (nh) + 4 * (no) + 1) * nnd_net_tile((ni), (nh), (no), (n)))
 
 #include "_dispatch.h"
 

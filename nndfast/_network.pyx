@@ -85,7 +85,7 @@ cdef extern from "_network.h" nogil:
         nnd_net_fused_fn fused
         const char *isa
     nnd_net_kernels nnd_net_select() noexcept
-    Py_ssize_t NND_NET_SCRATCH(Py_ssize_t I, Py_ssize_t H, Py_ssize_t O)
+    Py_ssize_t NND_NET_SCRATCH(Py_ssize_t I, Py_ssize_t H, Py_ssize_t O, Py_ssize_t n)
 
 # The fused kernel's build for this CPU, chosen once at import (see _network.h).
 cdef nnd_net_kernels NK = nnd_net_select()
@@ -106,7 +106,7 @@ cdef enum:
 cdef inline Py_ssize_t _kernel_scratch_len(const Net *n, int op) noexcept nogil:
     cdef Py_ssize_t rows = min(n.nex, <Py_ssize_t> CHUNK)
     if n.nhid > NND_FLAT_MAX_H:
-        return NND_NET_SCRATCH(n.nin, n.nhid, n.nout)
+        return NND_NET_SCRATCH(n.nin, n.nhid, n.nout, rows)
     if op == GRAD:
         return NND_GRAD_SCRATCH(rows, n.nhid, n.nout)
     return NND_FORWARD_SCRATCH(rows, n.nhid, n.nout)

@@ -18,8 +18,8 @@
  *
  * Sums over rows (nnd_net_dot) run in 8 fixed lanes combined by a fixed
  * tree, so their order is the same at every vector width; a chunk's sum is
- * its tiles' sums added in tile order.  The tile size depends only on I, H
- * and O, so the bits never depend on the thread count.
+ * its tiles' sums added in tile order.  The tile size depends only on I, H,
+ * O and the chunk's rows, so the bits never depend on the thread count.
  */
 
 /* sum over r < m of a[r] * b[r]: lane l takes the rows r = l (mod 8). */
@@ -175,7 +175,7 @@ static void NND_NET_FN(nnd_net_untile)(const double *NND_RESTRICT src, double *N
 /* op (NND_NET_FORWARD, _COST or _GRAD) on n rows (n <= one chunk).
  * X (n, ni), y (n, no) (unread for forward); W1 (ni, nh), W2 (nh, no).
  * z2, a2 (n, nh) and z3 (n, no): all kept or all NULL; yhat (n, no) or NULL.
- * t: NND_NET_SCRATCH(ni, nh, no) doubles.  sums (written, not added to):
+ * t: NND_NET_SCRATCH(ni, nh, no, n) doubles.  sums (written, not added to):
  * cost J (no,); gradient g1 (ni, nh) = X^T delta2, g2 (nh, no) = a2^T delta3,
  * J (no,), packed in that order. */
 NND_NET_ATTR
@@ -186,7 +186,7 @@ static void NND_NET_FN(nnd_net_fused)(const double *NND_RESTRICT X, const double
                                       double *NND_RESTRICT yhat, int64_t n, int64_t ni,
                                       int64_t nh, int64_t no, int op, double *NND_RESTRICT t,
                                       double *NND_RESTRICT sums) {
-    const int64_t T = nnd_net_tile(ni, nh, no);
+    const int64_t T = nnd_net_tile(ni, nh, no, n);
     const int keep = z2 != NULL, grad = op == NND_NET_GRAD;
     /* one pass per hidden unit (nnd_net_unit_*), else a pass per input */
     const int unit = no == 1 && ni <= NND_NET_UNIT_NI;
@@ -206,7 +206,9 @@ static void NND_NET_FN(nnd_net_fused)(const double *NND_RESTRICT X, const double
             for (r = m; r < mp; r++) XT[i * T + r] = 0.0;
         /* forward: one hidden unit at a time over the tile's rows */
         for (h = 0; h < nh; h++) {
-            double *zh = keep ? z2t + h * T : z2t, *ah = a2t + h * T, *ph = sp2t + h * T;
+            /* rows the call reads again get their own; the rest reuse one in L1 */
+            double *zh = keep ? z2t + h * T : z2t, *ph = sp2t + h * T;
+            double *ah = keep || grad ? a2t + h * T : a2t;
             double w;
             if (unit) {
                 nnd_net_unit u;
