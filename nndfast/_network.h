@@ -1,23 +1,19 @@
 /*
  * Per-chunk math of the network kernels (_network.pyx drives these).
  *
- * Why several shapes of the same loops: with the tutorial's shapes a row has
- * only 2 inputs and 3 hidden units, so loops over a row's units are too short
- * to vectorize unless their length is a compile-time constant.  So:
- *  - narrow layers (1..NND_FLAT_MAX_H hidden units, every op) get copies
- *    with the widths as constants (nnd_forward_flat, nnd_grad_flat); they
- *    write the row-major outputs directly, and every sigmoid pass runs over
- *    one contiguous run of the chunk's values;
- *  - wider layers (any I, H, O) take the fused kernel, nnd_net_fused
+ * Two kernels, each compiled once per instruction set (baseline x86-64,
+ * AVX2+FMA, AVX-512) from its *_impl.h and picked at import by
+ * nnd_net_select() (_dispatch.h's feature bits):
+ *  - narrow layers (1..NND_FLAT_MAX_H hidden units, every op, the tutorial's
+ *    H = 3): copies with the widths as literals (_network_narrow_impl.h),
+ *    since loops over 3 hidden units vectorize only when their length is a
+ *    compile-time constant;
+ *  - wider layers (any I, H, O): the fused kernel, nnd_net_fused
  *    (_network_impl.h): a chunk in tiles of rows, forward and backward on
  *    one tile while its hidden values are in cache, every inner loop over
  *    the tile's rows.
- * The narrow copies' inner loops vectorize under `#pragma omp simd` with
- * the branch-free sigmoid; wider SIMD is picked at load time by
- * NND_TARGET_CLONES there, and by nnd_net_select() for the fused kernel.
- *
  * The narrow copies' sums over rows use `omp simd reduction`, so their order
- * depends on the vector width of the clone that runs (i.e. on the CPU), but
+ * depends on the vector width of the build that runs (i.e. on the CPU), but
  * never on the thread count; the fused kernel's order is fixed (8 lanes).
  */
 #ifndef NNDFAST_NETWORK_H
@@ -30,173 +26,26 @@
 #define NND_FORWARD_SCRATCH(n, H, O) (2 * ((H) + (O)) * (n))
 #define NND_GRAD_SCRATCH(n, H, O) (4 * ((H) + (O)) * (n))
 
-/* Forward pass of n rows for narrow hidden layers (every op; the
- * tutorial's H = 3), straight into the row-major outputs: z2 one input at a time
- * (separate passes: a fused row loop lets the
- * compiler contract the sum into another fused multiply-add), then one sigmoid pass over the chunk's n*nh contiguous z2 values, then z3
- * and one sigmoid pass over yhat.  NH (the hidden units) is a constant in
- * each copy, so the short per-row loops unroll and vectorize.  Each value is
- * formed by the same operations in the same order as in a transposed
- * layout, whose scratch and copy-out this skips (at 1e5 rows and
- * H = 3 that took half the time). */
-#define NND_FORWARD_FLAT(NI, NH, NO)                                            \
-    for (e = 0; e < n; e++)                                                     \
-        for (h = 0; h < (NH); h++) z2[e * (NH) + h] = X[e * (NI)] * W1[h];      \
-    for (i = 1; i < (NI); i++)                                                  \
-        for (e = 0; e < n; e++)                                                 \
-            for (h = 0; h < (NH); h++)                                          \
-                z2[e * (NH) + h] += X[e * (NI) + i] * W1[i * (NH) + h];         \
-    if (sp != NULL) {                                                           \
-        _Pragma("omp simd")                                                     \
-        for (k = 0; k < n * (NH); k++)                                          \
-            a2[k] = nnd_sigmoid_and_prime(z2[k], &sp[k]);                       \
-    } else {                                                                    \
-        _Pragma("omp simd")                                                     \
-        for (k = 0; k < n * (NH); k++) a2[k] = nnd_sigmoid(z2[k]);              \
-    }                                                                           \
-    for (o = 0; o < (NO); o++) {                                                \
-        double w = W2[o];                                                       \
-        _Pragma("omp simd")                                                     \
-        for (e = 0; e < n; e++) z3[e * (NO) + o] = a2[e * (NH)] * w;            \
-        for (h = 1; h < (NH); h++) {                                            \
-            w = W2[h * (NO) + o];                                               \
-            _Pragma("omp simd")                                                 \
-            for (e = 0; e < n; e++) z3[e * (NO) + o] += a2[e * (NH) + h] * w;   \
-        }                                                                       \
-    }                                                                           \
-    if (sp != NULL) {                                                           \
-        _Pragma("omp simd")                                                     \
-        for (k = 0; k < n * (NO); k++)                                          \
-            yhat[k] = nnd_sigmoid_and_prime(z3[k], &sp[n * (NH) + k]);          \
-    } else {                                                                    \
-        _Pragma("omp simd")                                                     \
-        for (k = 0; k < n * (NO); k++) yhat[k] = nnd_sigmoid(z3[k]);            \
-    }
+/* Not inlined and not specialized for its call's constant arguments (GCC's
+ * interprocedural constant propagation would clone it anyway). */
+#if defined(__GNUC__) && !defined(__clang__)
+#define NND_NOIPA __attribute__((noipa))
+#else
+#define NND_NOIPA NND_NOINLINE
+#endif
 
-/* sp: NULL, or (nh + no) * n doubles that get sigmoid'(z2) and sigmoid'(z3),
- * row-major like z2 and z3, for nnd_grad_flat. */
-
-/* Hidden layers up to this wide take nnd_forward_flat and nnd_grad_flat. */
+/* Hidden layers up to this wide take the narrow copies (nnd_net_narrow). */
 #define NND_FLAT_MAX_H 4
 
-/* Runs BODY(NI, NH, NO) with the hidden width nh (1..NND_FLAT_MAX_H, which
- * callers guarantee) as a constant; the tutorial's 2 inputs and 1 output get
- * their own copies, where the row loops are fixed-length and z3, yhat plain
- * contiguous runs (a fifth faster than the copies with ni and no unknown). */
-#define NND_NARROW_COPIES(BODY)                                                 \
-    do {                                                                        \
-        if (ni == 2 && no == 1) {                                               \
-            switch (nh) {                                                       \
-            case 1: BODY(2, 1, 1); return;                                      \
-            case 2: BODY(2, 2, 1); return;                                      \
-            case 3: BODY(2, 3, 1); return;                                      \
-            case 4: BODY(2, 4, 1); return;                                      \
-            }                                                                   \
-        }                                                                       \
-        switch (nh) {                                                           \
-        case 1: BODY(ni, 1, no); return;                                        \
-        case 2: BODY(ni, 2, no); return;                                        \
-        case 3: BODY(ni, 3, no); return;                                        \
-        case 4: BODY(ni, 4, no); return;                                        \
-        }                                                                       \
-    } while (0)
-NND_TARGET_CLONES
-static void nnd_forward_flat(const double *NND_RESTRICT X, const double *NND_RESTRICT W1,
-                             const double *NND_RESTRICT W2, double *NND_RESTRICT z2,
-                             double *NND_RESTRICT a2, double *NND_RESTRICT z3,
-                             double *NND_RESTRICT yhat, int64_t n, int64_t ni, int64_t nh,
-                             int64_t no, double *NND_RESTRICT sp)
-{
-    int64_t e, i, h, o, k;
-    NND_NARROW_COPIES(NND_FORWARD_FLAT);
-}
-
-/* J of n rows: J[o] = sum 0.5*(y - yhat)^2.  y and yhat (n, no), row-major
- * (the outputs every forward path writes). */
-NND_TARGET_CLONES
-static void nnd_cost_chunk(const double *y, const double *yhat, int64_t n, int64_t no,
-                           double *J)
-{
-    int64_t e, o;
-    for (o = 0; o < no; o++) {
-        double s = 0.0;
-#pragma omp simd reduction(+:s)
-        for (e = 0; e < n; e++) {
-            double d = y[e * no + o] - yhat[e * no + o];
-            s += 0.5 * d * d;
-        }
-        J[o] = s;
-    }
-}
-
-/* g[i * stride] = sum over rows of X[e, i] * d[e], for each of the ni inputs.
- * Not inlined, so that ni stays unknown to the compiler: where it knows
- * ni = 2 it fuses the two sums into one loop, which adds the rows in another
- * order than the tutorial-size path's replays expect. */
-NND_TARGET_CLONES NND_NOINLINE
-static void nnd_input_sums(const double *X, const double *d, int64_t n, int64_t ni,
-                           double *g, int64_t stride)
-{
-    int64_t e, i;
-    for (i = 0; i < ni; i++) {
-        double s = 0.0;
-#pragma omp simd reduction(+:s)
-        for (e = 0; e < n; e++) s += X[e * ni + i] * d[e];
-        g[i * stride] = s;
-    }
-}
-
-/* Backprop of n rows for narrow hidden layers, after nnd_forward_flat wrote
- * a2 and yhat (row-major, the outputs) and the primes sp = t.  Same sums as
- * a transposed layout, each formed by the same loop over rows (so the same
- * per-lane partial sums), reading the row-major arrays with a constant
- * stride instead of transposed copies.  t: NND_GRAD_SCRATCH doubles. */
-#define NND_GRAD_FLAT(NI, NH, NO)                                               \
-    for (o = 0; o < (NO); o++) {                                                \
-        double s = 0.0, *d3 = d3t + o * n;                                      \
-        _Pragma("omp simd reduction(+:s)")                                      \
-        for (e = 0; e < n; e++) {                                               \
-            double d = y[e * (NO) + o] - yhat[e * (NO) + o];                    \
-            s += 0.5 * d * d;                                                   \
-            d3[e] = -d * sp3[e * (NO) + o];     /* delta3 */                    \
-        }                                                                       \
-        J[o] = s;                                                               \
-    }                                                                           \
-    for (h = 0; h < (NH); h++) {                                                \
-        double w;                                                               \
-        for (o = 0; o < (NO); o++) {                                            \
-            const double *d3 = d3t + o * n;                                     \
-            double s = 0.0;                                                     \
-            _Pragma("omp simd reduction(+:s)")                                  \
-            for (e = 0; e < n; e++) s += a2[e * (NH) + h] * d3[e];              \
-            g2[h * (NO) + o] = s;                                               \
-        }                                                                       \
-        w = W2[h * (NO)];                                                       \
-        _Pragma("omp simd")                                                     \
-        for (e = 0; e < n; e++) d2[e] = d3t[e] * w;                             \
-        for (o = 1; o < (NO); o++) {                                            \
-            const double *d3 = d3t + o * n;                                     \
-            w = W2[h * (NO) + o];                                               \
-            _Pragma("omp simd")                                                 \
-            for (e = 0; e < n; e++) d2[e] += d3[e] * w;                         \
-        }                                                                       \
-        _Pragma("omp simd")                                                     \
-        for (e = 0; e < n; e++) d2[e] *= sp2[e * (NH) + h];   /* delta2 */      \
-        nnd_input_sums(X, d2, n, ni, g1 + h, (NH));                             \
-    }
-
-NND_TARGET_CLONES
-static void nnd_grad_flat(const double *NND_RESTRICT X, const double *NND_RESTRICT y,
-                          const double *NND_RESTRICT W2, const double *NND_RESTRICT a2,
-                          const double *NND_RESTRICT yhat, int64_t n, int64_t ni, int64_t nh,
-                          int64_t no, double *NND_RESTRICT t, double *NND_RESTRICT g1,
-                          double *NND_RESTRICT g2, double *NND_RESTRICT J)
-{
-    const double *sp2 = t, *sp3 = t + nh * n;
-    double *d3t = t + (nh + no) * n, *d2 = d3t + no * n;
-    int64_t e, i, h, o;
-    NND_NARROW_COPIES(NND_GRAD_FLAT);
-}
+/* One call of the narrow copies (_network_narrow_impl.h): X (n, ni), y (n,
+ * no) (the gradient's), W1, W2; the row-major outputs z2, a2 (n, nh), z3,
+ * yhat (n, no); sp: NULL or the forward pass's primes (the gradient's
+ * scratch t); t: NND_GRAD_SCRATCH doubles; g1, g2, J: the gradient's sums. */
+typedef struct {
+    const double *X, *y, *W1, *W2;
+    double *z2, *a2, *z3, *yhat, *sp, *t, *g1, *g2, *J;
+    int64_t n, ni, nh, no;
+} nnd_narrow_args;
 
 /* ---- The fused kernel for wider hidden layers (nh > NND_FLAT_MAX_H) ------
  * Its body is in _network_impl.h, compiled once per instruction set and
@@ -253,17 +102,20 @@ typedef struct {
 #define NND_NET_ISA _base
 #define NND_NET_ATTR
 #include "_network_impl.h"
+#include "_network_narrow_impl.h"
 #undef NND_NET_ATTR
 #undef NND_NET_ISA
 #if NND_DISPATCH_X86
 #define NND_NET_ISA _avx2
 #define NND_NET_ATTR NND_ATTR_AVX2
 #include "_network_impl.h"
+#include "_network_narrow_impl.h"
 #undef NND_NET_ATTR
 #undef NND_NET_ISA
 #define NND_NET_ISA _avx512
 #define NND_NET_ATTR NND_ATTR_AVX512
 #include "_network_impl.h"
+#include "_network_narrow_impl.h"
 #undef NND_NET_ATTR
 #undef NND_NET_ISA
 #endif
@@ -274,23 +126,27 @@ typedef void (*nnd_net_fused_fn)(const double *, const double *, const double *,
 
 typedef struct {
     nnd_net_fused_fn fused;
+    void (*narrow)(int, const nnd_narrow_args *);
+    void (*cost)(const double *, const double *, int64_t, int64_t, double *);
     const char *isa;
 } nnd_net_kernels;
 
+#define NND_NET_TABLE(S) \
+    { nnd_net_fused##S, nnd_net_narrow##S, nnd_narrow_cost##S, #S + 1 }
+
 /* The build for this CPU: AVX-512, else AVX2+FMA, else baseline. */
 static nnd_net_kernels nnd_net_select(void) {
-    nnd_net_kernels k = {nnd_net_fused_base, "base"};
+    static const nnd_net_kernels base = NND_NET_TABLE(_base);
 #if NND_DISPATCH_X86
+    static const nnd_net_kernels avx2 = NND_NET_TABLE(_avx2);
+    static const nnd_net_kernels avx512 = NND_NET_TABLE(_avx512);
     int level = nnd_cpu_level();
-    if (level == NND_LEVEL_AVX512) {
-        k.fused = nnd_net_fused_avx512;
-        k.isa = "avx512";
-    } else if (level == NND_LEVEL_AVX2) {
-        k.fused = nnd_net_fused_avx2;
-        k.isa = "avx2";
-    }
+    if (level == NND_LEVEL_AVX512)
+        return avx512;
+    if (level == NND_LEVEL_AVX2)
+        return avx2;
 #endif
-    return k;
+    return base;
 }
 
 #endif /* NNDFAST_NETWORK_H */

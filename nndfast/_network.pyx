@@ -66,23 +66,31 @@ cdef enum:
 cdef extern from "_network.h" nogil:
     Py_ssize_t NND_FORWARD_SCRATCH(Py_ssize_t n, Py_ssize_t H, Py_ssize_t O)
     Py_ssize_t NND_GRAD_SCRATCH(Py_ssize_t n, Py_ssize_t H, Py_ssize_t O)
-    void nnd_forward_flat(const double *X, const double *W1, const double *W2,
-                          double *z2, double *a2, double *z3, double *yhat,
-                          int64_t n, int64_t I, int64_t H, int64_t O,
-                          double *sp) noexcept
-    void nnd_grad_flat(const double *X, const double *y, const double *W2,
-                       const double *a2, const double *yhat, int64_t n, int64_t I,
-                       int64_t H, int64_t O, double *t, double *g1, double *g2,
-                       double *J) noexcept
     int NND_FLAT_MAX_H
-    void nnd_cost_chunk(const double *y, const double *yhat, int64_t n, int64_t O,
-                        double *J) noexcept
     ctypedef void (*nnd_net_fused_fn)(const double *X, const double *y, const double *W1,
                                       const double *W2, double *z2, double *a2, double *z3,
                                       double *yhat, int64_t n, int64_t I, int64_t H,
                                       int64_t O, int op, double *t, double *sums) noexcept nogil
+    ctypedef struct nnd_narrow_args:
+        const double *X
+        const double *y
+        const double *W1
+        const double *W2
+        double *z2
+        double *a2
+        double *z3
+        double *yhat
+        double *sp
+        double *t
+        double *g1
+        double *g2
+        double *J
+        int64_t n, ni, nh, no
     ctypedef struct nnd_net_kernels:
         nnd_net_fused_fn fused
+        void (*narrow)(int grad, const nnd_narrow_args *a) noexcept nogil
+        void (*cost)(const double *y, const double *yhat, int64_t n, int64_t O,
+                     double *J) noexcept nogil
         const char *isa
     nnd_net_kernels nnd_net_select() noexcept
     Py_ssize_t NND_NET_SCRATCH(Py_ssize_t I, Py_ssize_t H, Py_ssize_t O, Py_ssize_t n)
@@ -92,8 +100,7 @@ cdef nnd_net_kernels NK = nnd_net_select()
 
 
 def simd_isa():
-    """Which build of the fused kernel (hidden layers wider than 4) runs
-    here: 'avx512', 'avx2' or 'base'."""
+    """Which build of the network kernels runs here: 'avx512', 'avx2' or 'base'."""
     return NK.isa.decode()
 
 
@@ -150,6 +157,7 @@ cdef void _chunk(const Net *n, int op, Py_ssize_t c, double *t,
     cdef double *a2
     cdef double *z3
     cdef double *yhat
+    cdef nnd_narrow_args a
     if op != FORWARD:     # partial is NULL for FORWARD
         sums = partial + c * _partial_len(n, op)
     if H > NND_FLAT_MAX_H:
@@ -170,17 +178,18 @@ cdef void _chunk(const Net *n, int op, Py_ssize_t c, double *t,
         z2, a2, z3 = out, out + most * H, out + 2 * most * H
         out += most * (2 * H + O)
     yhat = n.yhat + e0 * O if n.yhat != NULL else out
-    if 1 <= H <= NND_FLAT_MAX_H:
-        # narrow layers: straight into the row-major outputs, every op
-        nnd_forward_flat(n.X + e0 * I, n.W1, n.W2, z2, a2,
-                         z3, yhat, rows, I, H, O,
-                         t if op == GRAD else NULL)
-        if op == GRAD:
-            nnd_grad_flat(n.X + e0 * I, n.y + e0 * O, n.W2, a2,
-                          yhat, rows, I, H, O, t,
-                          sums, sums + I * H, sums + I * H + H * O)
-    if op == COST:
-        nnd_cost_chunk(n.y + e0 * O, yhat, rows, O, sums)
+    # narrow layers: straight into the row-major outputs, every op
+    a.X, a.y, a.W1, a.W2 = n.X + e0 * I, NULL, n.W1, n.W2
+    a.z2, a.a2, a.z3, a.yhat = z2, a2, z3, yhat
+    a.n, a.ni, a.nh, a.no = rows, I, H, O
+    a.sp = t if op == GRAD else NULL
+    NK.narrow(0, &a)
+    if op == GRAD:
+        a.y, a.t = n.y + e0 * O, t
+        a.g1, a.g2, a.J = sums, sums + I * H, sums + I * H + H * O
+        NK.narrow(1, &a)
+    elif op == COST:
+        NK.cost(n.y + e0 * O, yhat, rows, O, sums)
 
 
 cdef inline Py_ssize_t _work(const Net *n, int op) noexcept nogil:
