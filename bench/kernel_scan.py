@@ -3,6 +3,7 @@
     PYTHONPATH=. python bench/kernel_scan.py                  # every case
     PYTHONPATH=. python bench/kernel_scan.py --quick          # n = 1e5 / 1e4 only
     PYTHONPATH=. python bench/kernel_scan.py --old /tmp/main  # also an older build
+    PYTHONPATH=. python bench/kernel_scan.py --case 1e5x8x32  # one case
 
 Every contender runs on one thread: nndfast with num_threads=1 (the kernel
 drivers, outputs not kept, as NN.forward & co. run large calls), a fused
@@ -178,11 +179,16 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="n = 1e5 at I=2 and 1e4 at I=8")
     ap.add_argument("--old", help="a directory with another build's _network .so")
+    ap.add_argument("--case", action="append", metavar="NxIxH",
+                    help="only this case (repeatable), e.g. 1e5x8x32")
     ap.add_argument("--rounds", type=int, default=7)
     args = ap.parse_args()
     old = load_old(args.old) if args.old else None
     cases = [c for c in CASES if not args.quick or c in ((1e5, 2, 16), (1e5, 2, 64),
                                                          (1e5, 2, 256), (1e4, 8, 32))]
+    if args.case:
+        cases = [tuple(float(v) if k == 0 else int(v) for k, v in enumerate(c.split("x")))
+                 for c in args.case]
     print(f"simd build: {K.simd_isa()}; one thread each; ratio = peer / nndfast")
     print("| op | n | I | H | nndfast ms | numba / nndfast | JAX / nndfast | old / new |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
