@@ -67,7 +67,8 @@ def build_flags():
     compile_args, link_args = [], []
     if sys.platform != "win32":
         # -O3 for the vectoriser; no host-specific ISA or fast-math flags (DESIGN.md):
-        # wide SIMD comes from target_clones dispatch in _fastmath.h.
+        # wide SIMD comes from runtime dispatch, per-ISA builds picked by _dispatch.h
+        # (network, grid) and target_clones in _fastmath.h (the sigmoid helpers).
         compile_args += ["-O3", "-fno-math-errno", "-Wno-unused-function"]
     omp = openmp_flags()
     if omp is None:
