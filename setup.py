@@ -68,7 +68,8 @@ def build_flags():
     if sys.platform != "win32":
         # -O3 for the vectoriser; no host-specific ISA or fast-math flags (see
         # CONTRIBUTING.md, "Architecture"): wide SIMD comes from runtime
-        # dispatch (_grid.h's feature-bit table, target_clones in _fastmath.h).
+        # dispatch, per-ISA builds picked by _dispatch.h (network, grid) and
+        # target_clones in _fastmath.h (the sigmoid helpers).
         compile_args += ["-O3", "-fno-math-errno", "-Wno-unused-function"]
     omp = openmp_flags()
     if omp is None:

@@ -24,6 +24,7 @@
 #include <math.h>
 #include <stdint.h>
 
+#include "_dispatch.h"
 #include "_fastmath.h"
 
 /* Largest |z| the precomputed-exponential path (nnd_grid_row_e) accepts. */
@@ -97,17 +98,17 @@ static int nnd_grid_all_finite(const double *v, int64_t n) {
     return 1;
 }
 
-/* The loops for this CPU: AVX-512, else AVX2+FMA, else baseline. */
+/* The loops for this CPU: AVX-512, else AVX2+FMA, else baseline
+ * (nnd_cpu_level, shared with the network kernels). */
 static nnd_grid_kernels nnd_grid_select(void) {
     static const nnd_grid_kernels base = NND_GRID_TABLE(_base);
 #if NND_GRID_X86
     static const nnd_grid_kernels avx2 = NND_GRID_TABLE(_avx2);
     static const nnd_grid_kernels avx512 = NND_GRID_TABLE(_avx512);
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-        __builtin_cpu_supports("avx512vl"))
+    int level = nnd_cpu_level();
+    if (level == NND_LEVEL_AVX512)
         return avx512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    if (level == NND_LEVEL_AVX2)
         return avx2;
 #endif
     return base;

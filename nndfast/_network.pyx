@@ -59,9 +59,6 @@ cdef enum:
     # _run's failures (0: done)
     NO_MEMORY = -1
     INTERRUPTED = -2
-    # From this many hidden units forward and cost work row by row
-    # (nnd_forward_rows) instead of column by column.
-    WIDE_H = 8
 
 
 # struct Net (pointers and sizes of one call) is declared in _network.pxd.
@@ -70,28 +67,43 @@ cdef enum:
 cdef extern from "_network.h" nogil:
     Py_ssize_t NND_FORWARD_SCRATCH(Py_ssize_t n, Py_ssize_t H, Py_ssize_t O)
     Py_ssize_t NND_GRAD_SCRATCH(Py_ssize_t n, Py_ssize_t H, Py_ssize_t O)
-    void nnd_forward_chunk(const double *X, const double *W1, const double *W2,
-                           double *z2, double *a2, double *z3, double *yhat,
-                           int64_t n, int64_t I, int64_t H, int64_t O,
-                           double *t, double *sp) noexcept
-    void nnd_forward_rows(const double *X, const double *W1, const double *W2,
-                          double *z2, double *a2, double *z3, double *yhat,
-                          int64_t n, int64_t I, int64_t H, int64_t O,
-                          double *t) noexcept
-    void nnd_forward_flat(const double *X, const double *W1, const double *W2,
-                          double *z2, double *a2, double *z3, double *yhat,
-                          int64_t n, int64_t I, int64_t H, int64_t O,
-                          double *sp) noexcept
-    void nnd_grad_flat(const double *X, const double *y, const double *W2,
-                       const double *a2, const double *yhat, int64_t n, int64_t I,
-                       int64_t H, int64_t O, double *t, double *g1, double *g2,
-                       double *J) noexcept
     int NND_FLAT_MAX_H
-    void nnd_cost_chunk(const double *y, const double *yhat, int64_t n, int64_t O,
-                        double *J) noexcept
-    void nnd_grad_chunk(const double *X, const double *y, const double *W2,
-                        int64_t n, int64_t I, int64_t H, int64_t O, double *t,
-                        double *g1, double *g2, double *J) noexcept
+    ctypedef void (*nnd_net_fused_fn)(const double *X, const double *y, const double *W1,
+                                      const double *W2, double *z2, double *a2, double *z3,
+                                      double *yhat, int64_t n, int64_t I, int64_t H,
+                                      int64_t O, int op, double *t, double *sums) noexcept nogil
+    ctypedef struct nnd_narrow_args:
+        const double *X
+        const double *y
+        const double *W1
+        const double *W2
+        double *z2
+        double *a2
+        double *z3
+        double *yhat
+        double *sp
+        double *t
+        double *g1
+        double *g2
+        double *J
+        int64_t n, ni, nh, no
+    ctypedef struct nnd_net_kernels:
+        nnd_net_fused_fn fused
+        void (*narrow)(int grad, const nnd_narrow_args *a) noexcept nogil
+        void (*cost)(const double *y, const double *yhat, int64_t n, int64_t O,
+                     double *J) noexcept nogil
+        const char *isa
+    nnd_net_kernels nnd_net_select() noexcept
+    Py_ssize_t NND_NET_SCRATCH(Py_ssize_t I, Py_ssize_t H, Py_ssize_t O, Py_ssize_t n)
+
+# The fused kernel's build for this CPU, chosen once at import (see _network.h).
+cdef nnd_net_kernels NK = nnd_net_select()
+
+
+def simd_isa():
+    """Which build of the network kernels runs here: 'avx512', 'avx2' or 'base'."""
+    return NK.isa.decode()
+
 
 cdef enum:
     FORWARD = 0
@@ -101,6 +113,8 @@ cdef enum:
 
 cdef inline Py_ssize_t _kernel_scratch_len(const Net *n, int op) noexcept nogil:
     cdef Py_ssize_t rows = min(n.nex, <Py_ssize_t> CHUNK)
+    if n.nhid > NND_FLAT_MAX_H:
+        return NND_NET_SCRATCH(n.nin, n.nhid, n.nout, rows)
     if op == GRAD:
         return NND_GRAD_SCRATCH(rows, n.nhid, n.nout)
     return NND_FORWARD_SCRATCH(rows, n.nhid, n.nout)
@@ -113,6 +127,8 @@ cdef inline Py_ssize_t _scratch_len(const Net *n, int op) noexcept nogil:
     # then stores nothing per example instead of 8*(2H+2O) bytes.
     cdef Py_ssize_t rows = min(n.nex, <Py_ssize_t> CHUNK)
     cdef Py_ssize_t m = _kernel_scratch_len(n, op)
+    if n.nhid > NND_FLAT_MAX_H:
+        return m      # the fused kernel keeps what it does not write in its tiles
     if n.z2 == NULL:
         m += rows * 2 * (n.nhid + n.nout)
     elif n.yhat == NULL:
@@ -142,6 +158,17 @@ cdef void _chunk(const Net *n, int op, Py_ssize_t c, double *t,
     cdef double *a2
     cdef double *z3
     cdef double *yhat
+    cdef nnd_narrow_args a
+    if op != FORWARD:     # partial is NULL for FORWARD
+        sums = partial + c * _partial_len(n, op)
+    if H > NND_FLAT_MAX_H:
+        NK.fused(n.X + e0 * I, n.y + e0 * O if n.y != NULL else NULL, n.W1, n.W2,
+                 n.z2 + e0 * H if n.z2 != NULL else NULL,
+                 n.a2 + e0 * H if n.z2 != NULL else NULL,
+                 n.z3 + e0 * O if n.z2 != NULL else NULL,
+                 n.yhat + e0 * O if n.yhat != NULL else NULL,
+                 rows, I, H, O, op, t, sums)
+        return
     if n.z2 == NULL or n.yhat == NULL:
         # outputs not kept: this chunk's go after the kernels' scratch (_scratch_len)
         out = t + _kernel_scratch_len(n, op)
@@ -152,31 +179,18 @@ cdef void _chunk(const Net *n, int op, Py_ssize_t c, double *t,
         z2, a2, z3 = out, out + most * H, out + 2 * most * H
         out += most * (2 * H + O)
     yhat = n.yhat + e0 * O if n.yhat != NULL else out
-    if op != FORWARD:     # partial is NULL for FORWARD
-        sums = partial + c * _partial_len(n, op)
-    if 1 <= H <= NND_FLAT_MAX_H:
-        # narrow layers: straight into the row-major outputs, every op
-        nnd_forward_flat(n.X + e0 * I, n.W1, n.W2, z2, a2,
-                         z3, yhat, rows, I, H, O,
-                         t if op == GRAD else NULL)
-        if op == GRAD:
-            nnd_grad_flat(n.X + e0 * I, n.y + e0 * O, n.W2, a2,
-                          yhat, rows, I, H, O, t,
-                          sums, sums + I * H, sums + I * H + H * O)
-    elif op != GRAD and H >= WIDE_H:
-        nnd_forward_rows(n.X + e0 * I, n.W1, n.W2, z2, a2,
-                         z3, yhat, rows, I, H, O, t)
-    else:
-        # backprop of wider layers works on nnd_forward_chunk's transposed
-        # z2/a2 and primes
-        nnd_forward_chunk(n.X + e0 * I, n.W1, n.W2, z2, a2,
-                          z3, yhat, rows, I, H, O, t,
-                          t + 3 * (H + O) * rows if op == GRAD else NULL)
-        if op == GRAD:
-            nnd_grad_chunk(n.X + e0 * I, n.y + e0 * O, n.W2, rows, I, H, O, t,
-                           sums, sums + I * H, sums + I * H + H * O)
-    if op == COST:
-        nnd_cost_chunk(n.y + e0 * O, yhat, rows, O, sums)
+    # narrow layers: straight into the row-major outputs, every op
+    a.X, a.y, a.W1, a.W2 = n.X + e0 * I, NULL, n.W1, n.W2
+    a.z2, a.a2, a.z3, a.yhat = z2, a2, z3, yhat
+    a.n, a.ni, a.nh, a.no = rows, I, H, O
+    a.sp = t if op == GRAD else NULL
+    NK.narrow(0, &a)
+    if op == GRAD:
+        a.y, a.t = n.y + e0 * O, t
+        a.g1, a.g2, a.J = sums, sums + I * H, sums + I * H + H * O
+        NK.narrow(1, &a)
+    elif op == COST:
+        NK.cost(n.y + e0 * O, yhat, rows, O, sums)
 
 
 cdef inline Py_ssize_t _work(const Net *n, int op) noexcept nogil:

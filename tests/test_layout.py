@@ -258,7 +258,9 @@ def test_contributing_names_the_kernel_layer_files_that_exist():
     paths = set(re.findall(r"`(nndfast/[\w.]+)`", section))
     assert {"nndfast/_openmp_policy.h", "nndfast/_openmp.pyx", "nndfast/_grid.pyx",
             "nndfast/_grid_impl.h", "nndfast/_grid.h", "nndfast/_alloc.pxd",
-            "nndfast/_plan.py", "nndfast/_validate.py"} <= paths
+            "nndfast/_plan.py", "nndfast/_validate.py", "nndfast/_dispatch.h",
+            "nndfast/_network.h", "nndfast/_network_impl.h",
+            "nndfast/_network_narrow_impl.h"} <= paths
     for path in paths:
         assert os.path.isfile(os.path.join(_ROOT, path)), f"CONTRIBUTING.md names {path}"
     # the phase functions it lists are those of _grid.pyx

@@ -94,6 +94,8 @@ EDGE_SHAPES = [
     (257, 2, 3, 1), (5000, 2, 3, 1),            # tiny path, up to 20 chunks
     (5000, 2, 16, 1), (5000, 2, 64, 1),         # parallel path
     (341, 2, 64, 1), (342, 2, 64, 1),           # work just below / above 65536
+    (300, 2, 700, 1), (1000, 8, 32, 1),         # fused kernel: 8-row tiles, 8 inputs
+    (600, 9, 40, 1), (523, 3, 33, 2),           # fused kernel, a pass per input / output
     (257, 8, 64, 4), (1, 1, 1, 1), (3, 1, 1, 1), (4096, 7, 5, 3),
 ]
 
@@ -704,3 +706,43 @@ def test_every_op_caches_the_same_bits_as_forward(n, I, H, O):
         for k, want in zip(("z2", "a2", "z3"), cached):
             assert np.array_equal(getattr(fast, k), want), (op.__name__, k)
     crosscheck(fast, ref, X, y)
+
+
+# -- the fused kernel (hidden layers wider than 4) ------------------------------
+
+@pytest.mark.parametrize("n,I,H,O", [(20000, 2, 300, 1), (9000, 8, 32, 1),
+                                     (7000, 9, 12, 2), (6001, 3, 5, 1)])
+def test_fused_kernel_same_bits_for_any_threads_and_kept_outputs(n, I, H, O):
+    # tiles are a function of I, H and O only, and a chunk's tiles are added in
+    # order: neither the team size nor keeping z2/a2/z3 may change a bit
+    from nndfast import _network as K
+    rng = np.random.default_rng(n + H)
+    X, y = rng.standard_normal((n, I)), rng.random((n, O))
+    W1, W2 = rng.standard_normal((I, H)), rng.standard_normal((H, O))
+    results = []
+    for threads, keep in ((1, True), (2, False), (3, False), (2, True)):
+        outs = [np.empty((n, H)), np.empty((n, H)), np.empty((n, O))] if keep else [None] * 3
+        yhat, J = np.empty((n, O)), np.empty(O)
+        g1, g2 = np.empty((I, H)), np.empty((H, O))
+        K.cost_and_gradient(X, y, W1, W2, *outs, yhat, g1, g2, J, threads)
+        f = np.empty((n, O))
+        K.forward(X, W1, W2, *outs, f, threads)
+        Jc = np.empty(O)
+        K.cost(X, y, W1, W2, *outs, None, Jc, threads)
+        results.append((yhat, J, g1, g2, f, Jc))
+        if keep:
+            ref = reference.Neural_Network(I, H, O)
+            ref.W1, ref.W2 = W1, W2
+            assert_close(ref.forward(X), yhat)
+            assert_close(outs[1], ref.a2)
+            sg1, sg2 = gradient_scales(ref, X, y)
+            r1, r2 = ref.costFunctionPrime(X, y)
+            assert_close(g1, r1, scale=sg1)
+            assert_close(g2, r2, scale=sg2)
+    first = results[0]
+    assert np.array_equal(first[0], first[4])          # forward's yhat is the gradient's
+    assert np.array_equal(first[1], first[5])          # and so is the cost
+    for other in results[1:]:
+        for a, b in zip(first, other):
+            assert np.array_equal(a, b)
+    assert K.simd_isa() in ("avx512", "avx2", "base")

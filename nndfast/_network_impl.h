@@ -1,0 +1,284 @@
+/*
+ * Body of the fused network kernel (any I, H, O); _network.h includes this
+ * file once per instruction set, with NND_NET_FN (name suffix) and
+ * NND_NET_ATTR (target attribute) defined.  Do not include it directly.
+ *
+ * One call runs one chunk of rows (_network.pyx's CHUNK) in tiles of
+ * nnd_net_tile() rows.  Per tile, everything happens while the tile's
+ * hidden-layer values are still in cache: X's rows transposed (XT, so every
+ * inner loop runs over the tile's rows, contiguous, whatever I is), z2 and
+ * the sigmoid one hidden unit at a time, z3 summed as the units come, yhat,
+ * then for the cost and the gradient the tile's share of J, delta3, dJdW2,
+ * delta2 and dJdW1.  Nothing n x H is stored unless the caller keeps z2/a2.
+ *
+ * Every value is formed by the same operations in the same order whichever
+ * op runs and whether the outputs are kept: z2 = x0*w0, then + xi*wi in input
+ * order; z3 = a0*v0, then + ah*vh in unit order.  So a kept z2 read later
+ * (network.py's Lazy) is the z2 that produced the yhat of the call.
+ *
+ * Sums over rows (nnd_net_dot) run in 8 fixed lanes combined by a fixed
+ * tree, so their order is the same at every vector width; a chunk's sum is
+ * its tiles' sums added in tile order.  The tile size depends only on I, H,
+ * O and the chunk's rows, so the bits never depend on the thread count.
+ */
+
+/* sum over r < m of a[r] * b[r]: lane l takes the rows r = l (mod 8). */
+NND_NET_ATTR
+NND_INLINE double NND_NET_FN(nnd_net_dot)(const double *NND_RESTRICT a,
+                                          const double *NND_RESTRICT b, int64_t m) {
+    double s[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+    int64_t r, l, m8 = m & ~(int64_t) 7;
+    for (r = 0; r < m8; r += 8) {
+#pragma omp simd
+        for (l = 0; l < 8; l++) s[l] += a[r + l] * b[r + l];
+    }
+    for (l = 0; l < m - m8; l++) s[l] += a[m8 + l] * b[m8 + l];
+    return nnd_net_tree(s);
+}
+
+/* Forward of hidden unit h on the tile in one pass over its rows, for NI
+ * inputs (a literal in every call, so the input loop unrolls and the row
+ * loop vectorizes) and one output: z2, f(z2) (and f' for the gradient), and
+ * unit h's term of z3.  The same operations in the same order as the
+ * pass-per-input loops of nnd_net_fused. */
+NND_NET_ATTR
+NND_INLINE void NND_NET_FN(nnd_net_unit_fwd)(const int NI, const nnd_net_unit *u) {
+    const double *NND_RESTRICT XT = u->XT, *NND_RESTRICT w1 = u->w1;
+    double *NND_RESTRICT zh = u->zh, *NND_RESTRICT ah = u->ah, *NND_RESTRICT ph = u->ph;
+    double *NND_RESTRICT z3 = u->z3;
+    const double v = u->v;
+    const int64_t T = u->T, mp = u->mp;
+    const int first = u->first;
+    int64_t r;
+    int i;
+    if (u->grad) {
+#pragma omp simd
+        for (r = 0; r < mp; r++) {
+            double z = XT[r] * w1[0];
+            nnd_sigmoid_pair p;
+            for (i = 1; i < NI; i++) z += XT[i * T + r] * w1[i];
+            p = nnd_sigmoid_both(z);
+            zh[r] = z;
+            ah[r] = p.value;
+            ph[r] = p.prime;
+            z3[r] = first ? p.value * v : z3[r] + p.value * v;
+        }
+    } else {
+#pragma omp simd
+        for (r = 0; r < mp; r++) {
+            double z = XT[r] * w1[0], a;
+            for (i = 1; i < NI; i++) z += XT[i * T + r] * w1[i];
+            a = nnd_sigmoid(z);
+            zh[r] = z;
+            ah[r] = a;
+            z3[r] = first ? a * v : z3[r] + a * v;
+        }
+    }
+}
+
+/* Backward of hidden unit h on the tile in one pass over its rows, NI
+ * inputs (a literal) and one output: unit h's dJdW2 term into *g2 and its
+ * dJdW1 column into g1[i * nh], in nnd_net_dot's 8 lanes and tree. */
+NND_NET_ATTR
+NND_INLINE void NND_NET_FN(nnd_net_unit_back)(const int NI, const nnd_net_unit *u) {
+    const double *NND_RESTRICT XT = u->XT, *NND_RESTRICT ah = u->ah, *NND_RESTRICT ph = u->ph;
+    const double *NND_RESTRICT d3 = u->d3;
+    double *NND_RESTRICT g1 = u->g1;
+    const double v = u->v;
+    const int64_t T = u->T, m = u->m, m8 = u->m & ~(int64_t) 7;
+    double s2[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+    double s1[NND_NET_UNIT_NI][8];
+    int64_t r, l;
+    int i;
+    for (i = 0; i < NI; i++)
+        for (l = 0; l < 8; l++) s1[i][l] = 0.0;
+    for (r = 0; r < m8; r += 8) {
+#pragma omp simd
+        for (l = 0; l < 8; l++) {
+            double d = d3[r + l], d2;
+            s2[l] += ah[r + l] * d;
+            d2 = (d * v) * ph[r + l];
+            for (i = 0; i < NI; i++) s1[i][l] += XT[i * T + r + l] * d2;
+        }
+    }
+    for (l = 0; l < m - m8; l++) {
+        double d = d3[m8 + l], d2;
+        s2[l] += ah[m8 + l] * d;
+        d2 = (d * v) * ph[m8 + l];
+        for (i = 0; i < NI; i++) s1[i][l] += XT[i * T + m8 + l] * d2;
+    }
+    *u->g2 = u->first ? nnd_net_tree(s2) : *u->g2 + nnd_net_tree(s2);
+    for (i = 0; i < NI; i++)
+        g1[i * u->nh] = u->first ? nnd_net_tree(s1[i]) : g1[i * u->nh] + nnd_net_tree(s1[i]);
+}
+
+/* Unit u forward (back = 0) or backward, with ni (1..NND_NET_UNIT_NI) a literal. */
+NND_NET_ATTR
+static void NND_NET_FN(nnd_net_unit_ni)(int64_t ni, int back, const nnd_net_unit *u) {
+    switch (ni) {
+    case 1: back ? NND_NET_FN(nnd_net_unit_back)(1, u) : NND_NET_FN(nnd_net_unit_fwd)(1, u); return;
+    case 2: back ? NND_NET_FN(nnd_net_unit_back)(2, u) : NND_NET_FN(nnd_net_unit_fwd)(2, u); return;
+    case 3: back ? NND_NET_FN(nnd_net_unit_back)(3, u) : NND_NET_FN(nnd_net_unit_fwd)(3, u); return;
+    case 4: back ? NND_NET_FN(nnd_net_unit_back)(4, u) : NND_NET_FN(nnd_net_unit_fwd)(4, u); return;
+    case 5: back ? NND_NET_FN(nnd_net_unit_back)(5, u) : NND_NET_FN(nnd_net_unit_fwd)(5, u); return;
+    case 6: back ? NND_NET_FN(nnd_net_unit_back)(6, u) : NND_NET_FN(nnd_net_unit_fwd)(6, u); return;
+    case 7: back ? NND_NET_FN(nnd_net_unit_back)(7, u) : NND_NET_FN(nnd_net_unit_fwd)(7, u); return;
+    default: back ? NND_NET_FN(nnd_net_unit_back)(8, u) : NND_NET_FN(nnd_net_unit_fwd)(8, u); return;
+    }
+}
+
+/* dst[r] = sum over k < K of src[k * T + r] * c[k * cs], r < mp: the first
+ * product, then the others added in k order. */
+NND_NET_ATTR
+static void NND_NET_FN(nnd_net_combine)(const double *NND_RESTRICT src, int64_t T,
+                                        const double *NND_RESTRICT c, int64_t cs, int64_t K,
+                                        int64_t mp, double *NND_RESTRICT dst) {
+    int64_t k, r;
+    double w = c[0];
+#pragma omp simd
+    for (r = 0; r < mp; r++) dst[r] = src[r] * w;
+    for (k = 1; k < K; k++) {
+        const double *sk = src + k * T;
+        w = c[k * cs];
+#pragma omp simd
+        for (r = 0; r < mp; r++) dst[r] += sk[r] * w;
+    }
+}
+
+/* a[r] = f(z[r]) for r < len, and f'(z[r]) into p unless p is NULL. */
+NND_NET_ATTR
+static void NND_NET_FN(nnd_net_activate)(const double *NND_RESTRICT z, int64_t len,
+                                         double *NND_RESTRICT a, double *NND_RESTRICT p) {
+    int64_t r;
+    if (p != NULL) {
+#pragma omp simd
+        for (r = 0; r < len; r++) a[r] = nnd_sigmoid_and_prime(z[r], &p[r]);
+    } else {
+#pragma omp simd
+        for (r = 0; r < len; r++) a[r] = nnd_sigmoid(z[r]);
+    }
+}
+
+/* dst (m, cols) row-major from src (cols, T): the tile's rows, back out. */
+NND_NET_ATTR
+static void NND_NET_FN(nnd_net_untile)(const double *NND_RESTRICT src, double *NND_RESTRICT dst,
+                                       int64_t m, int64_t cols, int64_t T) {
+    int64_t r, c;
+    if (cols == 1) {
+        memcpy(dst, src, (size_t) m * sizeof(double));
+        return;
+    }
+    for (r = 0; r < m; r++)
+        for (c = 0; c < cols; c++) dst[r * cols + c] = src[c * T + r];
+}
+
+/* op (NND_NET_FORWARD, _COST or _GRAD) on n rows (n <= one chunk).
+ * X (n, ni), y (n, no) (unread for forward); W1 (ni, nh), W2 (nh, no).
+ * z2, a2 (n, nh) and z3 (n, no): all kept or all NULL; yhat (n, no) or NULL.
+ * t: NND_NET_SCRATCH(ni, nh, no, n) doubles.  sums (written, not added to):
+ * cost J (no,); gradient g1 (ni, nh) = X^T delta2, g2 (nh, no) = a2^T delta3,
+ * J (no,), packed in that order. */
+NND_NET_ATTR
+static void NND_NET_FN(nnd_net_fused)(const double *NND_RESTRICT X, const double *NND_RESTRICT y,
+                                      const double *NND_RESTRICT W1,
+                                      const double *NND_RESTRICT W2, double *NND_RESTRICT z2,
+                                      double *NND_RESTRICT a2, double *NND_RESTRICT z3,
+                                      double *NND_RESTRICT yhat, int64_t n, int64_t ni,
+                                      int64_t nh, int64_t no, int op, double *NND_RESTRICT t,
+                                      double *NND_RESTRICT sums) {
+    const int64_t T = nnd_net_tile(ni, nh, no, n);
+    const int keep = z2 != NULL, grad = op == NND_NET_GRAD;
+    /* one pass per hidden unit (nnd_net_unit_*), else a pass per input */
+    const int unit = no == 1 && ni <= NND_NET_UNIT_NI;
+    double *XT = t, *z2t = XT + ni * T, *a2t = z2t + nh * T, *sp2t = a2t + nh * T;
+    double *z3t = sp2t + nh * T, *yt = z3t + no * T, *sp3t = yt + no * T;
+    double *d3t = sp3t + no * T, *d2 = d3t + no * T;
+    double *g1 = sums, *g2 = sums + ni * nh, *J = grad ? g2 + nh * no : sums;
+    int64_t e0, m, mp, r, i, h, o;
+    for (e0 = 0; e0 < n; e0 += T) {
+        const double *Xe = X + e0 * ni;
+        const int first = e0 == 0;
+        m = n - e0 < T ? n - e0 : T;
+        mp = (m + 7) & ~(int64_t) 7;    /* the vector loops' length; rows past m unread */
+        for (r = 0; r < m; r++)
+            for (i = 0; i < ni; i++) XT[i * T + r] = Xe[r * ni + i];
+        for (i = 0; i < ni; i++)
+            for (r = m; r < mp; r++) XT[i * T + r] = 0.0;
+        /* forward: one hidden unit at a time over the tile's rows */
+        for (h = 0; h < nh; h++) {
+            /* rows the call reads again get their own; the rest reuse one in L1 */
+            double *zh = keep ? z2t + h * T : z2t, *ph = sp2t + h * T;
+            double *ah = keep || grad ? a2t + h * T : a2t;
+            double w;
+            if (unit) {
+                nnd_net_unit u;
+                for (i = 0; i < ni; i++) u.w1[i] = W1[i * nh + h];
+                u.XT = XT, u.T = T, u.v = W2[h], u.mp = mp, u.grad = grad, u.first = h == 0;
+                u.zh = zh, u.ah = ah, u.ph = ph, u.z3 = z3t;
+                NND_NET_FN(nnd_net_unit_ni)(ni, 0, &u);
+                continue;
+            }
+            NND_NET_FN(nnd_net_combine)(XT, T, W1 + h, nh, ni, mp, zh);
+            NND_NET_FN(nnd_net_activate)(zh, mp, ah, grad ? ph : NULL);
+            for (o = 0; o < no; o++) {
+                double *zo = z3t + o * T;
+                w = W2[h * no + o];
+                if (h == 0) {
+#pragma omp simd
+                    for (r = 0; r < mp; r++) zo[r] = ah[r] * w;
+                } else {
+#pragma omp simd
+                    for (r = 0; r < mp; r++) zo[r] += ah[r] * w;
+                }
+            }
+        }
+        NND_NET_FN(nnd_net_activate)(z3t, no * T, yt, grad ? sp3t : NULL);
+        if (keep) {
+            NND_NET_FN(nnd_net_untile)(z2t, z2 + e0 * nh, m, nh, T);
+            NND_NET_FN(nnd_net_untile)(a2t, a2 + e0 * nh, m, nh, T);
+            NND_NET_FN(nnd_net_untile)(z3t, z3 + e0 * no, m, no, T);
+        }
+        if (yhat != NULL)
+            NND_NET_FN(nnd_net_untile)(yt, yhat + e0 * no, m, no, T);
+        if (op == NND_NET_FORWARD)
+            continue;
+        /* cost: J = 0.5 * sum (y - yhat)^2; delta3 = -(y - yhat) f'(z3) */
+        for (o = 0; o < no; o++) {
+            double *d = d3t + o * T, s;
+            const double *yo = yt + o * T, *po = sp3t + o * T;
+            for (r = 0; r < m; r++) d[r] = y[(e0 + r) * no + o] - yo[r];
+            for (r = m; r < mp; r++) d[r] = 0.0;
+            s = 0.5 * NND_NET_FN(nnd_net_dot)(d, d, m);
+            J[o] = first ? s : J[o] + s;
+            if (grad) {
+#pragma omp simd
+                for (r = 0; r < mp; r++) d[r] = -d[r] * po[r];
+            }
+        }
+        if (!grad)
+            continue;
+        /* backward, one hidden unit at a time */
+        for (h = 0; h < nh; h++) {
+            const double *ah = a2t + h * T, *ph = sp2t + h * T;
+            double s;
+            if (unit) {
+                nnd_net_unit u;
+                u.XT = XT, u.T = T, u.v = W2[h], u.m = m, u.first = first, u.nh = nh;
+                u.ah = ah, u.ph = ph, u.d3 = d3t, u.g2 = g2 + h, u.g1 = g1 + h;
+                NND_NET_FN(nnd_net_unit_ni)(ni, 1, &u);
+                continue;
+            }
+            for (o = 0; o < no; o++) {
+                s = NND_NET_FN(nnd_net_dot)(ah, d3t + o * T, m);
+                g2[h * no + o] = first ? s : g2[h * no + o] + s;
+            }
+            NND_NET_FN(nnd_net_combine)(d3t, T, W2 + h * no, 1, no, mp, d2);
+#pragma omp simd
+            for (r = 0; r < mp; r++) d2[r] *= ph[r];       /* delta2 */
+            for (i = 0; i < ni; i++) {
+                s = NND_NET_FN(nnd_net_dot)(XT + i * T, d2, m);
+                g1[i * nh + h] = first ? s : g1[i * nh + h] + s;
+            }
+        }
+    }
+}
