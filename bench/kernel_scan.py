@@ -12,8 +12,8 @@ and JAX jit with XLA on one thread.  Peers that are not installed are
 skipped.  All contenders are first checked against nndfast.reference
 (rtol 1e-9), then timed interleaved, round by round, and each cell is the
 best of the rounds (other processes on a shared machine only ever add
-time, so the minimum is the closest to the per-core cost); ratio = peer time / nndfast time (above 1: nndfast is
-faster).
+time, so the minimum is the closest to the per-core cost); ratio = peer
+time / nndfast time (above 1: nndfast is faster).
 
 --old DIR loads another build's _network extension (a copy of the .so files
 of, say, main) and times it in the same rounds: "old / new" above 1 means
@@ -22,7 +22,6 @@ this build is faster.
 import argparse
 import importlib.util
 import os
-import sys
 import time
 
 # XLA's CPU client on one thread; must be set before jax is imported.
