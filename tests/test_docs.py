@@ -52,5 +52,7 @@ def test_readme_part_7_workflow_runs_as_written():
     proc = _run(blocks + [
         "assert len(T.J) == len(T.testJ) == T.optimizationResults.nit > 0\n"
         "r = np.linalg.norm(grad - numgrad) / np.linalg.norm(grad + numgrad)\n"
-        "assert r < 1e-8, r\nprint('OK')"])
+        # finite differences at a random start: median 2e-10, and 4 of 1,000
+        # seeds (the reference's too) land between 1e-8 and 2.1e-8
+        "assert r < 1e-7, r\nprint('OK')"])
     assert proc.stdout.splitlines()[-1] == "OK"
