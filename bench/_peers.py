@@ -388,6 +388,54 @@ def _load_jax(parallel):
     return Peer("jax", prepare, forward, cost, gradient, result)
 
 
+class JaxGrid:
+    """Grid search as a JAX user writes it: jit(vmap(cost)) over the grid's
+    points, for one W1 weight and one W2 weight.
+
+    Points are (W1[r1, c1] = a, W2[r2, c2] = b) for a in ``w0`` and b in
+    ``w1``, in row-major order (a varies slowest), and the cost is sum(J) of
+    the tutorial's unregularized cost.  Work goes in jitted calls of
+    ``chunk`` points (a few hundred thousand points x examples keep XLA's
+    intermediates of shape (chunk, n, H) in cache).
+    """
+
+    def __init__(self, X, y, W1, W2, w0, w1, chunk, at1=(0, 0), at2=(1, 0)):
+        jax, jnp = _jax()
+        f = jax_functions()
+        W1j, W2j, Xj, yj = (jax.device_put(a) for a in (W1, W2, X, y))
+
+        def cost_at(a, b):
+            return jnp.sum(f["cost_fn"](W1j.at[at1].set(a), W2j.at[at2].set(b), Xj, yj, None))
+
+        self.shape = (len(w0), len(w1))
+        self.chunk = max(1, min(chunk, len(w0) * len(w1)))
+        self._a = np.repeat(np.asarray(w0, dtype=np.float64), len(w1))
+        self._b = np.tile(np.asarray(w1, dtype=np.float64), len(w0))
+        self._costs = jax.jit(jax.vmap(cost_at))
+        self._best = jax.jit(lambda a, b: jnp.min(jax.vmap(cost_at)(a, b)))
+        self._jax = jax
+
+    def pieces(self, points=None):
+        """Device arrays for the first ``points`` points (all by default), in
+        whole chunks (at least one): a list of (a, b) pairs."""
+        total = self._a.shape[0] if points is None else min(points, self._a.shape[0])
+        calls = max(1, total // self.chunk)
+        put = self._jax.device_put
+        return [(put(self._a[k * self.chunk:(k + 1) * self.chunk]),
+                 put(self._b[k * self.chunk:(k + 1) * self.chunk])) for k in range(calls)]
+
+    def best(self, pieces):
+        """The lowest cost over ``pieces`` (from pieces()), as a float."""
+        return min(float(self._best(a, b)) for a, b in pieces)
+
+    def surface(self):
+        """Every point's cost, shape (len(w0), len(w1)), computed chunk by chunk."""
+        put = self._jax.device_put
+        out = [np.asarray(self._costs(put(self._a[k:k + self.chunk]), put(self._b[k:k + self.chunk])))
+               for k in range(0, self._a.shape[0], self.chunk)]
+        return np.concatenate(out).reshape(self.shape)
+
+
 # ---------------------------------------------------------------- torch
 
 def _torch():

@@ -57,13 +57,15 @@ QUICK = {
 
 #: A call that takes less than this many seconds is repeated within a round.
 REPEAT_SECONDS = 0.2
+#: A call that takes this many seconds or more is timed twice, not every round.
+SLOW_SECONDS = 1.0
 #: numpy's reference keeps several n x H temporaries; above this n*H it is not run.
 NUMPY_MAX_NH = 30_000_000
 #: The race's cap, as a multiple of nndfast's time.
 RACE_CAP = 6.0
 #: Grid search: the JAX vmap evaluates this many points x examples per jitted call,
 #: and about GRID_JAX_WORK points x examples per timing.
-GRID_JAX_CHUNK = 4_000_000
+GRID_JAX_CHUNK = 256_000
 GRID_JAX_WORK = 40_000_000
 #: In-cache sizes for the bound: sigmoid over SIG_SIZES values, FMAs in an FMA_SIDE^2 matmul.
 SIG_SIZES = (512, 2048)
@@ -142,35 +144,12 @@ class _Worker:
             if check:
                 return nndfast.grid_search(NN, X, y, axes, full_output=True).costs, side * side
             return None, side * side
-        jax, jnp = _peers._jax()
-        f = _peers.jax_functions()
-        W1j, W2j, Xj, yj = (jax.device_put(a) for a in (W1, W2, X, y))
-
-        def cost_at(a, b):
-            return jnp.sum(f["cost_fn"](W1j.at[0, 0].set(a), W2j.at[1, 0].set(b), Xj, yj, None))
-
-        chunk = max(1, min(side * side, GRID_JAX_CHUNK // n))
-        costs = jax.jit(jax.vmap(cost_at))
-        best = jax.jit(lambda a, b: jnp.min(jax.vmap(cost_at)(a, b)))
-        w = axes["W1[0,0]"]
-        a_all = np.repeat(w, side)
-        b_all = np.tile(axes["W2[1,0]"], side)
-        calls = max(1, min(math.ceil(side * side / chunk), GRID_JAX_WORK // (chunk * n)))
-        pieces = [(jax.device_put(a_all[k * chunk:(k + 1) * chunk]),
-                   jax.device_put(b_all[k * chunk:(k + 1) * chunk])) for k in range(calls)]
-        pieces = [(a, b) for a, b in pieces if a.shape[0] == chunk]
-
-        def run():
-            return min(float(best(a, b)) for a, b in pieces)
-
-        self.call = run
-        run()
-        if not check:
-            return None, chunk * len(pieces)
-        surface = [np.asarray(costs(jax.device_put(a_all[k:k + chunk]),
-                                    jax.device_put(b_all[k:k + chunk])))
-                   for k in range(0, side * side, chunk)]
-        return np.concatenate(surface).reshape(side, side), chunk * len(pieces)
+        g = _peers.JaxGrid(X, y, W1, W2, axes["W1[0,0]"], axes["W2[1,0]"],
+                           max(1, GRID_JAX_CHUNK // n))
+        pieces = g.pieces(max(1, GRID_JAX_WORK // n))
+        self.call = lambda: g.best(pieces)
+        self.call()
+        return (g.surface() if check else None), g.chunk * len(pieces)
 
     def race_nndfast(self, n, iterations):
         X, y = _race.race_data(n)
@@ -280,7 +259,9 @@ class Contender:
 # ---------------------------------------------------------------- measuring
 
 def _interleave(contenders, rounds):
-    """Time each contender's prepared call: rounds, rotating order, min of repeats."""
+    """Time each contender's prepared call: rounds, rotating order, min of
+    repeats.  A call of SLOW_SECONDS or more sits out all rounds but the
+    first: two samples of a call that long already vary little."""
     first = {}
     for c in contenders:
         first[c.name] = c.get("time", 1)
@@ -289,7 +270,8 @@ def _interleave(contenders, rounds):
     for r in range(rounds):
         k = r % len(contenders)
         for c in contenders[k:] + contenders[:k]:
-            best[c.name] = min(best[c.name], c.get("time", reps[c.name]))
+            if r == 0 or first[c.name] < SLOW_SECONDS:
+                best[c.name] = min(best[c.name], c.get("time", reps[c.name]))
     return best
 
 
@@ -435,7 +417,8 @@ def report(args, argv, results, started, load_start):
     L.append(f"- Started {started:%Y-%m-%d %H:%M} UTC; took {time.time() - started.timestamp():.0f} s.")
     L.append(f"- Versions: {versions()}.")
     L.append(f"- Rounds: {args.rounds}; each contender's time is its minimum over rounds and "
-             f"repeats (a call under {REPEAT_SECONDS} s is repeated within a round).")
+             f"repeats (a call under {REPEAT_SECONDS} s is repeated within a round; one of "
+             f"{SLOW_SECONDS} s or more is timed twice, not in every round).")
     L.append("- **Per core**: every contender on one thread, in its own process "
              "(nndfast `OMP_NUM_THREADS=1`, numba's serial `njit` with `NUMBA_NUM_THREADS=1`, "
              "JAX with `XLA_FLAGS=\"--xla_cpu_multi_thread_eigen=false "
