@@ -20,7 +20,7 @@ import pytest
 
 import _peers
 import _race
-from _cases import cases, name, smoke
+from _cases import cases, name, rounds, smoke
 
 #: pytest op name (the network's method) -> the peers' operation
 OPS = {"forward": "forward", "costFunction": "cost", "costFunctionPrime": "gradient"}
@@ -61,7 +61,10 @@ def test_peer(benchmark, request, op, size, impl):
     _peers.check(impl, which, _peers.run(peer, which, X, y, W1, W2), want)
     args = peer.prepare(X, y, W1, W2, None)
     name(benchmark, op, size, impl, rows=n, inputs=I, hidden=H)
-    benchmark(getattr(peer, which), *args)
+    # pedantic, --benchmark-min-rounds rounds (5 by default): the compiles
+    # above already cost more than the timing, and `pytest bench` stays short
+    benchmark.pedantic(getattr(peer, which), args=args, rounds=rounds(request), iterations=1,
+                       warmup_rounds=1)
 
 
 GRID_SIDES = {"1e3-64x64": (1_000, 64), "1e4-256x256": (10_000, 256)}
@@ -84,7 +87,9 @@ def test_grid_peer(benchmark, request, op, size, impl):
     full = nndfast.grid_search(NN, X, y, axes)
     name(benchmark, op, size, impl, rows=n, side=side)
     if impl == "nndfast":
-        best = benchmark(lambda: nndfast.grid_search(NN, X, y, axes, full_output=False).best_cost)
+        best = benchmark.pedantic(
+            lambda: nndfast.grid_search(NN, X, y, axes, full_output=False).best_cost,
+            rounds=rounds(request), iterations=1, warmup_rounds=1)
     else:
         try:
             g = _peers.JaxGrid(X, y, W1, W2, w, w, chunk=max(1, 256_000 // n))
@@ -92,7 +97,8 @@ def test_grid_peer(benchmark, request, op, size, impl):
             pytest.skip(str(e))
         _peers.check("jax-vmap", "grid", g.surface(), full.costs)
         pieces = g.pieces()
-        best = benchmark(g.best, pieces)
+        best = benchmark.pedantic(g.best, args=(pieces,), rounds=rounds(request), iterations=1,
+                                  warmup_rounds=1)
     np.testing.assert_allclose(best, full.best_cost, rtol=1e-9)
 
 

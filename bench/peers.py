@@ -426,6 +426,9 @@ def report(args, argv, results, started, load_start, load_end, seconds):
              "intra_op_parallelism_threads=1\"`, torch `set_num_threads(1)`, numpy "
              "`OPENBLAS_NUM_THREADS=1`), timed in CPU seconds. **All cores**: defaults "
              "(numba's `prange` variant), timed in wall-clock seconds.")
+    L.append("- All-cores figures are wall-clock: other work on the machine (the load average "
+             "above; a load near the number of cores means the cores were shared) inflates them "
+             "and moves them from run to run far more than the per-core CPU seconds.")
     L.append("- Ratios are the peer's time ÷ nndfast's: above 1 means nndfast is faster. "
              "Every peer agreed with nndfast to rtol 1e-9 before it was timed.")
     unavailable = results["unavailable"]
