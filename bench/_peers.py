@@ -431,7 +431,8 @@ class JaxGrid:
     def surface(self):
         """Every point's cost, shape (len(w0), len(w1)), computed chunk by chunk."""
         put = self._jax.device_put
-        out = [np.asarray(self._costs(put(self._a[k:k + self.chunk]), put(self._b[k:k + self.chunk])))
+        a, b, c = self._a, self._b, self.chunk
+        out = [np.asarray(self._costs(put(a[k:k + c]), put(b[k:k + c])))
                for k in range(0, self._a.shape[0], self.chunk)]
         return np.concatenate(out).reshape(self.shape)
 
@@ -443,7 +444,8 @@ def _torch():
         import torch
     except ImportError as e:
         raise Unavailable(f"torch is not installed ({e}); pip install torch "
-                          "(the CPU build: --index-url https://download.pytorch.org/whl/cpu)") from None
+                          "(the CPU build: --index-url "
+                          "https://download.pytorch.org/whl/cpu)") from None
     return torch
 
 

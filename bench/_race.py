@@ -15,7 +15,6 @@ time.perf_counter for all cores) and returns a dict with ``seconds``,
 nndfast, ``iterations``; a peer's also has ``capped`` (it ran out of time,
 rather than its optimizer stopping by itself).
 """
-import time
 import warnings
 
 import numpy as np
@@ -47,7 +46,8 @@ def race_data(n, seed=0):
 
 
 def start_weights(seed=0):
-    """(W1 (8, 32), W2 (32, 1)): what nndfast.Neural_Network(8, 32, 1) draws after np.random.seed(seed)."""
+    """(W1 (8, 32), W2 (32, 1)): what nndfast.Neural_Network(8, 32, 1) draws
+    after np.random.seed(seed)."""
     return _peers.weights(I, H, O, seed)
 
 

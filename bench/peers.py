@@ -408,7 +408,8 @@ def report(args, argv, results, started, load_start, load_end, seconds):
     L.append(f"    {cmd.strip()}")
     L.append("")
     if args.quick:
-        L.append("**This is a `--quick` run**: n = 1e5 at H = 16 only, the training shape at 1e4, two grids, two rounds, the race at 1e4 and per core only. "
+        L.append("**This is a `--quick` run**: n = 1e5 at H = 16 only, the training shape "
+                 "at 1e4, two grids, two rounds, the race at 1e4 and per core only. "
                  "Run without `--quick` for the full tables.")
         L.append("")
     L.append(f"- Machine: {model}, {cores} cores (os.cpu_count()); {platform.platform()}.")
@@ -559,7 +560,8 @@ def report(args, argv, results, started, load_start, load_end, seconds):
         worst = max(ratios, key=lambda c: c[1])
         L.append(f"- Target gradient within 2× of its compute bound (per core): "
                  f"**{'met' if within == len(ratios) else 'NOT met'}**: {within} of "
-                 f"{len(ratios)} cells within it; the farthest is n={worst[0][0]:.0e}, I={worst[0][1]}, "
+                 f"{len(ratios)} cells within it; the farthest is n={worst[0][0]:.0e}, "
+                 f"I={worst[0][1]}, "
                  f"H={worst[0][2]} at {worst[1]:.2f}× the bound.")
     for mode in MODES:
         grid = results["grid"][mode]
