@@ -470,7 +470,12 @@ def computeNumericalGradient(N, X, y):
 
     N : a network with the tutorial's API;  X : (n, inputLayerSize),
     y : (n, outputLayerSize).  Returns a new vector of shape (I*H + H*O,).
+    Raises TypeError or ValueError naming Lambda for a Lambda that is not
+    None or a finite real >= 0, before any evaluation.
     """
+    # a foreign network (nndfast.reference's) takes any Lambda on assignment;
+    # its costFunction would fail deep inside (OverflowError for 10**400)
+    as_lambda(getattr(N, "Lambda", None))
     if not (is_stock(N, ("getParams", "setParams")) and _weights_are_stock(type(N))):
         return _numerical_gradient_by_params(N, X, y)
     e = 1e-4
