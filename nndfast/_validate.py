@@ -10,8 +10,8 @@ import numpy as np
 
 __all__ = ["as_examples", "as_data", "as_weights", "as_lambda", "check_finite",
            "check_num_threads", "parse_axes", "F64", "as_real", "as_count", "as_tolerance",
-           "as_rate", "as_layer_sizes", "network_fields", "check_search",
-           "MAX_THREADS"]
+           "as_rate", "as_layer_sizes", "network_fields", "read_network", "NetworkRead",
+           "check_search", "MAX_THREADS"]
 
 F64 = np.dtype(np.float64)
 _NUMERIC_KINDS = "biuf"
@@ -87,6 +87,44 @@ def as_layer_sizes(I, H, O):
     return tuple(sizes)
 
 
+def _not_a_network(NN):
+    return TypeError(
+        "NN must be a Neural_Network (nndfast's or nndfast.reference's): it needs "
+        "inputLayerSize, hiddenLayerSize, outputLayerSize, W1 and W2; got "
+        f"{type(NN).__name__}")
+
+
+class NetworkRead(object):
+    """One read of a network's public state, for entry points that hand it
+    on (grid search to its plan, its Python loop and the Dask driver): the
+    attributes inputLayerSize, hiddenLayerSize, outputLayerSize, W1, W2
+    and Lambda as the network gave them, unchecked."""
+
+    __slots__ = ("inputLayerSize", "hiddenLayerSize", "outputLayerSize", "W1", "W2",
+                 "Lambda")
+
+    def __init__(self, I, H, O, W1, W2, Lambda):
+        self.inputLayerSize, self.hiddenLayerSize, self.outputLayerSize = I, H, O
+        self.W1, self.W2, self.Lambda = W1, W2, Lambda
+
+
+def read_network(NN):
+    """NN's sizes, W1, W2 and Lambda (None when absent), each read once
+    through its public attribute, as a NetworkRead (returned as is when NN
+    is one already).  Later checks work from it, so a network changed
+    during the call (by a hook or another thread) cannot give them values
+    from two different states.  TypeError for an object without the
+    tutorial's attributes."""
+    if type(NN) is NetworkRead:
+        return NN
+    I, H, O, Lambda = network_fields(NN)
+    try:
+        W1, W2 = NN.W1, NN.W2
+    except AttributeError:
+        raise _not_a_network(NN) from None
+    return NetworkRead(I, H, O, W1, W2, Lambda)
+
+
 def network_fields(NN):
     """(inputLayerSize, hiddenLayerSize, outputLayerSize, Lambda) of a
     network as stored, unchecked (Lambda None when absent); TypeError for
@@ -95,10 +133,7 @@ def network_fields(NN):
         return NN.inputLayerSize, NN.hiddenLayerSize, NN.outputLayerSize, getattr(
             NN, "Lambda", None)
     except AttributeError:
-        raise TypeError(
-            "NN must be a Neural_Network (nndfast's or nndfast.reference's): it needs "
-            "inputLayerSize, hiddenLayerSize, outputLayerSize, W1 and W2; got "
-            f"{type(NN).__name__}") from None
+        raise _not_a_network(NN) from None
 
 
 def check_search(I, H, O, Lambda, X, y, num_threads):

@@ -252,6 +252,24 @@ def test_concurrent_subclass_searches_are_right_and_leave_the_network_alone():
     assert np.array_equal(fast.W1, W1) and np.array_equal(fast.W2, W2)
 
 
+class Plain(object):
+    pass
+
+
+@pytest.mark.parametrize("mixin", [Plain, Tanh])
+def test_a_search_works_from_its_one_read_when_x_resizes_the_network(mixin):
+    """X's __array__ resizes NN to one hidden unit after grid_search has read
+    it: the whole search (checks, plan, the subclass's Python loop) uses the
+    3-unit network it read, where a second read would search the 1-unit one
+    or refuse W2[2,0]."""
+    fast, ref = both(mixin, seed=8)
+    axes = {"W1[0,0]": np.linspace(-3, 3, 7), "W2[2,0]": np.linspace(-2, 2, 5)}
+    want = R.grid_search(ref, X, y, axes).costs
+    got = nndfast.grid_search(fast, Resizing(fast, X), y, axes).costs
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    assert fast.hiddenLayerSize == 1 and fast.W1.shape == (2, 1)
+
+
 def test_an_unpickled_subclass_network_searches_its_real_surface():
     fast, ref = both(Tanh, seed=6)
     # the subclass is local to this test, so its state goes through pickle
