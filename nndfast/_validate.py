@@ -10,8 +10,8 @@ import numpy as np
 
 __all__ = ["as_examples", "as_data", "as_weights", "as_lambda", "check_finite",
            "check_num_threads", "parse_axes", "F64", "as_real", "as_count", "as_tolerance",
-           "as_rate", "as_layer_sizes", "network_fields", "read_network", "NetworkRead",
-           "check_search", "MAX_THREADS"]
+           "as_rate", "as_layer_size", "as_layer_sizes", "network_fields", "read_network", "NetworkRead",
+           "check_search", "MAX_THREADS", "MAX_LAYER_SIZE"]
 
 F64 = np.dtype(np.float64)
 _NUMERIC_KINDS = "biuf"
@@ -72,19 +72,28 @@ def as_rate(value, name):
     return value
 
 
+#: The kernels take each layer size as a C int.
+MAX_LAYER_SIZE = 2**31 - 1
+
+
+def as_layer_size(value, name):
+    """One layer size: an int (numpy ints too, not bool or float) in
+    1 .. MAX_LAYER_SIZE, as a Python int; TypeError or ValueError naming
+    it otherwise."""
+    if not _is_int(value):
+        raise TypeError(f"{name} must be a positive int, got {type(value).__name__} {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value}")
+    if value > MAX_LAYER_SIZE:
+        raise ValueError(f"{name} must be at most 2**31 - 1, got {value}")
+    return int(value)
+
+
 def as_layer_sizes(I, H, O):
-    """(inputLayerSize, hiddenLayerSize, outputLayerSize) checked as ints >= 1
-    (numpy ints too, not bool or float), in the network's own wording."""
-    sizes = []
-    for value, name in ((I, "inputLayerSize"), (H, "hiddenLayerSize"),
-                        (O, "outputLayerSize")):
-        if not _is_int(value):
-            raise TypeError(
-                f"{name} must be a positive int, got {type(value).__name__} {value!r}")
-        if value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value}")
-        sizes.append(int(value))
-    return tuple(sizes)
+    """(inputLayerSize, hiddenLayerSize, outputLayerSize), each checked by
+    as_layer_size, in the network's own wording."""
+    return (as_layer_size(I, "inputLayerSize"), as_layer_size(H, "hiddenLayerSize"),
+            as_layer_size(O, "outputLayerSize"))
 
 
 def _not_a_network(NN):

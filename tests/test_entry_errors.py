@@ -62,7 +62,7 @@ def _assert_unchanged(NN, before):
 @pytest.mark.parametrize("size,value,error", [
     ("hiddenLayerSize", 3.0, TypeError), ("hiddenLayerSize", True, TypeError),
     ("inputLayerSize", "2", TypeError), ("outputLayerSize", 0, ValueError),
-    ("hiddenLayerSize", -1, ValueError),
+    ("hiddenLayerSize", -1, ValueError), ("hiddenLayerSize", 2**31, ValueError),
 ])
 def test_layer_sizes_are_checked_by_name(entry, size, value, error):
     NN, _ = pair(0)
@@ -74,6 +74,20 @@ def test_layer_sizes_are_checked_by_name(entry, size, value, error):
         pytest.skip("the network itself refuses this size")
     before[{"inputLayerSize": 1, "hiddenLayerSize": 2, "outputLayerSize": 3}[size]] = value
     with pytest.raises(error, match=size):
+        ENTRY_POINTS[entry](NN)
+    _assert_unchanged(NN, before)
+
+
+@pytest.mark.parametrize("entry", list(ENTRY_POINTS))
+def test_a_size_beyond_the_kernels_int_is_refused_by_name_on_any_network(entry):
+    """The reference's network (which takes any size, as the tutorial's does)
+    gets the same one check as nndfast's, before anything runs."""
+    np.random.seed(0)
+    NN = R.Neural_Network()
+    NN.forward(X)
+    NN.hiddenLayerSize = 2**31
+    before = _snapshot(NN)
+    with pytest.raises(ValueError, match=r"hiddenLayerSize must be at most 2\*\*31 - 1"):
         ENTRY_POINTS[entry](NN)
     _assert_unchanged(NN, before)
 
