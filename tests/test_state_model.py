@@ -193,6 +193,13 @@ def test_subclass_attributes_count_at_every_size(mixin, n):
     np.testing.assert_allclose(rf.costs, rr.costs, rtol=1e-9)
 
 
+def _interpreter_keeps_classes_alive():
+    """True if a class of no relation to nndfast outlives its last reference."""
+    ref = weakref.ref(type("Unrelated", (object,), {}))
+    gc.collect()
+    return ref() is not None
+
+
 def test_patches_after_first_use_count_and_no_class_is_kept_alive():
     class Plain(nndfast.Neural_Network):
         pass
@@ -220,6 +227,10 @@ def test_patches_after_first_use_count_and_no_class_is_kept_alive():
     Plain.forward = lambda self, X: np.zeros((len(X), 1))
     assert not Plain().forward(X).any()
     # throwaway subclasses: nothing in nndfast keeps them alive
+    if _interpreter_keeps_classes_alive():
+        pytest.skip("this interpreter keeps every class alive, plain Python ones too "
+                    "(free-threaded 3.13 immortalizes classes made after a second thread "
+                    "has started), so whether nndfast keeps any cannot be seen")
     refs = []
     for _ in range(200):
         cls = type("Throwaway", (nndfast.Neural_Network,), {})
