@@ -296,6 +296,34 @@ def test_an_unpickled_subclass_network_searches_its_real_surface():
     assert np.ptp(costs) > 0
 
 
+class Reweighting(object):
+    """Array-like whose conversion assigns NN new weights and Lambda."""
+
+    def __init__(self, NN, X):
+        self.NN, self.X = NN, X
+
+    def __array__(self, dtype=None, copy=None):
+        self.NN.W1 = self.NN.W1 + 1.0
+        self.NN.Lambda = 0.5
+        return np.asarray(self.X, dtype=dtype)
+
+
+def test_the_builtin_trainer_runs_from_its_one_read_of_the_network():
+    """N read once at the start of train: X's conversion reweighting N does
+    not change where the run starts, nor its Lambda (the end writes the
+    result into N, as the tutorial's trainer does)."""
+    np.random.seed(11)
+    NN = nndfast.Neural_Network(Lambda=1e-4)
+    np.random.seed(11)
+    clean = nndfast.Neural_Network(Lambda=1e-4)
+    T = nndfast.trainer(NN, disp=False, maxiter=20)
+    T.train(Reweighting(NN, X), y)
+    want = nndfast.trainer(clean, disp=False, maxiter=20)
+    want.train(X, y)
+    assert np.array_equal(T.optimizationResults.x, want.optimizationResults.x)
+    assert np.array_equal(T.J, want.J)
+
+
 # -- descent -----------------------------------------------------------------------
 
 @pytest.mark.parametrize("n", [3, 3000])
