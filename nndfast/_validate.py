@@ -10,7 +10,7 @@ import numpy as np
 
 __all__ = ["as_examples", "as_data", "as_weights", "as_lambda", "check_finite",
            "check_num_threads", "parse_axes", "F64", "as_real", "as_count", "as_tolerance",
-           "as_rate", "as_layer_size", "as_layer_sizes", "network_fields", "read_network", "NetworkRead",
+           "as_rate", "as_rng", "as_layer_size", "as_layer_sizes", "network_fields", "read_network", "NetworkRead",
            "check_search", "MAX_THREADS", "MAX_LAYER_SIZE"]
 
 F64 = np.dtype(np.float64)
@@ -242,6 +242,17 @@ def as_lambda(value):
     if not (0.0 <= lam < np.inf):
         raise ValueError(f"Lambda must be a finite number >= 0 (or None), got {value!r}")
     return lam
+
+
+def as_rng(seed, name="seed"):
+    """np.random.default_rng(seed) (seed None, an int >= 0, a sequence of
+    them, a SeedSequence, BitGenerator or Generator), with numpy's refusal
+    re-raised naming the argument."""
+    try:
+        return np.random.default_rng(seed)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"{name} must be None, an int >= 0 or a numpy Generator/"
+                        f"SeedSequence, got {type(seed).__name__} {seed!r} ({exc})") from None
 
 
 def check_finite(A, name):

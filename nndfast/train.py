@@ -14,7 +14,7 @@ from nndfast import _train as _k
 from nndfast._results import DescentResult, OptimizeResult
 from nndfast._threads import resolve_num_threads
 from nndfast._validate import (as_count, as_data, as_examples, as_lambda, as_layer_sizes,
-                               as_rate, as_tolerance, check_finite, network_fields)
+                               as_rate, as_rng, as_tolerance, check_finite, network_fields)
 from nndfast.network import computeNumericalGradient, is_stock, snapshot
 
 __all__ = ["gradient_descent", "gradient_check", "trainer", "DescentResult",
@@ -156,10 +156,13 @@ def gradient_descent(NN, X, y, learning_rate=1.0, max_iter=1000, tol=1e-6,
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable or None, got {callback!r}")
     callback_every = as_count(callback_every, "callback_every")
+    # checked whatever the method: a bad seed is bad input even where unused
+    rng = as_rng(seed)
     nt = resolve_num_threads(num_threads)
     X, y, I, H, O = _data(NN, X, y)
     _lambda(NN)
-    rng = np.random.default_rng(seed) if method == "stochastic" else None
+    if method != "stochastic":
+        rng = None
     run = (_descent_compiled if is_stock(NN, ("costFunction", "costFunctionPrime"))
            else _descent_generic)
     res = run(NN, X, y, I, H, O, learning_rate, max_iter, tol, method, rng, callback,

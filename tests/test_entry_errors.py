@@ -133,6 +133,19 @@ def test_huge_rates_tolerances_and_thread_counts_are_value_errors(call, name):
     _assert_unchanged(NN, before)
 
 
+@pytest.mark.parametrize("method", ["stochastic", "batch"])
+@pytest.mark.parametrize("seed,error", [("x", TypeError), (1.5, TypeError), (-1, ValueError)])
+def test_a_bad_seed_is_refused_by_name(method, seed, error):
+    """numpy's own refusal says 'SeedSequence' or 'entropy'; batch descent,
+    which draws nothing, refuses it too."""
+    NN, _ = pair(0)
+    NN.forward(X)
+    before = _snapshot(NN)
+    with pytest.raises(error, match="seed must be"):
+        _descent(NN, method=method, seed=seed)
+    _assert_unchanged(NN, before)
+
+
 def test_huge_tolerances_below_the_limit_still_run():
     """10**300 is a float: a legal (if useless) tolerance; it stops at once."""
     NN, _ = pair(0)
