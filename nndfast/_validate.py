@@ -10,8 +10,9 @@ import numpy as np
 
 __all__ = ["as_examples", "as_data", "as_weights", "as_lambda", "check_finite",
            "check_num_threads", "parse_axes", "F64", "as_real", "as_count", "as_tolerance",
-           "as_rate", "as_layer_size", "as_layer_sizes", "network_fields", "check_search",
-           "MAX_THREADS", "weight_key"]
+           "as_rate", "as_rng", "as_layer_size", "as_layer_sizes", "network_fields",
+           "read_network", "NetworkRead", "check_search", "MAX_THREADS", "MAX_LAYER_SIZE",
+           "weight_key"]
 
 F64 = np.dtype(np.float64)
 _NUMERIC_KINDS = "biuf"
@@ -72,31 +73,66 @@ def as_rate(value, name):
     return value
 
 
+#: The kernels take each layer size as a C int.
+MAX_LAYER_SIZE = 2**31 - 1
+
+
 def as_layer_size(value, name):
-    """One layer size of a Neural_Network: an int (numpy ints too, not bool)
-    from 1 to 2**31 - 1 (the kernels' C int), as a Python int."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be a positive int, got {value!r}")
+    """One layer size: an int (numpy ints too, not bool or float) in
+    1 .. MAX_LAYER_SIZE, as a Python int; TypeError or ValueError naming
+    it otherwise."""
+    if not _is_int(value):
+        raise TypeError(f"{name} must be a positive int, got {type(value).__name__} {value!r}")
     if value < 1:
         raise ValueError(f"{name} must be a positive int, got {value}")
-    if value > 0x7fffffff:
+    if value > MAX_LAYER_SIZE:
         raise ValueError(f"{name} must be at most 2**31 - 1, got {value}")
     return int(value)
 
 
 def as_layer_sizes(I, H, O):
-    """(inputLayerSize, hiddenLayerSize, outputLayerSize) checked as ints >= 1
-    (numpy ints too, not bool or float), in the network's own wording."""
-    sizes = []
-    for value, name in ((I, "inputLayerSize"), (H, "hiddenLayerSize"),
-                        (O, "outputLayerSize")):
-        if not _is_int(value):
-            raise TypeError(
-                f"{name} must be a positive int, got {type(value).__name__} {value!r}")
-        if value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value}")
-        sizes.append(int(value))
-    return tuple(sizes)
+    """(inputLayerSize, hiddenLayerSize, outputLayerSize), each checked by
+    as_layer_size, in the network's own wording."""
+    return (as_layer_size(I, "inputLayerSize"), as_layer_size(H, "hiddenLayerSize"),
+            as_layer_size(O, "outputLayerSize"))
+
+
+def _not_a_network(NN):
+    return TypeError(
+        "NN must be a Neural_Network (nndfast's or nndfast.reference's): it needs "
+        "inputLayerSize, hiddenLayerSize, outputLayerSize, W1 and W2; got "
+        f"{type(NN).__name__}")
+
+
+class NetworkRead(object):
+    """One read of a network's public state, for entry points that hand it
+    on (grid search to its plan, its Python loop and the Dask driver): the
+    attributes inputLayerSize, hiddenLayerSize, outputLayerSize, W1, W2
+    and Lambda as the network gave them, unchecked."""
+
+    __slots__ = ("inputLayerSize", "hiddenLayerSize", "outputLayerSize", "W1", "W2",
+                 "Lambda")
+
+    def __init__(self, I, H, O, W1, W2, Lambda):
+        self.inputLayerSize, self.hiddenLayerSize, self.outputLayerSize = I, H, O
+        self.W1, self.W2, self.Lambda = W1, W2, Lambda
+
+
+def read_network(NN):
+    """NN's sizes, W1, W2 and Lambda (None when absent), each read once
+    through its public attribute, as a NetworkRead (returned as is when NN
+    is one already).  Later checks work from it, so a network changed
+    during the call (by a hook or another thread) cannot give them values
+    from two different states.  TypeError for an object without the
+    tutorial's attributes."""
+    if type(NN) is NetworkRead:
+        return NN
+    I, H, O, Lambda = network_fields(NN)
+    try:
+        W1, W2 = NN.W1, NN.W2
+    except AttributeError:
+        raise _not_a_network(NN) from None
+    return NetworkRead(I, H, O, W1, W2, Lambda)
 
 
 def network_fields(NN):
@@ -107,10 +143,7 @@ def network_fields(NN):
         return NN.inputLayerSize, NN.hiddenLayerSize, NN.outputLayerSize, getattr(
             NN, "Lambda", None)
     except AttributeError:
-        raise TypeError(
-            "NN must be a Neural_Network (nndfast's or nndfast.reference's): it needs "
-            "inputLayerSize, hiddenLayerSize, outputLayerSize, W1 and W2; got "
-            f"{type(NN).__name__}") from None
+        raise _not_a_network(NN) from None
 
 
 def check_search(I, H, O, Lambda, X, y, num_threads):
@@ -210,6 +243,17 @@ def as_lambda(value):
     if not (0.0 <= lam < np.inf):
         raise ValueError(f"Lambda must be a finite number >= 0 (or None), got {value!r}")
     return lam
+
+
+def as_rng(seed, name="seed"):
+    """np.random.default_rng(seed) (seed None, an int >= 0, a sequence of
+    them, a SeedSequence, BitGenerator or Generator), with numpy's refusal
+    re-raised naming the argument."""
+    try:
+        return np.random.default_rng(seed)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"{name} must be None, an int >= 0 or a numpy Generator/"
+                        f"SeedSequence, got {type(seed).__name__} {seed!r} ({exc})") from None
 
 
 def check_finite(A, name):

@@ -22,7 +22,7 @@ import uuid
 from nndfast import _plan
 from nndfast._progress import Progress
 from nndfast._threads import resolve_num_threads
-from nndfast._validate import check_search, network_fields
+from nndfast._validate import check_search, network_fields, read_network
 
 __all__ = ["connect", "run_grid_search", "EXTRA_HINT"]
 
@@ -97,11 +97,12 @@ def run_grid_search(client, NN, X, y, axes, full_output=True, num_threads=None,
     if not isinstance(client, distributed.Client):
         raise TypeError(
             f"client must be a dask.distributed.Client, got {type(client).__name__}")
-    X, y = check_search(*network_fields(NN), X, y, num_threads)
+    net = read_network(NN)      # one read: the checks and the plan agree
+    X, y = check_search(*network_fields(net), X, y, num_threads)
     if num_threads is not None:
         num_threads = resolve_num_threads(num_threads)
     t0 = time.perf_counter()
-    plan = _plan.make_plan(NN, X, y, axes)
+    plan = _plan.make_plan(net, X, y, axes)
     report = Progress(progress, plan.evaluations)
     surface = _plan.new_surface(plan, full_output)
 

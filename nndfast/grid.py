@@ -23,7 +23,8 @@ from nndfast import _plan
 from nndfast._progress import Progress
 from nndfast._results import GridResult
 from nndfast._threads import resolve_num_threads
-from nndfast._validate import F64, check_search, network_fields, weight_key
+from nndfast._validate import (F64, check_search, network_fields, read_network,
+                               weight_key)
 from nndfast.network import TUTORIAL_METHODS, is_stock
 
 __all__ = ["grid_search", "GridResult"]
@@ -91,19 +92,22 @@ def grid_search(NN, X, y, axes, full_output=True, num_threads=None, progress=Fal
     loop does: its weights are put back afterwards, and it must not be
     searched from two threads at once.
     """
+    # The call's one read of NN: the checks, the plan and the Python loop
+    # all work from it, whatever changes NN meanwhile.
+    state = read_network(NN)
     # Every scalar argument and the data, before any work, whichever driver
     # runs the search (a Part 7 network with 0 examples would divide by 0).
-    Xc, yc = check_search(*network_fields(NN), X, y, num_threads)
+    Xc, yc = check_search(*network_fields(state), X, y, num_threads)
     if not is_stock(NN, "costFunction"):
-        return _grid_search_generic(NN, X, y, axes, full_output, num_threads, progress,
-                                    client)
+        return _grid_search_generic(NN, state, Xc, yc, axes, full_output, num_threads,
+                                    progress, client)
     X, y = Xc, yc
     if client is not None:
         from nndfast.distributed import run_grid_search
-        return run_grid_search(client, NN, X, y, axes, full_output, num_threads, progress)
+        return run_grid_search(client, state, X, y, axes, full_output, num_threads, progress)
     t0 = time.perf_counter()
     nt = resolve_num_threads(num_threads)
-    plan = _plan.make_plan(NN, X, y, axes)
+    plan = _plan.make_plan(state, X, y, axes)
     report = Progress(progress, plan.evaluations)
     surface = _plan.new_surface(plan, full_output)
     best = None
@@ -135,13 +139,14 @@ def grid_search(NN, X, y, axes, full_output=True, num_threads=None, progress=Fal
     return _plan.result(plan, surface, best, time.perf_counter() - t0)
 
 
-def _grid_search_generic(NN, X, y, axes, full_output, num_threads, progress, client):
+def _grid_search_generic(NN, state, X, y, axes, full_output, num_threads, progress, client):
     """grid_search through NN's own costFunction: the reference's loop (set
     the axis weights, call costFunction, store sum(J)) on a private shallow
     copy of NN (copy.copy: the same class and attributes) that holds private
-    float64 copies of the weights.  NN itself is never assigned to or
-    written, so concurrent searches, read-only and unpickled networks all
-    work (an instance-level override: in place, see grid_search)."""
+    float64 copies of the weights read in ``state`` (read_network(NN)).
+    NN itself is never assigned to or written, so concurrent searches,
+    read-only and unpickled networks all work (an instance-level override:
+    in place, see grid_search)."""
     if client is not None:
         raise ValueError(
             "grid_search: this network overrides costFunction, forward or sigmoid (or is "
@@ -149,7 +154,7 @@ def _grid_search_generic(NN, X, y, axes, full_output, num_threads, progress, cli
             "which runs locally only; pass client=None")
     t0 = time.perf_counter()
     resolve_num_threads(num_threads)
-    plan = _plan.make_plan(NN, X, y, axes)     # the compiled search's checks and messages
+    plan = _plan.make_plan(state, X, y, axes)  # the compiled search's checks and messages
     report = Progress(progress, plan.evaluations)
     surface = _plan.new_surface(plan, full_output)
     # A method set on the instance may be bound to NN itself (a closure over
@@ -157,8 +162,15 @@ def _grid_search_generic(NN, X, y, axes, full_output, num_threads, progress, cli
     # place, as the reference's loop does, and its weights put back after.
     in_place = not set(TUTORIAL_METHODS).isdisjoint(getattr(NN, "__dict__", ()))
     net = NN if in_place else copy.copy(NN)
-    W1, W2 = NN.W1, NN.W2
-    private = {"W1": np.array(W1, dtype=F64), "W2": np.array(W2, dtype=F64)}
+    if not in_place:
+        # the copy has NN's sizes as they are now; the search is of the
+        # network as read (a hook in X's conversion may have resized NN)
+        for name in ("inputLayerSize", "hiddenLayerSize", "outputLayerSize"):
+            if getattr(net, name) != getattr(state, name):
+                setattr(net, name, getattr(state, name))
+    # what an in-place search puts back: NN's own arrays as they are now
+    W1, W2 = (NN.W1, NN.W2) if in_place else (None, None)
+    private = {"W1": np.array(state.W1, dtype=F64), "W2": np.array(state.W2, dtype=F64)}
     targets = []
     for name, values in zip(plan.names, plan.axis_values):
         layer, i, j = weight_key(name)

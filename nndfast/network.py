@@ -21,8 +21,7 @@ import numpy as np
 
 from nndfast import _network as _k
 from nndfast._threads import resolve_num_threads
-from nndfast._validate import F64, as_data, as_lambda, as_weights
-from nndfast._validate import as_layer_size as _positive_size
+from nndfast._validate import F64, as_data, as_lambda, as_layer_size, as_layer_sizes, as_weights
 
 __all__ = ["Neural_Network", "computeNumericalGradient"]
 
@@ -94,9 +93,7 @@ def snapshot(NN, read=None):
     if type(read) is _k.Snapshot:
         return read
     I, H, O, W1, W2, Lambda = read
-    I = _positive_size(I, "inputLayerSize")
-    H = _positive_size(H, "hiddenLayerSize")
-    O = _positive_size(O, "outputLayerSize")
+    I, H, O = as_layer_sizes(I, H, O)
     W1 = as_weights(W1, "W1")
     W2 = as_weights(W2, "W2")
     # W.shape = ... in place, or a size reassigned without (or before) the
@@ -192,9 +189,9 @@ class Neural_Network(object):
     yHat = _output(3, "yHat", "costFunction or costFunctionPrime")
 
     def __init__(self, inputLayerSize=2, hiddenLayerSize=3, outputLayerSize=1, Lambda=None):
-        self.inputLayerSize = _positive_size(inputLayerSize, "inputLayerSize")
-        self.hiddenLayerSize = _positive_size(hiddenLayerSize, "hiddenLayerSize")
-        self.outputLayerSize = _positive_size(outputLayerSize, "outputLayerSize")
+        self.inputLayerSize = as_layer_size(inputLayerSize, "inputLayerSize")
+        self.hiddenLayerSize = as_layer_size(hiddenLayerSize, "hiddenLayerSize")
+        self.outputLayerSize = as_layer_size(outputLayerSize, "outputLayerSize")
         self.Lambda = Lambda
         self._ws = _k.Workspace()
         self.W1 = np.random.randn(self.inputLayerSize, self.hiddenLayerSize)
@@ -230,9 +227,7 @@ class Neural_Network(object):
 
     def _sizes(self):
         """(I, H, O) as checked ints, read from the public attributes."""
-        return (_positive_size(self.inputLayerSize, "inputLayerSize"),
-                _positive_size(self.hiddenLayerSize, "hiddenLayerSize"),
-                _positive_size(self.outputLayerSize, "outputLayerSize"))
+        return as_layer_sizes(self.inputLayerSize, self.hiddenLayerSize, self.outputLayerSize)
 
     def _check(self, X, y=None):
         I, _, O = self._sizes()
@@ -420,6 +415,7 @@ _k.set_stock(_STOCK, _CALLEES["forward"], _CALLEES["costFunction"],
              _CALLEES["costFunctionPrime"])
 _COMPUTE_GRADIENTS_USES = ("costFunctionPrime",) + _CALLEES["computeGradients"]
 _OUTPUTS = ("z2", "a2", "z3", "yHat")
+_SIZES = ("inputLayerSize", "hiddenLayerSize", "outputLayerSize")
 _Declined, _GENERIC = _k.Declined, _k.GENERIC
 _STOCK_WEIGHTS = (Neural_Network.__dict__["W1"], Neural_Network.__dict__["W2"])
 
@@ -461,7 +457,17 @@ def computeNumericalGradient(N, X, y):
 
     N : a network with the tutorial's API;  X : (n, inputLayerSize),
     y : (n, outputLayerSize).  Returns a new vector of shape (I*H + H*O,).
+    Raises TypeError or ValueError naming the layer size or Lambda that is
+    not valid, before any evaluation.
     """
+    # a foreign network (nndfast.reference's) takes any size or Lambda on
+    # assignment; its costFunction would fail deep inside (OverflowError
+    # for Lambda=10**400) or run with sizes no other entry point takes.  A
+    # duck-typed network without the sizes is checked on Lambda only.
+    sizes = [getattr(N, name, None) for name in _SIZES]
+    if None not in sizes:
+        as_layer_sizes(*sizes)
+    as_lambda(getattr(N, "Lambda", None))
     if not (is_stock(N, ("getParams", "setParams")) and _weights_are_stock(type(N))):
         return _numerical_gradient_by_params(N, X, y)
     e = 1e-4

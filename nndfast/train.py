@@ -14,7 +14,7 @@ from nndfast import _train as _k
 from nndfast._results import DescentResult, OptimizeResult
 from nndfast._threads import resolve_num_threads
 from nndfast._validate import (as_count, as_data, as_examples, as_lambda, as_layer_sizes,
-                               as_rate, as_tolerance, check_finite, network_fields)
+                               as_rate, as_rng, as_tolerance, check_finite, network_fields)
 from nndfast.network import computeNumericalGradient, is_stock, snapshot
 
 __all__ = ["gradient_descent", "gradient_check", "trainer", "DescentResult",
@@ -39,9 +39,10 @@ def _sizes(NN):
     return as_layer_sizes(I, H, O)
 
 
-def _data(NN, X, y):
-    """(X, y) as checked C-contiguous float64 arrays for NN, and the sizes."""
-    I, H, O = _sizes(NN)
+def _data(NN, X, y, sizes=None):
+    """(X, y) as checked C-contiguous float64 arrays for NN, and the sizes
+    (``sizes``, (I, H, O) already read, or NN's own)."""
+    I, H, O = _sizes(NN) if sizes is None else sizes
     X, y = as_data(X, y, I, O)
     if X.shape[0] == 0:
         raise ValueError("X and y must hold at least one example")
@@ -155,10 +156,13 @@ def gradient_descent(NN, X, y, learning_rate=1.0, max_iter=1000, tol=1e-6,
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable or None, got {callback!r}")
     callback_every = as_count(callback_every, "callback_every")
+    # checked whatever the method: a bad seed is bad input even where unused
+    rng = as_rng(seed)
     nt = resolve_num_threads(num_threads)
     X, y, I, H, O = _data(NN, X, y)
     _lambda(NN)
-    rng = np.random.default_rng(seed) if method == "stochastic" else None
+    if method != "stochastic":
+        rng = None
     run = (_descent_compiled if is_stock(NN, ("costFunction", "costFunctionPrime"))
            else _descent_generic)
     res = run(NN, X, y, I, H, O, learning_rate, max_iter, tol, method, rng, callback,
@@ -516,10 +520,18 @@ class trainer(object):
         iterate, and T.J and T.testJ the costs of the iterations completed
         (T.optimizationResults is left as it was).
         """
-        X, y, I, H, O = _data(self.N, X, y)
+        if self.method == "builtin" and is_stock(self.N):
+            # the built-in run's one read of N: sizes, weights and Lambda
+            snap = snapshot(self.N)
+            X, y, I, H, O = _data(self.N, X, y, (snap.I, snap.H, snap.O))
+            params0 = np.concatenate((snap.W1.ravel(), snap.W2.ravel()))
+            check_finite(params0, "the network's weights")
+            lam = snap.Lambda
+        else:
+            X, y, I, H, O = _data(self.N, X, y)
+            params0 = _params(self.N, I, H, O)
+            lam = _lambda(self.N)
         testX, testY = _test_data(testX, testY, I, O)
-        params0 = _params(self.N, I, H, O)
-        _lambda(self.N)
         if self.method == "scipy-BFGS":
             _scipy_optimize()       # the missing extra is bad input too: fail before any change
         # Make an internal variable for the callback function:
@@ -533,7 +545,7 @@ class trainer(object):
         if self.method == "scipy-BFGS":
             res = self._train_scipy(params0, X, y)
         else:
-            res = self._train_builtin(params0, X, y, testX, testY, H, O)
+            res = self._train_builtin(params0, lam, X, y, testX, testY, H, O)
         self.N.setParams(res.x)
         self.optimizationResults = res
 
@@ -549,10 +561,9 @@ class trainer(object):
             iterates.settle()
             raise
 
-    def _train_builtin(self, params0, X, y, testX, testY, H, O):
+    def _train_builtin(self, params0, lam, X, y, testX, testY, H, O):
         x = params0.copy()
         P = x.size
-        lam = _lambda(self.N)
         g = np.empty(P)
         Hinv = np.empty((P, P))
         compiled = is_stock(self.N) and not _overrides(self, trainer, "costFunctionWrapper")

@@ -63,7 +63,7 @@ def _assert_unchanged(NN, before):
 @pytest.mark.parametrize("size,value,error", [
     ("hiddenLayerSize", 3.0, TypeError), ("hiddenLayerSize", True, TypeError),
     ("inputLayerSize", "2", TypeError), ("outputLayerSize", 0, ValueError),
-    ("hiddenLayerSize", -1, ValueError),
+    ("hiddenLayerSize", -1, ValueError), ("hiddenLayerSize", 2**31, ValueError),
 ])
 def test_layer_sizes_are_checked_by_name(entry, size, value, error):
     NN, _ = pair(0)
@@ -79,12 +79,21 @@ def test_layer_sizes_are_checked_by_name(entry, size, value, error):
     _assert_unchanged(NN, before)
 
 
-@pytest.mark.parametrize("entry", [
-    e if e != "computeNumericalGradient" else pytest.param(e, marks=pytest.mark.xfail(
-        strict=True, raises=OverflowError,
-        reason="network.py's computeNumericalGradient evaluates the network before "
-               "checking Lambda, and the reference's costFunction overflows"))
-    for e in ENTRY_POINTS])
+@pytest.mark.parametrize("entry", list(ENTRY_POINTS))
+def test_a_size_beyond_the_kernels_int_is_refused_by_name_on_any_network(entry):
+    """The reference's network (which takes any size, as the tutorial's does)
+    gets the same one check as nndfast's, before anything runs."""
+    np.random.seed(0)
+    NN = R.Neural_Network()
+    NN.forward(X)
+    NN.hiddenLayerSize = 2**31
+    before = _snapshot(NN)
+    with pytest.raises(ValueError, match=r"hiddenLayerSize must be at most 2\*\*31 - 1"):
+        ENTRY_POINTS[entry](NN)
+    _assert_unchanged(NN, before)
+
+
+@pytest.mark.parametrize("entry", list(ENTRY_POINTS))
 def test_a_huge_lambda_is_a_value_error(entry):
     """On the reference's network, which (like the tutorial's) takes any
     Lambda on assignment; nndfast's refuses it there (below)."""
@@ -122,6 +131,19 @@ def test_huge_rates_tolerances_and_thread_counts_are_value_errors(call, name):
     before = _snapshot(NN)
     with pytest.raises(ValueError, match=name):
         call(NN)
+    _assert_unchanged(NN, before)
+
+
+@pytest.mark.parametrize("method", ["stochastic", "batch"])
+@pytest.mark.parametrize("seed,error", [("x", TypeError), (1.5, TypeError), (-1, ValueError)])
+def test_a_bad_seed_is_refused_by_name(method, seed, error):
+    """numpy's own refusal says 'SeedSequence' or 'entropy'; batch descent,
+    which draws nothing, refuses it too."""
+    NN, _ = pair(0)
+    NN.forward(X)
+    before = _snapshot(NN)
+    with pytest.raises(error, match="seed must be"):
+        _descent(NN, method=method, seed=seed)
     _assert_unchanged(NN, before)
 
 
