@@ -38,4 +38,22 @@ static int nnd_cpu_level(void) {
     return NND_LEVEL_BASE;
 }
 
+/* The body of a kernel header's select function: TABLE(S) is that header's
+ * table of its build with name suffix S; the builds are listed in level order,
+ * so nnd_cpu_level() indexes them.  A new ISA is one more level above and one
+ * more entry here. */
+#if NND_DISPATCH_X86
+#define NND_SELECT_BUILD(T, TABLE)                                              \
+    do {                                                                        \
+        static const T builds_[] = {TABLE(_base), TABLE(_avx2), TABLE(_avx512)}; \
+        return builds_[nnd_cpu_level()];                                        \
+    } while (0)
+#else
+#define NND_SELECT_BUILD(T, TABLE)                                              \
+    do {                                                                        \
+        static const T base_ = TABLE(_base);                                    \
+        return base_;                                                           \
+    } while (0)
+#endif
+
 #endif /* NNDFAST_DISPATCH_H */

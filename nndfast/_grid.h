@@ -30,30 +30,24 @@
 /* Largest |z| the precomputed-exponential path (nnd_grid_row_e) accepts. */
 #define NND_GRID_EMAX 170.0
 
-#define NND_GRID_CAT2(a, b) a##b
-#define NND_GRID_CAT(a, b) NND_GRID_CAT2(a, b)
-
 #define NND_GRID_ISA _base
-#define NND_GRID_FN(name) NND_GRID_CAT(name, NND_GRID_ISA)
+#define NND_GRID_FN(name) NND_CAT(name, NND_GRID_ISA)
 #define NND_GRID_ATTR
 #include "_grid_impl.h"
 #undef NND_GRID_ATTR
 #undef NND_GRID_ISA
 
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(NNDFAST_NO_DISPATCH)
-#define NND_GRID_X86 1
+#if NND_DISPATCH_X86
 #define NND_GRID_ISA _avx2
-#define NND_GRID_ATTR __attribute__((target("avx2,fma")))
+#define NND_GRID_ATTR NND_ATTR_AVX2
 #include "_grid_impl.h"
 #undef NND_GRID_ATTR
 #undef NND_GRID_ISA
 #define NND_GRID_ISA _avx512
-#define NND_GRID_ATTR __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma")))
+#define NND_GRID_ATTR NND_ATTR_AVX512
 #include "_grid_impl.h"
 #undef NND_GRID_ATTR
 #undef NND_GRID_ISA
-#else
-#define NND_GRID_X86 0
 #endif
 
 typedef struct {
@@ -101,17 +95,7 @@ static int nnd_grid_all_finite(const double *v, int64_t n) {
 /* The loops for this CPU: AVX-512, else AVX2+FMA, else baseline
  * (nnd_cpu_level, shared with the network kernels). */
 static nnd_grid_kernels nnd_grid_select(void) {
-    static const nnd_grid_kernels base = NND_GRID_TABLE(_base);
-#if NND_GRID_X86
-    static const nnd_grid_kernels avx2 = NND_GRID_TABLE(_avx2);
-    static const nnd_grid_kernels avx512 = NND_GRID_TABLE(_avx512);
-    int level = nnd_cpu_level();
-    if (level == NND_LEVEL_AVX512)
-        return avx512;
-    if (level == NND_LEVEL_AVX2)
-        return avx2;
-#endif
-    return base;
+    NND_SELECT_BUILD(nnd_grid_kernels, NND_GRID_TABLE);
 }
 
 #endif /* NNDFAST_GRID_H */

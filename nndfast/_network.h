@@ -136,17 +136,7 @@ typedef struct {
 
 /* The build for this CPU: AVX-512, else AVX2+FMA, else baseline. */
 static nnd_net_kernels nnd_net_select(void) {
-    static const nnd_net_kernels base = NND_NET_TABLE(_base);
-#if NND_DISPATCH_X86
-    static const nnd_net_kernels avx2 = NND_NET_TABLE(_avx2);
-    static const nnd_net_kernels avx512 = NND_NET_TABLE(_avx512);
-    int level = nnd_cpu_level();
-    if (level == NND_LEVEL_AVX512)
-        return avx512;
-    if (level == NND_LEVEL_AVX2)
-        return avx2;
-#endif
-    return base;
+    NND_SELECT_BUILD(nnd_net_kernels, NND_NET_TABLE);
 }
 
 #endif /* NNDFAST_NETWORK_H */
