@@ -4,6 +4,8 @@ The suite runs against whichever nndfast is importable: the in-place build
 (`python3 -m pytest tests` from the source root) or an installed wheel (from
 outside the tree, as .ci/run and cibuildwheel do).
 """
+import signal
+
 import numpy as np
 import pytest
 
@@ -11,6 +13,14 @@ import nndfast
 from nndfast import reference
 
 RTOL = 1e-12
+
+# A shell starts a background job (`pytest ... &`, nohup, some CI runners)
+# with SIGINT ignored, and an ignored signal stays ignored across exec: the
+# Ctrl-C tests' children would then never see their SIGINT.  A handler, unlike
+# SIG_IGN, is reset to the default on exec, so each child Python installs its
+# KeyboardInterrupt handler as in a user's terminal.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 _SUBCLASSES = {}
