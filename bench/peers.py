@@ -14,10 +14,11 @@ before anything is imported (bench/_peers.THREAD_ENV puts it on one thread
 per core; the all-cores pass leaves the defaults).  Per core, times are the
 worker's CPU seconds (time.process_time); on all cores, wall-clock seconds.
 Contenders are interleaved: each round times every contender once, in a
-rotating order, and a contender's time is the minimum over rounds and
-repeats.  Every peer's result is checked against nndfast's to rtol 1e-9
-before it is timed; a disagreement stops the run.  Progress goes to stderr,
-the markdown to stdout (and to --write's file).
+rotating order, a batch of calls that lasts about REPEAT_SECONDS, and a
+contender's time is the minimum over rounds of a batch's mean.  Every
+peer's result is checked against nndfast's to rtol 1e-9 before it is
+timed; a disagreement stops the run.  Progress goes to stderr, the markdown
+to stdout (and to --write's file).
 """
 import argparse
 import datetime
@@ -122,12 +123,14 @@ class _Worker:
         return out
 
     def time(self, reps):
-        best = math.inf
+        """Seconds per call: ``reps`` calls timed together.  Not the fastest
+        single call: Linux adds a thread's CPU time to the process's only at a
+        scheduler tick or switch, so one short call of a peer that computes
+        on a worker thread (XLA) can read as a fraction of its real cost."""
+        t0 = self.clock()
         for _ in range(reps):
-            t0 = self.clock()
             self.call()
-            best = min(best, self.clock() - t0)
-        return best
+        return (self.clock() - t0) / reps
 
     def grid(self, n, side, check):
         X, y = self._data(n, 2, 1)
@@ -265,8 +268,10 @@ def _interleave(contenders, rounds):
     first = {}
     for c in contenders:
         first[c.name] = c.get("time", 1)
-    reps = {name: max(1, min(20, int(REPEAT_SECONDS / max(t, 1e-6)))) for name, t in first.items()}
-    best = dict(first)
+    # a call under REPEAT_SECONDS is timed in batches that last about that
+    # long (see _Worker.time); the one-call probe only sizes them
+    reps = {name: max(1, int(REPEAT_SECONDS / max(t, 1e-6))) for name, t in first.items()}
+    best = {name: t if t >= SLOW_SECONDS else math.inf for name, t in first.items()}
     for r in range(rounds):
         k = r % len(contenders)
         for c in contenders[k:] + contenders[:k]:
@@ -418,9 +423,12 @@ def report(args, argv, results, started, load_start, load_end, seconds):
              f"{load_end[2]:.2f} at the end.")
     L.append(f"- Started {started:%Y-%m-%d %H:%M} UTC; took {seconds:.0f} s.")
     L.append(f"- Versions: {versions()}.")
-    L.append(f"- Rounds: {args.rounds}; each contender's time is its minimum over rounds and "
-             f"repeats (a call under {REPEAT_SECONDS} s is repeated within a round; one of "
-             f"{SLOW_SECONDS} s or more is timed twice, not in every round).")
+    L.append(f"- Rounds: {args.rounds}; each contender's time is its minimum over rounds of "
+             f"the mean call time of a round's batch (a call under {REPEAT_SECONDS} s is "
+             f"repeated for about {REPEAT_SECONDS} s and the batch timed as one: a single "
+             f"short call's CPU time misses the work of threads the kernel has not yet "
+             f"accounted, which flattered JAX's XLA thread; one of {SLOW_SECONDS} s or more "
+             f"is timed twice, not in every round).")
     L.append("- **Per core**: every contender on one thread, in its own process "
              "(nndfast `OMP_NUM_THREADS=1`, numba's serial `njit` with `NUMBA_NUM_THREADS=1`, "
              "JAX with `XLA_FLAGS=\"--xla_cpu_multi_thread_eigen=false "
