@@ -101,11 +101,15 @@ typedef struct {
 #define NND_NET_FN(name) NND_CAT(name, NND_NET_ISA)
 #define NND_NET_ISA _base
 #define NND_NET_ATTR
+#define NND_NET_FMA(a, b, c) ((a) * (b) + (c))
 #include "_network_impl.h"
 #include "_network_narrow_impl.h"
 #undef NND_NET_ATTR
 #undef NND_NET_ISA
+#undef NND_NET_FMA
 #if NND_DISPATCH_X86
+/* the kernels' explicit multiply-adds (see nnd_net_unit4_fwd) */
+#define NND_NET_FMA(a, b, c) __builtin_fma((a), (b), (c))
 #define NND_NET_ISA _avx2
 #define NND_NET_ATTR NND_ATTR_AVX2
 #include "_network_impl.h"
@@ -118,6 +122,7 @@ typedef struct {
 #include "_network_narrow_impl.h"
 #undef NND_NET_ATTR
 #undef NND_NET_ISA
+#undef NND_NET_FMA
 #endif
 
 typedef void (*nnd_net_fused_fn)(const double *, const double *, const double *,

@@ -56,22 +56,83 @@ NND_INLINE void NND_NET_FN(nnd_net_unit_fwd)(const int NI, const nnd_net_unit *u
         for (r = 0; r < mp; r++) {
             double z = XT[r] * w1[0];
             nnd_sigmoid_pair p;
-            for (i = 1; i < NI; i++) z += XT[i * T + r] * w1[i];
+            for (i = 1; i < NI; i++) z = NND_NET_FMA(XT[i * T + r], w1[i], z);
             p = nnd_sigmoid_both(z);
             zh[r] = z;
             ah[r] = p.value;
             ph[r] = p.prime;
-            z3[r] = first ? p.value * v : z3[r] + p.value * v;
+            z3[r] = first ? p.value * v : NND_NET_FMA(p.value, v, z3[r]);
         }
     } else {
 #pragma omp simd
         for (r = 0; r < mp; r++) {
             double z = XT[r] * w1[0], a;
-            for (i = 1; i < NI; i++) z += XT[i * T + r] * w1[i];
+            for (i = 1; i < NI; i++) z = NND_NET_FMA(XT[i * T + r], w1[i], z);
             a = nnd_sigmoid(z);
             zh[r] = z;
             ah[r] = a;
-            z3[r] = first ? a * v : z3[r] + a * v;
+            z3[r] = first ? a * v : NND_NET_FMA(a, v, z3[r]);
+        }
+    }
+}
+
+/* Forward of four hidden units (u[0..3], consecutive) in one pass: each of
+ * XT's rows is loaded once for the four.  Every value by nnd_net_unit_fwd's
+ * operations in its order (explicit fused multiply-adds, so the compiler's
+ * contraction cannot make a group's bits differ from a single unit's), z3's
+ * terms added in unit order. */
+NND_NET_ATTR
+NND_INLINE void NND_NET_FN(nnd_net_unit4_fwd)(const int NI, const nnd_net_unit *u) {
+    const double *NND_RESTRICT XT = u[0].XT;
+    double *NND_RESTRICT z3 = u[0].z3;
+    const int64_t T = u[0].T, mp = u[0].mp;
+    const int first = u[0].first;
+    const double *w0 = u[0].w1, *w1 = u[1].w1, *w2 = u[2].w1, *w3 = u[3].w1;
+    const double v0 = u[0].v, v1 = u[1].v, v2 = u[2].v, v3 = u[3].v;
+    double *NND_RESTRICT zh0 = u[0].zh, *NND_RESTRICT zh1 = u[1].zh;
+    double *NND_RESTRICT zh2 = u[2].zh, *NND_RESTRICT zh3 = u[3].zh;
+    double *NND_RESTRICT ah0 = u[0].ah, *NND_RESTRICT ah1 = u[1].ah;
+    double *NND_RESTRICT ah2 = u[2].ah, *NND_RESTRICT ah3 = u[3].ah;
+    double *NND_RESTRICT ph0 = u[0].ph, *NND_RESTRICT ph1 = u[1].ph;
+    double *NND_RESTRICT ph2 = u[2].ph, *NND_RESTRICT ph3 = u[3].ph;
+    int64_t r;
+    int i;
+    if (u[0].grad) {
+#pragma omp simd
+        for (r = 0; r < mp; r++) {
+            double x = XT[r], a0 = x * w0[0], a1 = x * w1[0], a2 = x * w2[0], a3 = x * w3[0], acc;
+            nnd_sigmoid_pair p0, p1, p2, p3;
+            for (i = 1; i < NI; i++) {
+                x = XT[i * T + r];
+                a0 = NND_NET_FMA(x, w0[i], a0), a1 = NND_NET_FMA(x, w1[i], a1);
+                a2 = NND_NET_FMA(x, w2[i], a2), a3 = NND_NET_FMA(x, w3[i], a3);
+            }
+            p0 = nnd_sigmoid_both(a0), p1 = nnd_sigmoid_both(a1);
+            p2 = nnd_sigmoid_both(a2), p3 = nnd_sigmoid_both(a3);
+            zh0[r] = a0, zh1[r] = a1, zh2[r] = a2, zh3[r] = a3;
+            ah0[r] = p0.value, ah1[r] = p1.value, ah2[r] = p2.value, ah3[r] = p3.value;
+            ph0[r] = p0.prime, ph1[r] = p1.prime, ph2[r] = p2.prime, ph3[r] = p3.prime;
+            acc = first ? p0.value * v0 : NND_NET_FMA(p0.value, v0, z3[r]);
+            acc = NND_NET_FMA(p1.value, v1, acc);
+            acc = NND_NET_FMA(p2.value, v2, acc);
+            z3[r] = NND_NET_FMA(p3.value, v3, acc);
+        }
+    } else {
+#pragma omp simd
+        for (r = 0; r < mp; r++) {
+            double x = XT[r], a0 = x * w0[0], a1 = x * w1[0], a2 = x * w2[0], a3 = x * w3[0], acc;
+            for (i = 1; i < NI; i++) {
+                x = XT[i * T + r];
+                a0 = NND_NET_FMA(x, w0[i], a0), a1 = NND_NET_FMA(x, w1[i], a1);
+                a2 = NND_NET_FMA(x, w2[i], a2), a3 = NND_NET_FMA(x, w3[i], a3);
+            }
+            zh0[r] = a0, zh1[r] = a1, zh2[r] = a2, zh3[r] = a3;
+            a0 = nnd_sigmoid(a0), a1 = nnd_sigmoid(a1), a2 = nnd_sigmoid(a2), a3 = nnd_sigmoid(a3);
+            ah0[r] = a0, ah1[r] = a1, ah2[r] = a2, ah3[r] = a3;
+            acc = first ? a0 * v0 : NND_NET_FMA(a0, v0, z3[r]);
+            acc = NND_NET_FMA(a1, v1, acc);
+            acc = NND_NET_FMA(a2, v2, acc);
+            z3[r] = NND_NET_FMA(a3, v3, acc);
         }
     }
 }
@@ -96,20 +157,103 @@ NND_INLINE void NND_NET_FN(nnd_net_unit_back)(const int NI, const nnd_net_unit *
 #pragma omp simd
         for (l = 0; l < 8; l++) {
             double d = d3[r + l], d2;
-            s2[l] += ah[r + l] * d;
+            s2[l] = NND_NET_FMA(ah[r + l], d, s2[l]);
             d2 = (d * v) * ph[r + l];
-            for (i = 0; i < NI; i++) s1[i][l] += XT[i * T + r + l] * d2;
+            for (i = 0; i < NI; i++) s1[i][l] = NND_NET_FMA(XT[i * T + r + l], d2, s1[i][l]);
         }
     }
     for (l = 0; l < m - m8; l++) {
         double d = d3[m8 + l], d2;
-        s2[l] += ah[m8 + l] * d;
+        s2[l] = NND_NET_FMA(ah[m8 + l], d, s2[l]);
         d2 = (d * v) * ph[m8 + l];
-        for (i = 0; i < NI; i++) s1[i][l] += XT[i * T + m8 + l] * d2;
+        for (i = 0; i < NI; i++) s1[i][l] = NND_NET_FMA(XT[i * T + m8 + l], d2, s1[i][l]);
     }
     *u->g2 = u->first ? nnd_net_tree(s2) : *u->g2 + nnd_net_tree(s2);
     for (i = 0; i < NI; i++)
         g1[i * u->nh] = u->first ? nnd_net_tree(s1[i]) : g1[i * u->nh] + nnd_net_tree(s1[i]);
+}
+
+/* Backward of two hidden units (u[0], u[1]) in one pass over the tile's rows:
+ * XT and delta3 loaded once for both; each unit's sums as nnd_net_unit_back
+ * forms them. */
+NND_NET_ATTR
+NND_INLINE void NND_NET_FN(nnd_net_unit2_back)(const int NI, const nnd_net_unit *u) {
+    const double *NND_RESTRICT XT = u[0].XT, *NND_RESTRICT d3 = u[0].d3;
+    const double *NND_RESTRICT ah0 = u[0].ah, *NND_RESTRICT ph0 = u[0].ph;
+    const double *NND_RESTRICT ah1 = u[1].ah, *NND_RESTRICT ph1 = u[1].ph;
+    const double v0 = u[0].v, v1 = u[1].v;
+    const int64_t T = u[0].T, m = u[0].m, m8 = u[0].m & ~(int64_t) 7, nh = u[0].nh;
+    const int first = u[0].first;
+    double s2a[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+    double s2b[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+    double s1a[NND_NET_UNIT_NI][8], s1b[NND_NET_UNIT_NI][8];
+    int64_t r, l;
+    int i;
+    for (i = 0; i < NI; i++)
+        for (l = 0; l < 8; l++) s1a[i][l] = 0.0, s1b[i][l] = 0.0;
+    for (r = 0; r < m8; r += 8) {
+#pragma omp simd
+        for (l = 0; l < 8; l++) {
+            double d = d3[r + l], da, db;
+            s2a[l] = NND_NET_FMA(ah0[r + l], d, s2a[l]);
+            s2b[l] = NND_NET_FMA(ah1[r + l], d, s2b[l]);
+            da = (d * v0) * ph0[r + l];
+            db = (d * v1) * ph1[r + l];
+            for (i = 0; i < NI; i++) {
+                double x = XT[i * T + r + l];
+                s1a[i][l] = NND_NET_FMA(x, da, s1a[i][l]);
+                s1b[i][l] = NND_NET_FMA(x, db, s1b[i][l]);
+            }
+        }
+    }
+    for (l = 0; l < m - m8; l++) {
+        double d = d3[m8 + l], da, db;
+        s2a[l] = NND_NET_FMA(ah0[m8 + l], d, s2a[l]);
+        s2b[l] = NND_NET_FMA(ah1[m8 + l], d, s2b[l]);
+        da = (d * v0) * ph0[m8 + l];
+        db = (d * v1) * ph1[m8 + l];
+        for (i = 0; i < NI; i++) {
+            double x = XT[i * T + m8 + l];
+            s1a[i][l] = NND_NET_FMA(x, da, s1a[i][l]);
+            s1b[i][l] = NND_NET_FMA(x, db, s1b[i][l]);
+        }
+    }
+    *u[0].g2 = first ? nnd_net_tree(s2a) : *u[0].g2 + nnd_net_tree(s2a);
+    *u[1].g2 = first ? nnd_net_tree(s2b) : *u[1].g2 + nnd_net_tree(s2b);
+    for (i = 0; i < NI; i++) {
+        u[0].g1[i * nh] = first ? nnd_net_tree(s1a[i]) : u[0].g1[i * nh] + nnd_net_tree(s1a[i]);
+        u[1].g1[i * nh] = first ? nnd_net_tree(s1b[i]) : u[1].g1[i * nh] + nnd_net_tree(s1b[i]);
+    }
+}
+
+/* Units u[0..3] forward, with ni (1..NND_NET_UNIT_NI) a literal. */
+NND_NET_ATTR
+static void NND_NET_FN(nnd_net_unit4_ni)(int64_t ni, const nnd_net_unit *u) {
+    switch (ni) {
+    case 1: NND_NET_FN(nnd_net_unit4_fwd)(1, u); return;
+    case 2: NND_NET_FN(nnd_net_unit4_fwd)(2, u); return;
+    case 3: NND_NET_FN(nnd_net_unit4_fwd)(3, u); return;
+    case 4: NND_NET_FN(nnd_net_unit4_fwd)(4, u); return;
+    case 5: NND_NET_FN(nnd_net_unit4_fwd)(5, u); return;
+    case 6: NND_NET_FN(nnd_net_unit4_fwd)(6, u); return;
+    case 7: NND_NET_FN(nnd_net_unit4_fwd)(7, u); return;
+    default: NND_NET_FN(nnd_net_unit4_fwd)(8, u); return;
+    }
+}
+
+/* Units u[0..1] backward, with ni (1..NND_NET_UNIT_NI) a literal. */
+NND_NET_ATTR
+static void NND_NET_FN(nnd_net_unit2_back_ni)(int64_t ni, const nnd_net_unit *u) {
+    switch (ni) {
+    case 1: NND_NET_FN(nnd_net_unit2_back)(1, u); return;
+    case 2: NND_NET_FN(nnd_net_unit2_back)(2, u); return;
+    case 3: NND_NET_FN(nnd_net_unit2_back)(3, u); return;
+    case 4: NND_NET_FN(nnd_net_unit2_back)(4, u); return;
+    case 5: NND_NET_FN(nnd_net_unit2_back)(5, u); return;
+    case 6: NND_NET_FN(nnd_net_unit2_back)(6, u); return;
+    case 7: NND_NET_FN(nnd_net_unit2_back)(7, u); return;
+    default: NND_NET_FN(nnd_net_unit2_back)(8, u); return;
+    }
 }
 
 /* Unit u forward (back = 0) or backward, with ni (1..NND_NET_UNIT_NI) a literal. */
@@ -206,6 +350,22 @@ static void NND_NET_FN(nnd_net_fused)(const double *NND_RESTRICT X, const double
             for (r = m; r < mp; r++) XT[i * T + r] = 0.0;
         /* forward: one hidden unit at a time over the tile's rows */
         for (h = 0; h < nh; h++) {
+            if (unit && h + 4 <= nh) {
+                /* four units per pass; the same bits as one at a time */
+                nnd_net_unit g[4];
+                int k;
+                for (k = 0; k < 4; k++) {
+                    for (i = 0; i < ni; i++) g[k].w1[i] = W1[i * nh + h + k];
+                    g[k].XT = XT, g[k].T = T, g[k].v = W2[h + k], g[k].mp = mp;
+                    g[k].grad = grad, g[k].first = h == 0;
+                    g[k].zh = keep ? z2t + (h + k) * T : z2t + k * T;
+                    g[k].ah = keep || grad ? a2t + (h + k) * T : a2t + k * T;
+                    g[k].ph = sp2t + (h + k) * T, g[k].z3 = z3t;
+                }
+                NND_NET_FN(nnd_net_unit4_ni)(ni, g);
+                h += 3;
+                continue;
+            }
             /* rows the call reads again get their own; the rest reuse one in L1 */
             double *zh = keep ? z2t + h * T : z2t, *ph = sp2t + h * T;
             double *ah = keep || grad ? a2t + h * T : a2t;
@@ -261,6 +421,20 @@ static void NND_NET_FN(nnd_net_fused)(const double *NND_RESTRICT X, const double
         for (h = 0; h < nh; h++) {
             const double *ah = a2t + h * T, *ph = sp2t + h * T;
             double s;
+            if (unit && h + 2 <= nh) {
+                /* two units per pass; the same bits as one at a time */
+                nnd_net_unit g[2];
+                int k;
+                for (k = 0; k < 2; k++) {
+                    g[k].XT = XT, g[k].T = T, g[k].v = W2[h + k], g[k].m = m;
+                    g[k].first = first, g[k].nh = nh, g[k].d3 = d3t;
+                    g[k].ah = a2t + (h + k) * T, g[k].ph = sp2t + (h + k) * T;
+                    g[k].g2 = g2 + h + k, g[k].g1 = g1 + h + k;
+                }
+                NND_NET_FN(nnd_net_unit2_back_ni)(ni, g);
+                h += 1;
+                continue;
+            }
             if (unit) {
                 nnd_net_unit u;
                 u.XT = XT, u.T = T, u.v = W2[h], u.m = m, u.first = first, u.nh = nh;
