@@ -53,6 +53,10 @@ typedef struct {
 
 enum { NND_NET_FORWARD = 0, NND_NET_COST = 1, NND_NET_GRAD = 2 };
 
+/* The fused kernel's unit passes (I <= NND_NET_UNIT_NI, O = 1): one unit or
+ * four forward, one unit or two backward. */
+enum nnd_net_pass { NND_NET_FWD1, NND_NET_FWD4, NND_NET_BACK1, NND_NET_BACK2 };
+
 /* Most doubles of one tile's scratch (2 MiB).  Why this large: each hidden
  * unit pays fixed costs per tile (loop entry, the 8-lane sums' tree, the
  * unit's weights), which below about 128 rows per tile cost more than

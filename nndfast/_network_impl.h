@@ -226,50 +226,31 @@ NND_INLINE void NND_NET_FN(nnd_net_unit2_back)(const int NI, const nnd_net_unit 
     }
 }
 
-/* Units u[0..3] forward, with ni (1..NND_NET_UNIT_NI) a literal. */
-NND_NET_ATTR
-static void NND_NET_FN(nnd_net_unit4_ni)(int64_t ni, const nnd_net_unit *u) {
-    switch (ni) {
-    case 1: NND_NET_FN(nnd_net_unit4_fwd)(1, u); return;
-    case 2: NND_NET_FN(nnd_net_unit4_fwd)(2, u); return;
-    case 3: NND_NET_FN(nnd_net_unit4_fwd)(3, u); return;
-    case 4: NND_NET_FN(nnd_net_unit4_fwd)(4, u); return;
-    case 5: NND_NET_FN(nnd_net_unit4_fwd)(5, u); return;
-    case 6: NND_NET_FN(nnd_net_unit4_fwd)(6, u); return;
-    case 7: NND_NET_FN(nnd_net_unit4_fwd)(7, u); return;
-    default: NND_NET_FN(nnd_net_unit4_fwd)(8, u); return;
+/* The unit passes, by kind (enum nnd_net_pass in _network.h): */
+#define NND_NET_PASS_NI(NI)                                                                \
+    switch (kind) {                                                                        \
+    case NND_NET_FWD1: NND_NET_FN(nnd_net_unit_fwd)(NI, u); return;                         \
+    case NND_NET_FWD4: NND_NET_FN(nnd_net_unit4_fwd)(NI, u); return;                        \
+    case NND_NET_BACK1: NND_NET_FN(nnd_net_unit_back)(NI, u); return;                       \
+    default: NND_NET_FN(nnd_net_unit2_back)(NI, u); return;                                 \
     }
-}
 
-/* Units u[0..1] backward, with ni (1..NND_NET_UNIT_NI) a literal. */
+/* One unit pass of the given kind over u[0..], with ni (1..NND_NET_UNIT_NI)
+ * a literal in each copy. */
 NND_NET_ATTR
-static void NND_NET_FN(nnd_net_unit2_back_ni)(int64_t ni, const nnd_net_unit *u) {
+static void NND_NET_FN(nnd_net_pass)(int64_t ni, int kind, const nnd_net_unit *u) {
     switch (ni) {
-    case 1: NND_NET_FN(nnd_net_unit2_back)(1, u); return;
-    case 2: NND_NET_FN(nnd_net_unit2_back)(2, u); return;
-    case 3: NND_NET_FN(nnd_net_unit2_back)(3, u); return;
-    case 4: NND_NET_FN(nnd_net_unit2_back)(4, u); return;
-    case 5: NND_NET_FN(nnd_net_unit2_back)(5, u); return;
-    case 6: NND_NET_FN(nnd_net_unit2_back)(6, u); return;
-    case 7: NND_NET_FN(nnd_net_unit2_back)(7, u); return;
-    default: NND_NET_FN(nnd_net_unit2_back)(8, u); return;
+    case 1: NND_NET_PASS_NI(1)
+    case 2: NND_NET_PASS_NI(2)
+    case 3: NND_NET_PASS_NI(3)
+    case 4: NND_NET_PASS_NI(4)
+    case 5: NND_NET_PASS_NI(5)
+    case 6: NND_NET_PASS_NI(6)
+    case 7: NND_NET_PASS_NI(7)
+    default: NND_NET_PASS_NI(8)
     }
 }
-
-/* Unit u forward (back = 0) or backward, with ni (1..NND_NET_UNIT_NI) a literal. */
-NND_NET_ATTR
-static void NND_NET_FN(nnd_net_unit_ni)(int64_t ni, int back, const nnd_net_unit *u) {
-    switch (ni) {
-    case 1: back ? NND_NET_FN(nnd_net_unit_back)(1, u) : NND_NET_FN(nnd_net_unit_fwd)(1, u); return;
-    case 2: back ? NND_NET_FN(nnd_net_unit_back)(2, u) : NND_NET_FN(nnd_net_unit_fwd)(2, u); return;
-    case 3: back ? NND_NET_FN(nnd_net_unit_back)(3, u) : NND_NET_FN(nnd_net_unit_fwd)(3, u); return;
-    case 4: back ? NND_NET_FN(nnd_net_unit_back)(4, u) : NND_NET_FN(nnd_net_unit_fwd)(4, u); return;
-    case 5: back ? NND_NET_FN(nnd_net_unit_back)(5, u) : NND_NET_FN(nnd_net_unit_fwd)(5, u); return;
-    case 6: back ? NND_NET_FN(nnd_net_unit_back)(6, u) : NND_NET_FN(nnd_net_unit_fwd)(6, u); return;
-    case 7: back ? NND_NET_FN(nnd_net_unit_back)(7, u) : NND_NET_FN(nnd_net_unit_fwd)(7, u); return;
-    default: back ? NND_NET_FN(nnd_net_unit_back)(8, u) : NND_NET_FN(nnd_net_unit_fwd)(8, u); return;
-    }
-}
+#undef NND_NET_PASS_NI
 
 /* dst[r] = sum over k < K of src[k * T + r] * c[k * cs], r < mp: the first
  * product, then the others added in k order. */
@@ -362,7 +343,7 @@ static void NND_NET_FN(nnd_net_fused)(const double *NND_RESTRICT X, const double
                     g[k].ah = keep || grad ? a2t + (h + k) * T : a2t + k * T;
                     g[k].ph = sp2t + (h + k) * T, g[k].z3 = z3t;
                 }
-                NND_NET_FN(nnd_net_unit4_ni)(ni, g);
+                NND_NET_FN(nnd_net_pass)(ni, NND_NET_FWD4, g);
                 h += 3;
                 continue;
             }
@@ -375,7 +356,7 @@ static void NND_NET_FN(nnd_net_fused)(const double *NND_RESTRICT X, const double
                 for (i = 0; i < ni; i++) u.w1[i] = W1[i * nh + h];
                 u.XT = XT, u.T = T, u.v = W2[h], u.mp = mp, u.grad = grad, u.first = h == 0;
                 u.zh = zh, u.ah = ah, u.ph = ph, u.z3 = z3t;
-                NND_NET_FN(nnd_net_unit_ni)(ni, 0, &u);
+                NND_NET_FN(nnd_net_pass)(ni, NND_NET_FWD1, &u);
                 continue;
             }
             NND_NET_FN(nnd_net_combine)(XT, T, W1 + h, nh, ni, mp, zh);
@@ -431,7 +412,7 @@ static void NND_NET_FN(nnd_net_fused)(const double *NND_RESTRICT X, const double
                     g[k].ah = a2t + (h + k) * T, g[k].ph = sp2t + (h + k) * T;
                     g[k].g2 = g2 + h + k, g[k].g1 = g1 + h + k;
                 }
-                NND_NET_FN(nnd_net_unit2_back_ni)(ni, g);
+                NND_NET_FN(nnd_net_pass)(ni, NND_NET_BACK2, g);
                 h += 1;
                 continue;
             }
@@ -439,7 +420,7 @@ static void NND_NET_FN(nnd_net_fused)(const double *NND_RESTRICT X, const double
                 nnd_net_unit u;
                 u.XT = XT, u.T = T, u.v = W2[h], u.m = m, u.first = first, u.nh = nh;
                 u.ah = ah, u.ph = ph, u.d3 = d3t, u.g2 = g2 + h, u.g1 = g1 + h;
-                NND_NET_FN(nnd_net_unit_ni)(ni, 1, &u);
+                NND_NET_FN(nnd_net_pass)(ni, NND_NET_BACK1, &u);
                 continue;
             }
             for (o = 0; o < no; o++) {
