@@ -61,13 +61,19 @@ _FUSED_SCRATCH = 2**19
 #: Evaluations per chunk (the unit of parallel work), at most; a chunk
 #: recomputes its innermost-axis tables once, so chunks are large...
 _CHUNK_EVALS = 2**17
-#: ...but a grid is cut into at least this many chunks when it has the rows,
-_MIN_CHUNKS = 16
-#: and a chunk holds at most this many evaluations x examples (a bounded
+#: ...and a chunk holds at most this many evaluations x examples (a bounded
 #: slice of one thread's work whatever len(X) is), so Ctrl-C and progress
 #: stay prompt on big data; a chunk builds its tables once for all its prefixes,
-#: so the more prefixes it holds the less that costs per evaluation.
+#: so the more prefixes it holds the less that costs per evaluation.  One
+#: thread's chunks are as large as these two bounds allow (Plan.chunk_rows).
 _CHUNK_WORK = 2**27
+#: A search on a team of threads cuts the grid into at least this many chunks
+#: per thread: chunks are handed out one at a time, so a thread the OS
+#: deschedules delays the search by one chunk, not by its share.
+_CHUNKS_PER_THREAD = 4
+#: Plan.chunk, the unit of Dask's split of a grid into tasks, cuts it into at
+#: least this many chunks where it has the rows.
+_MIN_CHUNKS = 16
 _INT64_MAX = np.iinfo(np.int64).max
 #: The user's last axis runs innermost unless the cost model finds another
 #: cheaper by more than this: within it the model cannot tell them apart,
@@ -169,12 +175,23 @@ class Plan(object):
         self.row_len = nk
         self.nprefix = self.evaluations // nk
         self.n_rows = self.nprefix * self.ntiles
-        # a chunk rebuilds its tables (worth several rows), so keep >= 64 rows
-        # per chunk where the grid has them, yet >= _MIN_CHUNKS chunks
+        # a chunk rebuilds its tables (worth several rows), so one thread's
+        # chunks keep >= 64 rows where the grid has them (see chunk_for)
         rows = max(-(-_CHUNK_EVALS // self.tile), 64)
-        self.chunk = max(1, min(rows, -(-self.n_rows // _MIN_CHUNKS),
-                                _CHUNK_WORK // (self.tile * max(1, X.shape[0]))))
+        self.chunk_rows = max(1, min(rows, _CHUNK_WORK // (self.tile * max(1, X.shape[0]))))
+        self.chunk = max(1, min(self.chunk_rows, -(-self.n_rows // _MIN_CHUNKS)))
         self.identity = self.order == tuple(range(len(order)))
+
+    def chunk_for(self, num_threads):
+        """Rows per chunk of a search on ``num_threads`` threads: chunk_rows
+        on one thread (each chunk builds its tables once, which costs about
+        as much as a few rows: at 64 x 64 points, 16 chunks ran at half the
+        rate of one); on a team, also at least _CHUNKS_PER_THREAD chunks per
+        thread.  Never changes a cost or the best point (see run_range)."""
+        if num_threads <= 1:
+            return self.chunk_rows
+        return max(1, min(self.chunk_rows,
+                          -(-self.n_rows // (_CHUNKS_PER_THREAD * num_threads))))
 
     def kernel(self):
         """The compiled kernel's view of the plan (nndfast._grid.GridKernel),
@@ -462,7 +479,8 @@ def run_range(plan, start, stop, full_output=False, num_threads=None, out=None):
         offset, rowout = a, True
     else:
         target, offset = np.empty(0), 0
-    bc, bu = _grid.search(plan.kernel(), target, offset, rowout, start, stop, plan.chunk, nt)
+    bc, bu = _grid.search(plan.kernel(), target, offset, rowout, start, stop,
+                          plan.chunk_for(nt), nt)
     return bc, bu, costs
 
 

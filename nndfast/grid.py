@@ -116,9 +116,10 @@ def grid_search(NN, X, y, axes, full_output=True, num_threads=None, progress=Fal
     # rate seen so far (not the last one: on a loaded machine a block that
     # waited for a descheduled thread would otherwise shrink the next ones,
     # and every block pays such a wait).  At least one chunk per thread.
-    min_block = plan.chunk * nt
+    chunk = plan.chunk_for(nt)
+    min_block = chunk * nt
     first = 3 * 2**20 / (evals_per_row * max(1, plan.X.shape[0]))
-    block = max(min_block, int(first) // plan.chunk * plan.chunk)
+    block = max(min_block, int(first) // chunk * chunk)
     rate = 0.0
     start = 0
     try:
@@ -133,7 +134,7 @@ def grid_search(NN, X, y, axes, full_output=True, num_threads=None, progress=Fal
             start = stop
             report.update(min(plan.evaluations, round(start * evals_per_row)))
             target = rate * _BLOCK_SECONDS if rate > 0 else 8 * block
-            block = max(min_block, min(8 * block, int(target) // plan.chunk * plan.chunk))
+            block = max(min_block, min(8 * block, int(target) // chunk * chunk))
     finally:
         report.close()
     return _plan.result(plan, surface, best, time.perf_counter() - t0)

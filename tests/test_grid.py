@@ -825,3 +825,21 @@ def test_bad_lambda(Lambda, exc):
     NN.Lambda = Lambda
     with pytest.raises(exc, match="Lambda"):
         nndfast.grid_search(NN, nndfast.X, nndfast.y, {"W1[0,0]": [0.0, 1.0]})
+
+
+def test_one_thread_takes_whole_chunks_and_teams_several_per_thread():
+    # each chunk builds its tables once: one thread runs a small grid as one
+    # chunk (16 chunks of 4 rows ran a 64 x 64 grid at half the rate), a team
+    # gets _CHUNKS_PER_THREAD chunks per thread; the bits never change
+    NN = _net(seed=11)
+    rng = np.random.default_rng(11)
+    X, y = rng.random((3000, 2)), rng.random((3000, 1))
+    axes = {"W1[0,0]": np.linspace(-3, 3, 64), "W2[1,0]": np.linspace(-2, 2, 64)}
+    plan = P.make_plan(NN, X, y, axes)
+    assert plan.chunk_for(1) == plan.chunk_rows >= plan.n_rows
+    assert -(-plan.n_rows // plan.chunk_for(2)) >= 2 * P._CHUNKS_PER_THREAD
+    runs = [nndfast.grid_search(NN, X, y, axes, num_threads=nt) for nt in (1, 2, 3)]
+    for r in runs[1:]:
+        assert _bits(r.costs) == _bits(runs[0].costs)
+        assert (r.best_index, r.best_cost) == (runs[0].best_index, runs[0].best_cost)
+    _assert_same(runs[0], reference.grid_search(NN, X, y, axes))

@@ -710,8 +710,12 @@ def test_every_op_caches_the_same_bits_as_forward(n, I, H, O):
 
 # -- the fused kernel (hidden layers wider than 4) ------------------------------
 
+# H 300, 32: groups of four units forward and pairs backward only; 5, 7, 6:
+# a group and single units forward, pairs and an odd unit backward; I 9, O 2:
+# the per-input passes
 @pytest.mark.parametrize("n,I,H,O", [(20000, 2, 300, 1), (9000, 8, 32, 1),
-                                     (7000, 9, 12, 2), (6001, 3, 5, 1)])
+                                     (7000, 9, 12, 2), (6001, 3, 5, 1), (4099, 8, 7, 1),
+                                     (3001, 1, 6, 1)])
 def test_fused_kernel_same_bits_for_any_threads_and_kept_outputs(n, I, H, O):
     # tiles are a function of I, H and O only, and a chunk's tiles are added in
     # order: neither the team size nor keeping z2/a2/z3 may change a bit
