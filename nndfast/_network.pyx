@@ -95,6 +95,9 @@ cdef extern from "_network.h" nogil:
         const char *isa
     nnd_net_kernels nnd_net_select() noexcept
     Py_ssize_t NND_NET_SCRATCH(Py_ssize_t I, Py_ssize_t H, Py_ssize_t O, Py_ssize_t n)
+    double *nnd_scratch_alloc(int64_t m) noexcept
+    void nnd_scratch_free(double *t) noexcept
+    double *nnd_scratch_align(double *buf) noexcept
 
 # The fused kernel's build for this CPU, chosen once at import (see _network.h).
 cdef nnd_net_kernels NK = nnd_net_select()
@@ -315,14 +318,15 @@ cdef int _run_segment(const Net *n, int op, double *partial, Py_ssize_t c0,
     cdef Py_ssize_t *mine = &master_chunks
     cdef double t0, master_done = 0.0
     cdef double *done = &master_done
-    cdef double stack_t[512]
+    cdef double stack_t[520]          # 512 doubles from a 64-byte boundary
     cdef double *t
     # the process's team policy (_openmp_policy.h): one thread in a forked
     # child, while teams are backed off, or beyond the idle cores (a thread
     # sharing a core with a runnable one stalls the team)
     nt = team_threads(NETWORK_TEAMS, nt)
     if nt == 1:
-        t = &stack_t[0] if m <= 512 else <double *> malloc(m * sizeof(double))
+        # on a cache line (nnd_scratch_alloc says why)
+        t = nnd_scratch_align(&stack_t[0]) if m <= 512 else nnd_scratch_alloc(m)
         if t == NULL:
             return NO_MEMORY
         for c in range(c0, c1):
@@ -330,8 +334,8 @@ cdef int _run_segment(const Net *n, int op, double *partial, Py_ssize_t c0,
             if _check_due(checked) and _signalled():
                 interrupted = 1
                 break
-        if t != &stack_t[0]:
-            free(t)
+        if m > 512:
+            nnd_scratch_free(t)
         return INTERRUPTED if interrupted else 0
     # One scratch per thread, allocated inside the team (sklearn's pattern).
     # Chunks are handed out one at a time (dynamic), not split in equal
@@ -344,7 +348,7 @@ cdef int _run_segment(const Net *n, int op, double *partial, Py_ssize_t c0,
     t0 = team_clock()
     with parallel(num_threads=nt):
         team_note_worker()
-        t = <double *> malloc(m * sizeof(double))
+        t = nnd_scratch_alloc(m)
         if t == NULL:
             failed[0] = 1
         else:
@@ -357,7 +361,7 @@ cdef int _run_segment(const Net *n, int op, double *partial, Py_ssize_t c0,
                     done[0] = team_clock()
                     if _check_due(checked) and _signalled():
                         nnd_set_flag(stop)
-            free(t)
+            nnd_scratch_free(t)
     if no_memory:
         return NO_MEMORY
     if interrupted:
