@@ -759,6 +759,7 @@ cdef class Snapshot:
         if not _lambda_ok(Lambda):
             raise ValueError(f"Lambda must be None or a finite float >= 0, got {Lambda!r}")
         self.ni, self.nh, self.no = I, H, O
+        self.W1, self.W2, self.Lambda = W1, W2, Lambda
 
     @property
     def I(self):
@@ -774,7 +775,6 @@ cdef class Snapshot:
     def O(self):
         """outputLayerSize"""
         return self.no
-        self.W1, self.W2, self.Lambda = W1, W2, Lambda
 
     def __reduce__(self):
         return (Snapshot, (self.ni, self.nh, self.no, self.W1, self.W2, self.Lambda))

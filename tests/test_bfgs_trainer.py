@@ -415,6 +415,45 @@ def test_integer_and_float32_weights_are_not_truncated(dtype):
     assert np.sum(b.costFunction(X, y)) == pytest.approx(res.fun, rel=1e-9)
 
 
+def _float32_property(key):
+    def put(self, value):
+        self.__dict__[key] = np.array(value, dtype=float)
+    return property(lambda self: self.__dict__[key].astype(np.float32), put)
+
+
+class Float32Weights(nndfast.Neural_Network):
+    """W1 and W2 read back rounded to float32: every assignment of the
+    trainer's params changes on the way into the network."""
+    W1 = _float32_property("w1")
+    W2 = _float32_property("w2")
+
+
+def test_weight_properties_are_honoured_at_every_step():
+    """The built-in run over a network whose W1/W2 properties round what is
+    assigned evaluates what the network holds, as the tutorial's loop does:
+    the same run as through a Python objective (Recording), point for point.
+    Compiled, it would step from its own float64 params instead."""
+    np.random.seed(2)
+    a = Float32Weights()
+    np.random.seed(2)
+    b = Float32Weights()
+    Ta = trained(a, X, y)
+    Tb = Recording(b, disp=False)
+    Tb.train(X, y)
+    ra, rb = Ta.optimizationResults, Tb.optimizationResults
+    assert (ra.nit, ra.nfev, ra.njev) == (rb.nit, rb.nfev, rb.njev)
+    np.testing.assert_array_equal(np.array(Ta.J), np.array(Tb.J))
+    np.testing.assert_array_equal(a.getParams(), b.getParams())
+    # and gradient_descent: each step starts from the rounded weights
+    np.random.seed(2)
+    c = Float32Weights()
+    rc = nndfast.gradient_descent(c, X, y, learning_rate=0.5, max_iter=20)
+    np.random.seed(2)
+    r = type("RFloat32", (R.Neural_Network,), dict(vars(Float32Weights)))()
+    rr = R.gradient_descent(r, X, y, learning_rate=0.5, max_iter=20)
+    np.testing.assert_allclose(rc.costs, rr.costs, rtol=1e-12)
+
+
 @pytest.mark.parametrize("with_test", [False, True])
 def test_caches_hold_the_final_weights_values(with_test):
     """As the tutorial's last callback leaves them: yHat, z2, a2, z3 of the
