@@ -478,6 +478,19 @@ PATCHES = {
 }
 
 
+def _fortran_property(key):
+    """A W1/W2 override that holds the weights Fortran-ordered and returns
+    that same array on every read (so the reference's in-place search writes
+    stick): nndfast reads a layout its kernels do not take and goes through
+    its converting path (network.snapshot)."""
+    def put(self, value):
+        self.__dict__[key] = np.asfortranarray(np.array(value, dtype=np.float64))
+    return property(lambda self: self.__dict__[key], put)
+
+
+WEIGHT_PROPERTIES = {"W1": _fortran_property("f_W1"), "W2": _fortran_property("f_W2")}
+
+
 def _half_forward(self, X):
     """The tutorial's forward with z2 halved: an override that keeps the caches."""
     self.z2 = 0.5 * np.dot(X, self.W1)
@@ -532,7 +545,7 @@ class LockStep(RuleBasedStateMachine):
         self.data = {"tutorial": (nndfast.X, nndfast.y)}
 
     def teardown(self):
-        for name in PATCHES:
+        for name in list(PATCHES) + list(WEIGHT_PROPERTIES):
             for cls in (LockFast, LockRef):
                 cls.__dict__.get(name) and delattr(cls, name)
 
@@ -575,6 +588,19 @@ class LockStep(RuleBasedStateMachine):
                 setattr(cls, name, PATCHES[name])
             elif name in cls.__dict__:
                 delattr(cls, name)
+
+    @rule(on=st.booleans())
+    def weight_properties(self, on):
+        """Install or remove class-level W1/W2 properties; the weights carry
+        over through whichever property is current."""
+        for net, cls in ((self.fast, LockFast), (self.ref, LockRef)):
+            W1, W2 = np.array(net.W1), np.array(net.W2)
+            for name, prop in WEIGHT_PROPERTIES.items():
+                if on:
+                    setattr(cls, name, prop)
+                elif name in cls.__dict__:
+                    delattr(cls, name)
+            net.W1, net.W2 = W1, W2
 
     @rule()
     def pickle_round_trip(self):
