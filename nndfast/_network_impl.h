@@ -36,6 +36,35 @@ NND_INLINE double NND_NET_FN(nnd_net_dot)(const double *NND_RESTRICT a,
     return nnd_net_tree(s);
 }
 
+/* XT[i*T + r] = Xe[r*NI + i] for r < m: rows of 8 at a time, every input
+ * of the 8 rows, so each store is a run of 8 contiguous doubles.  NI is a
+ * literal where it pays (the loads become shuffles); a row-major loop
+ * stored one double per cache line and cost 0.54-0.95 ns per value on the
+ * AVX-512 clone, 6-13% of a forward at I 8, H 32 or I 2, H 16. */
+NND_NET_ATTR
+NND_INLINE void NND_NET_FN(nnd_net_transpose_n)(const int64_t NI, const double *NND_RESTRICT Xe,
+                                                double *NND_RESTRICT XT, int64_t m, int64_t T) {
+    int64_t r0 = 0, i;
+    int r;
+    for (; r0 + 8 <= m; r0 += 8)
+        for (i = 0; i < NI; i++)
+            for (r = 0; r < 8; r++) XT[i * T + r0 + r] = Xe[(r0 + r) * NI + i];
+    for (; r0 < m; r0++)
+        for (i = 0; i < NI; i++) XT[i * T + r0] = Xe[r0 * NI + i];
+}
+
+NND_NET_ATTR
+static void NND_NET_FN(nnd_net_transpose)(const double *NND_RESTRICT Xe, double *NND_RESTRICT XT,
+                                          int64_t m, int64_t ni, int64_t T) {
+    switch (ni) {
+    case 1: memcpy(XT, Xe, (size_t) m * sizeof *XT); return;
+    case 2: NND_NET_FN(nnd_net_transpose_n)(2, Xe, XT, m, T); return;
+    case 4: NND_NET_FN(nnd_net_transpose_n)(4, Xe, XT, m, T); return;
+    case 8: NND_NET_FN(nnd_net_transpose_n)(8, Xe, XT, m, T); return;
+    default: NND_NET_FN(nnd_net_transpose_n)(ni, Xe, XT, m, T);
+    }
+}
+
 /* Forward of hidden unit h on the tile in one pass over its rows, for NI
  * inputs (a literal in every call, so the input loop unrolls and the row
  * loop vectorizes) and one output: z2, f(z2) (and f' for the gradient), and
@@ -318,8 +347,7 @@ static void NND_NET_FN(nnd_net_fused)(const double *NND_RESTRICT X, const double
         const int first = e0 == 0;
         m = n - e0 < T ? n - e0 : T;
         mp = (m + 7) & ~(int64_t) 7;    /* the vector loops' length; rows past m unread */
-        for (r = 0; r < m; r++)
-            for (i = 0; i < ni; i++) XT[i * T + r] = Xe[r * ni + i];
+        NND_NET_FN(nnd_net_transpose)(Xe, XT, m, ni, T);
         for (i = 0; i < ni; i++)
             for (r = m; r < mp; r++) XT[i * T + r] = 0.0;
         /* forward: one hidden unit at a time over the tile's rows */
