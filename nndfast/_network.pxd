@@ -10,6 +10,11 @@ cdef struct Net:
     double *a2           # (N, H)
     double *z3           # (N, O)
     double *yhat         # (N, O); NULL: not kept
+    # (N, I) or NULL.  Not NULL: each chunk first copies its rows of X here
+    # and the kernels read them from this copy (a large call's own X, kept
+    # for its lazy z2/a2/z3): the copy is made in the worker threads, while
+    # the rows go to cache anyway, and it is exactly what the call used.
+    double *xkeep
     Py_ssize_t nex, nin, nhid, nout   # N, I, H, O
     # Part 7's regularization, applied by _run_cost/_run_grad to the summed
     # cost and gradient: J[o] = scale*J[o] + (lam/2)*(sum W1^2 + sum W2^2)/O,

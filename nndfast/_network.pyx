@@ -155,6 +155,7 @@ cdef void _chunk(const Net *n, int op, Py_ssize_t c, double *t,
     cdef Py_ssize_t rows = min(n.nex - e0, <Py_ssize_t> CHUNK)
     cdef Py_ssize_t I = n.nin, H = n.nhid, O = n.nout
     cdef Py_ssize_t most
+    cdef const double *X = n.X + e0 * I
     cdef double *sums = NULL
     cdef double *out = NULL
     cdef double *z2
@@ -164,8 +165,11 @@ cdef void _chunk(const Net *n, int op, Py_ssize_t c, double *t,
     cdef nnd_narrow_args a
     if op != FORWARD:     # partial is NULL for FORWARD
         sums = partial + c * _partial_len(n, op)
+    if n.xkeep != NULL:
+        memcpy(n.xkeep + e0 * I, X, rows * I * sizeof(double))
+        X = n.xkeep + e0 * I
     if H > NND_FLAT_MAX_H:
-        NK.fused(n.X + e0 * I, n.y + e0 * O if n.y != NULL else NULL, n.W1, n.W2,
+        NK.fused(X, n.y + e0 * O if n.y != NULL else NULL, n.W1, n.W2,
                  n.z2 + e0 * H if n.z2 != NULL else NULL,
                  n.a2 + e0 * H if n.z2 != NULL else NULL,
                  n.z3 + e0 * O if n.z2 != NULL else NULL,
@@ -183,7 +187,7 @@ cdef void _chunk(const Net *n, int op, Py_ssize_t c, double *t,
         out += most * (2 * H + O)
     yhat = n.yhat + e0 * O if n.yhat != NULL else out
     # narrow layers: straight into the row-major outputs, every op
-    a.X, a.y, a.W1, a.W2 = n.X + e0 * I, NULL, n.W1, n.W2
+    a.X, a.y, a.W1, a.W2 = X, NULL, n.W1, n.W2
     a.z2, a.a2, a.z3, a.yhat = z2, a2, z3, yhat
     a.n, a.ni, a.nh, a.no = rows, I, H, O
     a.sp = t if op == GRAD else NULL
@@ -527,6 +531,7 @@ cdef int _inputs(Net *n, const double[:, ::1] X, const double[:, ::1] y,
     _shape("W2", W2, n.nhid, n.nout)
     _shape("y", y, n.nex, n.nout)
     n.X, n.W1, n.W2 = &X[0, 0], &W1[0, 0], &W2[0, 0]
+    n.xkeep = NULL
     n.y = NULL if y is None else &y[0, 0]
     n.scale, n.lam = 1.0, 0.0
     return 0
@@ -624,6 +629,7 @@ def team_size(Py_ssize_t n, Py_ssize_t I, Py_ssize_t H, Py_ssize_t O, str op,
     cdef Net net
     cdef int code = {"forward": FORWARD, "cost": COST, "gradient": GRAD}[op]
     net.nex, net.nin, net.nhid, net.nout = n, I, H, O
+    net.xkeep = NULL
     return _threads_for(&net, code, num_threads)
 
 
@@ -633,6 +639,7 @@ def segments(Py_ssize_t n, Py_ssize_t I, Py_ssize_t H, Py_ssize_t O, str op):
     cdef Net net
     cdef int code = {"forward": FORWARD, "cost": COST, "gradient": GRAD}[op]
     net.nex, net.nin, net.nhid, net.nout = n, I, H, O
+    net.xkeep = NULL
     cdef Py_ssize_t per = _segment_chunks(&net, code)
     return ((n + CHUNK - 1) // CHUNK + per - 1) // per
 
@@ -1086,11 +1093,13 @@ cdef class Workspace:
         if code == GRAD:
             g1, g2 = np.zeros((snap.ni, snap.nh)), np.zeros((snap.nh, snap.no))
         lazy = Lazy.__new__(Lazy)
-        # the call's own X: the caller's array may change before z2 is read
-        lazy.X = <cnp.ndarray> (X.copy() if N else X)
+        # the call's own X, as the kernels read it (Net.xkeep): the caller's
+        # array may change before z2 is read, or during the call
+        lazy.X = _empty2(N, snap.ni) if N else <cnp.ndarray> X
         lazy.W1, lazy.W2 = snap.W1.copy(), snap.W2.copy()
         if N:
-            _net(&n, snap, lazy.X, y, N)
+            _net(&n, snap, X, y, N)
+            n.xkeep = _p(lazy.X)
             n.W1, n.W2 = _p(lazy.W1), _p(lazy.W2)
             n.z2 = n.a2 = n.z3 = NULL
             n.yhat = _p(yhat)
@@ -1159,6 +1168,7 @@ cdef inline void _net(Net *n, Snapshot snap, object X, object y, Py_ssize_t N):
     # X (N, I) and y (N, O) or None already checked against snap
     n.nex, n.nin, n.nhid, n.nout = N, snap.ni, snap.nh, snap.no
     n.X, n.W1, n.W2 = _p(<cnp.ndarray> X), _p(snap.W1), _p(snap.W2)
+    n.xkeep = NULL
     n.y = _p(<cnp.ndarray> y) if y is not None else NULL
     n.z2 = n.a2 = n.z3 = n.yhat = NULL
     if snap.Lambda is None:

@@ -71,6 +71,7 @@ cdef int _setup(Work *w, const double *X, const double *y, Py_ssize_t n,
     w.IH = I * H
     w.O = O
     w.net.X, w.net.y = X, y
+    w.net.xkeep = NULL
     w.net.nex, w.net.nin, w.net.nhid, w.net.nout = n, I, H, O
     # Part 7's cost is a mean over the n examples plus Lambda/2 * sum W^2;
     # _run_grad applies it (see Net in _network.pxd).

@@ -11,7 +11,8 @@ The network's _network.Workspace owns the buffers its calls write and
 publishes z2, a2, z3 and yHat all at once after a call succeeds.  Tiny calls
 (the tutorial's 3x2 data) reuse scratch buffers and the attributes are
 copied out on first access; large calls keep z2, a2 and z3 lazily (their own
-copy of X and the weights) and compute them when first read, bit for bit
+copy of X, made chunk by chunk as the kernels read X, and of the weights)
+and compute them when first read, bit for bit
 what an eager call would have stored.  An array a user holds is never
 changed by a later call.
 """

@@ -57,6 +57,33 @@ def test_large_outputs_are_those_of_the_call_whatever_changed_since(op):
     _check_caches(fast, ref, X, sets_yhat=op != "forward")
 
 
+def test_large_outputs_match_the_yhat_of_their_call_while_another_thread_writes_x():
+    """The kernels copy X chunk by chunk into the call's own X and read it
+    from there: whatever another thread writes into X during the call, the
+    lazy z3 is the one behind the returned yHat, bit for bit."""
+    import threading
+    fast = nndfast.Neural_Network(2, 16, 1)
+    X, _ = data(1, 200_000, 2, 1)
+    stop = threading.Event()
+
+    def scribble():
+        rng = np.random.default_rng(2)
+        while not stop.is_set():
+            rows = rng.integers(0, len(X), 4096)
+            X[rows] = rng.normal(size=(len(rows), 2))
+
+    t = threading.Thread(target=scribble)
+    t.start()
+    try:
+        for _ in range(5):
+            yhat = fast.forward(X)
+            z3 = fast.z3
+            assert np.array_equal(fast.sigmoid(z3), yhat)
+    finally:
+        stop.set()
+        t.join()
+
+
 def test_forward_never_replaces_the_cost_calls_yHat():
     fast, ref = pair(1, hiddenLayerSize=H)
     X, y = data(1, N, 2, 1)
