@@ -20,6 +20,8 @@ import pytest
 import nndfast
 from _child import sigint_child
 
+UNDER_ASAN = "libasan" in os.environ.get("LD_PRELOAD", "")
+
 _plan = pytest.importorskip("nndfast._plan")
 
 
@@ -191,7 +193,14 @@ def test_ctrl_c_is_prompt_leaves_no_threads_and_gives_memory_back(what, tmp_path
     print(f"{what}: KeyboardInterrupt {latency:.2f} s after SIGINT; "
           f"RSS {(r['rss'] - r['base']['rss']) / 2**20:+.1f} MB vs baseline")
     grown = r["rss"] - r["base"]["rss"]
-    assert grown < 16 * 2**20, f"RSS after the interrupt is {grown / 2**20:.1f} MB above baseline"
+    # Under AddressSanitizer (.ci/sanitize preloads libasan) every freed block
+    # waits in ASan's quarantine, up to 256 MB, so RSS grows with the number
+    # of blocks a run freed (a descent frees its per-thread scratch at every
+    # step: about 80 KB a step, +110 MB after 1 s here) and cannot show
+    # whether memory came back.  test_leaks skips its RSS checks there too.
+    if not UNDER_ASAN:
+        assert grown < 16 * 2**20, (
+            f"RSS after the interrupt is {grown / 2**20:.1f} MB above baseline")
 
 
 def _interrupt_child(what, tmp_path):
