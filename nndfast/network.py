@@ -80,6 +80,17 @@ def is_stock(NN, uses=TUTORIAL_METHODS):
     return not _k.overrides(NN, tuple(need))
 
 
+def loops_compiled(NN, uses=TUTORIAL_METHODS):
+    """True if a loop that assigns NN's weights and reads them back at every
+    step (training, the numerical gradient) may instead hold the weights
+    itself and run compiled: NN is stock for ``uses`` (is_stock) and its
+    class keeps nndfast's own W1 and W2 properties.  A W1/W2 property of a
+    subclass may change what is assigned (round it to float32, clip it),
+    which such a loop would not see; that network goes through the
+    tutorial's loop and its own attributes, with the reference's numbers."""
+    return is_stock(NN, uses) and _weights_are_stock(type(NN))
+
+
 def snapshot(NN, read=None):
     """NN read once into a validated _network.Snapshot (sizes I, H, O,
     weights W1 (I, H) and W2 (H, O) as C-contiguous float64, Lambda None or
@@ -469,7 +480,7 @@ def computeNumericalGradient(N, X, y):
     if None not in sizes:
         as_layer_sizes(*sizes)
     as_lambda(getattr(N, "Lambda", None))
-    if not (is_stock(N, ("getParams", "setParams")) and _weights_are_stock(type(N))):
+    if not loops_compiled(N, ("getParams", "setParams")):
         return _numerical_gradient_by_params(N, X, y)
     e = 1e-4
     snap = snapshot(N)

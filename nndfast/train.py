@@ -15,7 +15,7 @@ from nndfast._results import DescentResult, OptimizeResult
 from nndfast._threads import resolve_num_threads
 from nndfast._validate import (as_count, as_data, as_examples, as_lambda, as_layer_sizes,
                                as_rate, as_rng, as_tolerance, check_finite, network_fields)
-from nndfast.network import _weights_are_stock, computeNumericalGradient, is_stock, snapshot
+from nndfast.network import computeNumericalGradient, is_stock, loops_compiled, snapshot
 
 __all__ = ["gradient_descent", "gradient_check", "trainer", "DescentResult",
            "OptimizeResult", "OptimizeWarning"]
@@ -163,7 +163,7 @@ def gradient_descent(NN, X, y, learning_rate=1.0, max_iter=1000, tol=1e-6,
     _lambda(NN)
     if method != "stochastic":
         rng = None
-    run = (_descent_compiled if _runs_compiled(NN, ("costFunction", "costFunctionPrime"))
+    run = (_descent_compiled if loops_compiled(NN, ("costFunction", "costFunctionPrime"))
            else _descent_generic)
     res = run(NN, X, y, I, H, O, learning_rate, max_iter, tol, method, rng, callback,
               callback_every, nt)
@@ -174,18 +174,6 @@ def gradient_descent(NN, X, y, learning_rate=1.0, max_iter=1000, tol=1e-6,
             f"undone and the weights are those after step {res.iterations}",
             RuntimeWarning, stacklevel=2)
     return res
-
-
-def _runs_compiled(NN, uses=None):
-    """True if a training loop may run NN in compiled segments: NN is stock
-    for ``uses`` (network.is_stock) and its class keeps nndfast's own W1 and
-    W2.  The tutorial's loops assign the weights and read them back every
-    step; a W1/W2 property of a subclass may change them on the way (round
-    them to float32, clip them), which a compiled loop, holding its own
-    vector, would not see.  Such a network is trained by the tutorial's loop
-    through its own attributes, with the reference's numbers."""
-    stock = is_stock(NN) if uses is None else is_stock(NN, uses)
-    return stock and _weights_are_stock(type(NN))
 
 
 def _descent_compiled(NN, X, y, I, H, O, learning_rate, max_iter, tol, method, rng,
@@ -464,8 +452,9 @@ class trainer(object):
         retraces scipy's iterations; no scipy needed.  Over nndfast's own
         network the cost and gradient are the backprop kernel's and T.J is
         filled without Python calls.  A network that overrides any tutorial
-        method or the W1/W2 properties, or a trainer subclass that overrides
-        costFunctionWrapper, is optimized through ``T.costFunctionWrapper`` (same algorithm, Python
+        method or the W1/W2 properties (network.loops_compiled), or a
+        trainer subclass that overrides costFunctionWrapper, is optimized
+        through ``T.costFunctionWrapper`` (same algorithm, Python
         objective); an overridden ``callbackF`` is called after every
         iteration as scipy calls it.
         scipy-BFGS: the tutorial's scipy call itself, over
@@ -532,7 +521,7 @@ class trainer(object):
         iterate, and T.J and T.testJ the costs of the iterations completed
         (T.optimizationResults is left as it was).
         """
-        if self.method == "builtin" and _runs_compiled(self.N):
+        if self.method == "builtin" and loops_compiled(self.N):
             # the built-in run's one read of N: sizes, weights and Lambda
             snap = snapshot(self.N)
             X, y, I, H, O = _data(self.N, X, y, (snap.I, snap.H, snap.O))
@@ -578,7 +567,7 @@ class trainer(object):
         P = x.size
         g = np.empty(P)
         Hinv = np.empty((P, P))
-        compiled = _runs_compiled(self.N) and not _overrides(self, trainer, "costFunctionWrapper")
+        compiled = loops_compiled(self.N) and not _overrides(self, trainer, "costFunctionWrapper")
         trace = compiled and not _overrides(self, trainer, "callbackF")
         # The history grows as the run goes (never sized by maxiter), and
         # what was recorded survives Ctrl-C, as scipy's callback list does.

@@ -23,6 +23,24 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+def _as_float64(value):
+    return np.array(value, dtype=np.float64)
+
+
+def weight_property(name, read=lambda a: a, keep=_as_float64):
+    """A W1/W2 property as a subclass might write one: assigning stores
+    keep(value) in the instance's own ``store`` dict under ``name``, reading
+    returns read(stored) (the stored array itself by default, so in-place
+    writes stick)."""
+    def get(self):
+        return read(self.store[name])
+
+    def put(self, value):
+        self.__dict__.setdefault("store", {})[name] = keep(value)
+
+    return property(get, put)
+
+
 _SUBCLASSES = {}
 
 

@@ -20,7 +20,7 @@ from nndfast import train as train_module
 
 import _agreement as A
 from _child import popen
-from conftest import data, pair
+from conftest import data, pair, weight_property
 
 
 def trained(NN, *args, **options):
@@ -415,17 +415,11 @@ def test_integer_and_float32_weights_are_not_truncated(dtype):
     assert np.sum(b.costFunction(X, y)) == pytest.approx(res.fun, rel=1e-9)
 
 
-def _float32_property(key):
-    def put(self, value):
-        self.__dict__[key] = np.array(value, dtype=float)
-    return property(lambda self: self.__dict__[key].astype(np.float32), put)
-
-
 class Float32Weights(nndfast.Neural_Network):
     """W1 and W2 read back rounded to float32: every assignment of the
     trainer's params changes on the way into the network."""
-    W1 = _float32_property("w1")
-    W2 = _float32_property("w2")
+    W1 = weight_property("W1", lambda a: a.astype(np.float32))
+    W2 = weight_property("W2", lambda a: a.astype(np.float32))
 
 
 def test_weight_properties_are_honoured_at_every_step():

@@ -16,7 +16,7 @@ import pytest
 import nndfast
 from nndfast import reference as R
 
-from conftest import assert_close, data, pair
+from conftest import assert_close, data, pair, weight_property
 
 X, y = nndfast.X, nndfast.y
 
@@ -167,18 +167,6 @@ class PropertyLambda(object):
     @Lambda.setter
     def Lambda(self, value):
         pass
-
-
-def weight_property(name, read=lambda a: a):
-    """A W1/W2 property over the subclass's own storage (store[name], set as
-    float64) that returns read(stored)."""
-    def get(self):
-        return read(self.store[name])
-
-    def put(self, value):
-        self.__dict__.setdefault("store", {})[name] = np.array(value, dtype=float)
-
-    return property(get, put)
 
 
 class ElsewhereWeights(object):
@@ -478,17 +466,15 @@ PATCHES = {
 }
 
 
-def _fortran_property(key):
-    """A W1/W2 override that holds the weights Fortran-ordered and returns
-    that same array on every read (so the reference's in-place search writes
-    stick): nndfast reads a layout its kernels do not take and goes through
-    its converting path (network.snapshot)."""
-    def put(self, value):
-        self.__dict__[key] = np.asfortranarray(np.array(value, dtype=np.float64))
-    return property(lambda self: self.__dict__[key], put)
+def _fortran(value):
+    return np.asfortranarray(np.array(value, dtype=np.float64))
 
 
-WEIGHT_PROPERTIES = {"W1": _fortran_property("f_W1"), "W2": _fortran_property("f_W2")}
+# W1/W2 overrides that hold the weights Fortran-ordered and return that same
+# array on every read (so the reference's in-place search writes stick):
+# nndfast reads a layout its kernels do not take and goes through its
+# converting path (network.snapshot).
+WEIGHT_PROPERTIES = {name: weight_property(name, keep=_fortran) for name in ("W1", "W2")}
 
 
 def _half_forward(self, X):
