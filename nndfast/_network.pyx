@@ -26,6 +26,9 @@ from cython.parallel cimport parallel, prange, threadid
 from libc.stdint cimport int64_t
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy, memset
+from cpython.object cimport PyObject
+from cpython.exc cimport PyErr_Clear
+from cpython.ref cimport Py_DECREF
 
 from nndfast._alloc cimport check_alloc
 from nndfast._fastmath cimport nnd_sigmoid_vec, nnd_sigmoid_prime_vec
@@ -112,6 +115,8 @@ cdef enum:
     FORWARD = 0
     COST = 1
     GRAD = 2
+    # Workspace only: GRAD whose caller wants (dJdW1, dJdW2) without J
+    GRAD_ONLY = 3
 
 
 cdef inline Py_ssize_t _kernel_scratch_len(const Net *n, int op) noexcept nogil:
@@ -656,10 +661,6 @@ def segments(Py_ssize_t n, Py_ssize_t I, Py_ssize_t H, Py_ssize_t O, str op):
 # ---------------------------------------------------------------------------
 
 cimport cython
-from cpython.object cimport PyObject
-from cpython.exc cimport PyErr_Clear
-from cpython.ref cimport Py_DECREF
-
 cdef extern from *:
     """
     /* Free-threaded CPython: a workspace is guarded by its own mutex; with
@@ -790,6 +791,107 @@ cdef class Snapshot:
         return (f"Snapshot(I={self.ni}, H={self.nh}, O={self.no}, Lambda={self.Lambda!r})")
 
 
+cdef extern from *:
+    """
+    /* NN.name as PyObject_GenericGetAttr would give it when that is an
+       instance-dict hit: the class defines no data descriptor under name and
+       the instance dict holds it.  A new reference, or NULL (no error set)
+       when that rule does not apply and the caller must getattr.  Saves the
+       generic machinery's overhead on the tutorial's sub-microsecond calls.
+       Free-threaded builds always answer NULL: _PyType_Lookup's borrowed
+       result may be freed by a concurrent class change there. */
+    static PyObject *nnd_dict_attr(PyObject *obj, PyObject *dict, PyObject *name) {
+    #ifdef Py_GIL_DISABLED
+        (void)obj; (void)dict; (void)name;
+        return NULL;
+    #else
+        PyObject *cls_attr, *v;
+        if (dict == NULL || Py_TYPE(obj)->tp_getattro != PyObject_GenericGetAttr)
+            return NULL;
+        cls_attr = _PyType_Lookup(Py_TYPE(obj), name);
+        if (cls_attr != NULL && Py_TYPE(cls_attr)->tp_descr_set != NULL)
+            return NULL;
+        v = PyDict_GetItemWithError(dict, name);
+        if (v == NULL) {
+            PyErr_Clear();
+            return NULL;
+        }
+        Py_INCREF(v);
+        return v;
+    #endif
+    }
+    /* The object the class (MRO, method cache) holds under name, borrowed;
+       compared by identity only, never dereferenced.  NULL if none, and
+       always NULL (the caller then uses getattr) on free-threaded builds. */
+    static PyObject *nnd_class_attr(PyObject *obj, PyObject *name) {
+    #ifdef Py_GIL_DISABLED
+        (void)obj; (void)name;
+        return NULL;
+    #else
+        return _PyType_Lookup(Py_TYPE(obj), name);
+    #endif
+    }
+    """
+    PyObject *nnd_dict_attr(object obj, PyObject *dict, object name) noexcept
+    PyObject *nnd_class_attr(object obj, object name) noexcept
+
+
+cdef extern from "Python.h":
+    # a new reference to obj's instance dict; NULL (with an error) if it has none
+    PyObject *PyObject_GenericGetDict(object obj, void *context)
+
+
+# The stock Neural_Network's W1, W2 and Lambda properties (set_stock): their
+# getters are attrgetter("_W1") and so on, which _read follows directly.
+cdef object _W1_PROPERTY = None
+cdef object _W2_PROPERTY = None
+cdef object _LAMBDA_PROPERTY = None
+
+
+cdef inline object _attr(object NN, PyObject *d, str name):
+    # getattr(NN, name), through the instance dict when that is what it does
+    cdef PyObject *v = nnd_dict_attr(NN, d, name)
+    cdef object r
+    if v == NULL:
+        return getattr(NN, name)
+    r = <object> v
+    Py_DECREF(r)                # r holds the reference nnd_dict_attr gave
+    return r
+
+
+cdef inline object _prop(object NN, PyObject *d, str name, object stock, str field,
+                         object default):
+    # getattr(NN, name[, default]) where the stock class's property under
+    # name is attrgetter(field): field's instance-dict value when the class
+    # has that property and the dict rule applies, else the public getattr
+    cdef PyObject *v
+    cdef object r
+    if stock is not None and nnd_class_attr(NN, name) == <PyObject *> stock:
+        v = nnd_dict_attr(NN, d, field)
+        if v != NULL:
+            r = <object> v
+            Py_DECREF(r)
+            return r
+    if default is _NO_DEFAULT:
+        return getattr(NN, name)
+    return getattr(NN, name, default)
+
+
+cdef object _NO_DEFAULT = object()
+
+
+cdef inline object _dict_of(object NN):
+    # NN's instance dict, or None if it has none
+    cdef PyObject *p = PyObject_GenericGetDict(NN, NULL)
+    cdef object d
+    if p == NULL:
+        PyErr_Clear()
+        return None
+    d = <object> p
+    Py_DECREF(d)
+    return d
+
+
 def read(NN):
     """Read NN's inputLayerSize, hiddenLayerSize, outputLayerSize, W1, W2
     and Lambda (getattr(NN, "Lambda", None)), once each, through its public
@@ -797,12 +899,20 @@ def read(NN):
     kernels take (exact ints, C-contiguous float64 weights of matching
     shapes, Lambda None or a float), else the tuple of the six raw values
     for network.py to validate and convert."""
-    I = NN.inputLayerSize
-    H = NN.hiddenLayerSize
-    O = NN.outputLayerSize
-    W1 = NN.W1
-    W2 = NN.W2
-    Lambda = getattr(NN, "Lambda", None)
+    return _read(NN, _dict_of(NN))
+
+
+cdef object _read(object NN, object d):
+    # read(NN), given NN's instance dict d (None: it has none).  Each value
+    # is what getattr gives; where that is a plain instance-dict hit, or the
+    # stock property over one, it is looked up directly.
+    cdef PyObject *pd = <PyObject *> d if d is not None else NULL
+    I = _attr(NN, pd, "inputLayerSize")
+    H = _attr(NN, pd, "hiddenLayerSize")
+    O = _attr(NN, pd, "outputLayerSize")
+    W1 = _prop(NN, pd, "W1", _W1_PROPERTY, "_W1", _NO_DEFAULT)
+    W2 = _prop(NN, pd, "W2", _W2_PROPERTY, "_W2", _NO_DEFAULT)
+    Lambda = _prop(NN, pd, "Lambda", _LAMBDA_PROPERTY, "_Lambda", None)
     return _snap(I, H, O, W1, W2, Lambda)
 
 
@@ -829,35 +939,37 @@ cdef tuple _COST_USES = None
 cdef tuple _GRAD_USES = None
 
 
-def set_stock(dict stock, tuple forward_uses, tuple cost_uses, tuple gradient_uses):
+def set_stock(dict stock, tuple forward_uses, tuple cost_uses, tuple gradient_uses,
+              tuple properties):
     """Register, once, from network.py: the stock Neural_Network methods
-    (name -> function) and the methods that forward's, costFunction's and
-    costFunctionPrime's tutorial bodies call through self."""
+    (name -> function), the methods that forward's, costFunction's and
+    costFunctionPrime's tutorial bodies call through self, and the stock
+    (W1, W2, Lambda) properties, whose getters must be attrgetter("_W1"),
+    attrgetter("_W2") and attrgetter("_Lambda")."""
     global _FORWARD_USES, _COST_USES, _GRAD_USES
+    global _W1_PROPERTY, _W2_PROPERTY, _LAMBDA_PROPERTY
     _STOCK.update(stock)
     _FORWARD_USES, _COST_USES, _GRAD_USES = forward_uses, cost_uses, gradient_uses
-
-
-cdef extern from "Python.h":
-    # a new reference to obj's instance dict; NULL (with an error) if it has none
-    PyObject *PyObject_GenericGetDict(object obj, void *context)
+    _W1_PROPERTY, _W2_PROPERTY, _LAMBDA_PROPERTY = properties
 
 
 cdef bint _overrides(object NN, tuple names) except -1:
-    # The instance dict, then the class as it is now: patches count, and
-    # nothing is cached, so no class is kept alive.
-    cdef PyObject *p = PyObject_GenericGetDict(NN, NULL)
-    cdef object d = None
-    cdef object cls = type(NN)
-    if p == NULL:
-        PyErr_Clear()
-    else:
-        d = <object> p
-        Py_DECREF(d)
+    return _overrides_in(NN, _dict_of(NN), names)
+
+
+cdef bint _overrides_in(object NN, object d, tuple names) except -1:
+    # The instance dict d (None: NN has none), then the class as it is now:
+    # patches count, and nothing is cached, so no class is kept alive.
+    cdef PyObject *found
     for name in names:
         if d is not None and name in <dict> d:
             return True
-        if getattr(cls, name, None) is not _STOCK[name]:
+        stock = _STOCK[name]
+        found = nnd_class_attr(NN, name)
+        if found == NULL:
+            if getattr(type(NN), name, None) is not stock:
+                return True
+        elif found != <PyObject *> stock:
             return True
     return False
 
@@ -1029,9 +1141,10 @@ cdef class Workspace:
         cdef object r
         cdef Snapshot snap
         cdef Py_ssize_t N
-        if _overrides(NN, uses):
+        cdef object d = _dict_of(NN)
+        if _overrides_in(NN, d, uses):
             return _GENERIC
-        r = read(NN)
+        r = _read(NN, d)
         if type(r) is not Snapshot:
             return Declined(r)
         snap = <Snapshot> r
@@ -1053,10 +1166,10 @@ cdef class Workspace:
         """NN.costFunction(X, y) (J (O,)) on the fast path; else GENERIC or a Declined."""
         return self._tiny(NN, X, y, _COST_USES, COST)
 
-    def cost_and_gradient(self, NN, X, y):
-        """(J (O,), dJdW1 (I, H), dJdW2 (H, O)) on the fast path; else GENERIC
-        or a Declined."""
-        return self._tiny(NN, X, y, _GRAD_USES, GRAD)
+    def gradient(self, NN, X, y):
+        """NN.costFunctionPrime(X, y) (dJdW1 (I, H), dJdW2 (H, O)) on the fast
+        path; else GENERIC or a Declined."""
+        return self._tiny(NN, X, y, _GRAD_USES, GRAD_ONLY)
 
     # -- any call, from a validated snapshot ------------------------------------
 
@@ -1136,6 +1249,8 @@ cdef class Workspace:
         cdef cnp.ndarray J, g1, g2, yhat
         cdef object r
         cdef int rc = 0
+        cdef double J_stack[8]
+        cdef double *pJ
         _net(&n, snap, X, y, N)
         nnd_lock(&self.lock)
         try:
@@ -1151,9 +1266,18 @@ cdef class Workspace:
                 rc = _run_cost(&n, _p(J), 1)
                 r = J
             else:
-                J, g1, g2 = _empty1(snap.no), _empty2(snap.ni, snap.nh), _empty2(snap.nh, snap.no)
-                rc = _run_grad(&n, _p(g1), _p(g2), _p(J), 1)
-                r = (J, g1, g2)
+                g1, g2 = _empty2(snap.ni, snap.nh), _empty2(snap.nh, snap.no)
+                if op == GRAD:
+                    J = _empty1(snap.no)
+                    pJ = _p(J)
+                elif snap.no <= 8:
+                    # costFunctionPrime drops J: no array for it
+                    pJ = &J_stack[0]
+                else:
+                    J = _empty1(snap.no)
+                    pJ = _p(J)
+                rc = _run_grad(&n, _p(g1), _p(g2), pJ, 1)
+                r = (J, g1, g2) if op == GRAD else (g1, g2)
             # before publishing anything: a failed call's outputs are not written
             check_alloc(rc, "a tiny call's scratch")
             self.z2 = self.a2 = self.z3 = s

@@ -233,6 +233,65 @@ def test_subclass_attributes_count_at_every_size(mixin, n):
     np.testing.assert_allclose(rf.costs, rr.costs, rtol=1e-9)
 
 
+# The tiny calls read the stock properties and plain attributes straight from
+# the instance dict where getattr would (network.read): these classes sit
+# just outside that rule, and each call must still use what getattr gives.
+class StorageDescriptor(object):
+    """A data descriptor named _W1 on the class: the stock W1 property's
+    getter (attrgetter("_W1")) goes through it, not the instance dict."""
+    @property
+    def _W1(self):
+        return self.__dict__["_W1"] * 0.5
+
+    @_W1.setter
+    def _W1(self, value):
+        self.__dict__["_W1"] = value
+
+
+class Intercepting(object):
+    """__getattribute__ of its own: every attribute read goes through it."""
+    def __getattribute__(self, name):
+        value = object.__getattribute__(self, name)
+        return value * 2.0 if name in ("W2", "Lambda") and value is not None else value
+
+
+class ClassSizes(object):
+    """A size as a class attribute and Lambda as a class-level _Lambda,
+    neither in the instance dict."""
+    hiddenLayerSize = 4
+    _Lambda = 2e-3
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(hiddenLayerSize=4)
+        del self.__dict__["hiddenLayerSize"]
+        self.__dict__.pop("_Lambda", None)
+
+
+@pytest.mark.parametrize("mixin", [StorageDescriptor, Intercepting, ClassSizes])
+@pytest.mark.parametrize("n", [3, 9000])
+def test_every_call_uses_what_getattr_gives(mixin, n):
+    cls = type("F" + mixin.__name__, (mixin, nndfast.Neural_Network), {})
+    np.random.seed(5)
+    fast = cls()
+    fast.W1 = fast.W1 + 0.25
+    if mixin is Intercepting:
+        fast.Lambda = 1e-3
+    # what the call must use: the public attributes, read through getattr
+    ref = R.Neural_Network(hiddenLayerSize=fast.hiddenLayerSize, Lambda=fast.Lambda)
+    ref.W1, ref.W2 = np.array(fast.W1), np.array(fast.W2)
+    # the case is one where the instance dict alone would give other values
+    d = object.__getattribute__(fast, "__dict__")
+    assert any(not np.array_equal(d.get(raw), getattr(fast, public)) for raw, public in
+               [("hiddenLayerSize", "hiddenLayerSize"), ("_W1", "W1"), ("_W2", "W2"),
+                ("_Lambda", "Lambda")])
+    Xd, yd = data(4, n, 2, 1)
+    for _ in range(2):          # the second call: whatever the first one set up
+        assert_close(fast.forward(Xd), ref.forward(Xd), rtol=1e-12)
+        assert_close(fast.costFunction(Xd, yd), ref.costFunction(Xd, yd), rtol=1e-12)
+        for g, w in zip(fast.costFunctionPrime(Xd, yd), ref.costFunctionPrime(Xd, yd)):
+            assert_close(g, w, rtol=1e-11, scale=np.abs(w).max())
+
+
 def _interpreter_keeps_classes_alive():
     """True if a class of no relation to nndfast outlives its last reference."""
     ref = weakref.ref(type("Unrelated", (object,), {}))
