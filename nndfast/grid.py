@@ -84,7 +84,8 @@ def grid_search(NN, X, y, axes, full_output=True, num_threads=None, progress=Fal
     them, or any other network (nndfast.reference's), is searched by the
     reference's Python loop over its own costFunction (serial, locally only:
     client must be None), with the same validation, progress and Ctrl-C,
-    on a private shallow copy (copy.copy) holding private copies of its
+    on a private copy (copy.copy, with its own copies of the instance's
+    containers) holding private copies of its
     weights: NN, its weights and its cached yHat, z2, a2, z3 are never
     changed, so any number of threads may search one network.  A network
     with a tutorial method set on the instance (NN.costFunction = f, which
@@ -140,10 +141,37 @@ def grid_search(NN, X, y, axes, full_output=True, num_threads=None, progress=Fal
     return _plan.result(plan, surface, best, time.perf_counter() - t0)
 
 
+#: What a tutorial-style network caches in its instance dict: the search
+#: replaces them (its costFunction assigns new arrays), so a copy may share them.
+_CACHED = ("z2", "a2", "z3", "yHat", "_ws")
+
+
+def _private_copy(NN):
+    """copy.copy(NN) whose instance attributes are its own: each one but the
+    cached outputs and plain arrays (which the search rebinds, never
+    writes) is deep-copied, with NN itself mapped to the copy, so a subclass
+    that keeps its weights in a container of its own (a W1 property over a
+    dict, say) cannot have the search write into NN's.  An attribute that
+    cannot be deep-copied (a lock, a file) stays shared."""
+    clone = copy.copy(NN)
+    state = getattr(clone, "__dict__", None)
+    if state is None:
+        return clone
+    memo = {id(NN): clone}
+    for key, value in list(state.items()):
+        if key in _CACHED or type(value) is np.ndarray:
+            continue
+        try:
+            state[key] = copy.deepcopy(value, memo)
+        except Exception:  # noqa: BLE001 - any failure to copy leaves it shared
+            pass
+    return clone
+
+
 def _grid_search_generic(NN, state, X, y, axes, full_output, num_threads, progress, client):
     """grid_search through NN's own costFunction: the reference's loop (set
-    the axis weights, call costFunction, store sum(J)) on a private shallow
-    copy of NN (copy.copy: the same class and attributes) that holds private
+    the axis weights, call costFunction, store sum(J)) on a private copy of
+    NN (_private_copy: the same class and attributes) that holds private
     float64 copies of the weights read in ``state`` (read_network(NN)).
     NN itself is never assigned to or written, so concurrent searches,
     read-only and unpickled networks all work (an instance-level override:
@@ -162,7 +190,7 @@ def _grid_search_generic(NN, state, X, y, axes, full_output, num_threads, progre
     # it), which a copy would still call: such a network is searched in
     # place, as the reference's loop does, and its weights put back after.
     in_place = not set(TUTORIAL_METHODS).isdisjoint(getattr(NN, "__dict__", ()))
-    net = NN if in_place else copy.copy(NN)
+    net = NN if in_place else _private_copy(NN)
     if not in_place:
         # the copy has NN's sizes as they are now; the search is of the
         # network as read (a hook in X's conversion may have resized NN)

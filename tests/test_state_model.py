@@ -342,6 +342,24 @@ def test_patches_after_first_use_count_and_no_class_is_kept_alive():
 
 # -- entry points leave the network alone ---------------------------------------
 
+class ElsewhereTanh(ElsewhereWeights, Tanh):
+    """Weights in a dict of the subclass's own, and methods of its own."""
+
+
+def test_a_search_leaves_weights_kept_in_a_container_of_the_subclass_alone():
+    # the search's copy of the network must not share the dict the W1/W2
+    # properties store into: assigning the grid's weights to the copy would
+    # write them into the user's network
+    fast, ref = both(ElsewhereTanh, seed=6)
+    W1, W2 = fast.W1.copy(), fast.W2.copy()
+    axes = {"W1[0,0]": np.linspace(-1, 1, 3), "W2[0,0]": np.linspace(-2, 2, 2)}
+    np.testing.assert_allclose(nndfast.grid_search(fast, X, y, axes).costs,
+                               R.grid_search(ref, X, y, axes).costs, rtol=1e-12)
+    np.testing.assert_array_equal(fast.W1, W1)
+    np.testing.assert_array_equal(fast.W2, W2)
+    np.testing.assert_array_equal(ref.W1, W1)
+
+
 def test_concurrent_subclass_searches_are_right_and_leave_the_network_alone():
     fast, ref = both(Tanh, seed=5)
     W1, W2 = fast.W1.copy(), fast.W2.copy()
