@@ -124,9 +124,15 @@ static inline void nnd_team_result(int h, int lost)
     }
 }
 
+/* Rule 3's last count of free cores (nnd_free_cores) and when it was made. */
+#define NND_FREE_CORES_TTL_US 1000
+static int64_t nnd_free_cores_at_us = -1;    /* microseconds; -1: count afresh */
+static int64_t nnd_free_cores_seen = 0;
+
 static inline void nnd_team_forget(void)
 {
     int h;
+    NND_STORE(nnd_free_cores_at_us, (int64_t) -1);
     for (h = 0; h < NND_TEAM_HISTORIES; h++) {
         NND_STORE(nnd_team_armed[h], (int64_t) 0);
         NND_STORE(nnd_team_streak[h], (int64_t) 0);
@@ -214,7 +220,35 @@ static inline int64_t nnd_worker_tid(int k)
  * besides nndfast's own idle team workers.  At least 1; `want` where that
  * count cannot be read.  About 10 us per worker, paid only by calls big
  * enough for a team. */
+static inline int nnd_count_free_cores(void);
+
 static inline int nnd_free_cores(int want)
+{
+#if defined(__linux__) && defined(_OPENMP)
+    /* The count reads /proc (about 20 us with a spinning worker of the last
+     * team to look up), a tenth of a two-thread call at 10,000 rows of
+     * I 8, H 32: calls within NND_FREE_CORES_TTL_US of a count reuse it.
+     * A core that became busy meanwhile can cost one lost team, which
+     * rule 2 then learns from. */
+    int64_t now = (int64_t) (nnd_team_clock() * 1e6), at = NND_LOAD(nnd_free_cores_at_us);
+    int free_cores;
+    if (at >= 0 && now >= at && now - at < NND_FREE_CORES_TTL_US) {
+        free_cores = (int) NND_LOAD(nnd_free_cores_seen);
+    } else {
+        free_cores = nnd_count_free_cores();
+        if (free_cores < 0)
+            return want;
+        NND_STORE(nnd_free_cores_seen, (int64_t) free_cores);
+        NND_STORE(nnd_free_cores_at_us, now);
+    }
+    return free_cores < want ? free_cores : want;
+#else
+    return want;
+#endif
+}
+
+/* nnd_free_cores's count, read now: at least 1, or -1 if it cannot be read. */
+static inline int nnd_count_free_cores(void)
 {
 #if defined(__linux__) && defined(_OPENMP)
     char buf[128];
@@ -223,11 +257,11 @@ static inline int nnd_free_cores(int want)
     ssize_t got;
     long others;
     if (fd < 0)
-        return want;
+        return -1;
     got = read(fd, buf, sizeof buf - 1);
     close(fd);
     if (got <= 0)
-        return want;
+        return -1;
     buf[got] = 0;
     for (f = 0; f < 3 && p != NULL; f++) {      /* skip the three averages */
         p = strchr(p, ' ');
@@ -235,7 +269,7 @@ static inline int nnd_free_cores(int want)
             p++;
     }
     if (p == NULL)
-        return want;
+        return -1;
     others = strtol(p, NULL, 10) - 1;
     for (k = 1; k < NND_MAX_WORKERS && others > 0; k++) {
         int64_t tid = NND_LOAD(nnd_worker_tids[k]);
@@ -243,9 +277,9 @@ static inline int nnd_free_cores(int want)
             others--;
     }
     free_cores = omp_get_num_procs() - (int) (others > 0 ? others : 0);
-    return free_cores < 1 ? 1 : (free_cores < want ? free_cores : want);
+    return free_cores < 1 ? 1 : free_cores;
 #else
-    return want;
+    return -1;
 #endif
 }
 
@@ -293,6 +327,7 @@ static void nnd_team_after_fork_in_child(void)
     if (NND_LOAD(nnd_teams_started) || NND_LOAD(nnd_team_pool_dead))
         NND_STORE(nnd_team_pool_dead, (int64_t) 1);
     NND_STORE(nnd_teams_started, (int64_t) 0);
+    NND_STORE(nnd_free_cores_at_us, (int64_t) -1);
 #if defined(__linux__) && defined(_OPENMP)
     for (k = 0; k < NND_MAX_WORKERS; k++)
         NND_STORE(nnd_worker_tids[k], (int64_t) 0);
