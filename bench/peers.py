@@ -17,7 +17,9 @@ Contenders are interleaved: each round times every contender once, in a
 rotating order, a batch of calls that lasts about REPEAT_SECONDS, and a
 contender's time is the minimum over rounds of a batch's mean.  Every
 peer's result is checked against nndfast's to rtol 1e-9 before it is
-timed; a disagreement stops the run.  Progress goes to stderr, the markdown
+timed; a disagreement stops the run.  On all cores each batch starts once
+no other thread runs (_settle): the contender before it may leave threads
+spinning.  Progress goes to stderr, the markdown
 to stdout (and to --write's file).
 """
 import argparse
@@ -73,11 +75,36 @@ SIG_SIZES = (512, 2048)
 FMA_SIDE = 96
 
 
+#: All cores: a batch waits up to this long for the other threads to stop.
+SETTLE_SECONDS = 1.0
+
 _T0 = time.perf_counter()
 
 
 def log(*args):
     print(f"{time.perf_counter() - _T0:6.0f}s", *args, file=sys.stderr, flush=True)
+
+
+def _running_threads():
+    """Threads running or runnable on the machine now (/proc/loadavg's
+    fourth field, which counts the reader), or None where unknown."""
+    try:
+        with open("/proc/loadavg") as f:
+            return int(f.read().split()[3].split("/")[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _settle():
+    """Wait (at most SETTLE_SECONDS) until no thread but the caller runs:
+    each contender's all-cores batch then starts with the cores to itself,
+    whichever contender ran before it."""
+    deadline = time.perf_counter() + SETTLE_SECONDS
+    while time.perf_counter() < deadline:
+        running = _running_threads()
+        if running is None or running <= 1:
+            return
+        time.sleep(0.005)
 
 
 # ---------------------------------------------------------------- the worker
@@ -126,7 +153,14 @@ class _Worker:
         """Seconds per call: ``reps`` calls timed together.  Not the fastest
         single call: Linux adds a thread's CPU time to the process's only at a
         scheduler tick or switch, so one short call of a peer that computes
-        on a worker thread (XLA) can read as a fraction of its real cost."""
+        on a worker thread (XLA) can read as a fraction of its real cost.
+
+        On all cores the batch starts once the machine is quiet (_settle):
+        the contender timed just before may leave threads spinning (numpy's
+        OpenBLAS workers, torch's OpenMP team), which would otherwise share
+        this contender's cores."""
+        if self.parallel:
+            _settle()
         t0 = self.clock()
         for _ in range(reps):
             self.call()
@@ -437,7 +471,11 @@ def report(args, argv, results, started, load_start, load_end, seconds):
              "(numba's `prange` variant), timed in wall-clock seconds.")
     L.append("- All-cores figures are wall-clock: other work on the machine (the load average "
              "above; a load near the number of cores means the cores were shared) inflates them "
-             "and moves them from run to run far more than the per-core CPU seconds.")
+             "and moves them from run to run far more than the per-core CPU seconds. Each "
+             f"all-cores batch starts once no other thread runs (waiting at most "
+             f"{SETTLE_SECONDS:g} s), so that no contender shares its cores with threads "
+             "the one timed before it left spinning (numpy's OpenBLAS workers, torch's "
+             "OpenMP team).")
     L.append("- Ratios are the peer's time ÷ nndfast's: above 1 means nndfast is faster. "
              "Every peer agreed with nndfast to rtol 1e-9 before it was timed.")
     unavailable = results["unavailable"]
