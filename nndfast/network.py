@@ -257,18 +257,10 @@ class Neural_Network(object):
         return self._ws.run(snap, X, y, op, resolve_num_threads(None))
 
     # -- the tutorial's methods -------------------------------------------
-    def forward(self, X):
-        """Propagate X through the network.
-
-        X : (n, inputLayerSize) array.  Returns yHat, a new
-        (n, outputLayerSize) float64 array, and caches z2, a2, z3.
-        """
-        r = self._ws.forward(self, X)
-        if type(r) is _Declined:
-            return self._general("forward", X, None, r.read)
-        if r is _GENERIC:
-            return self._forward_generic(X)
-        return r
+    # forward, costFunction and costFunctionPrime are compiled (see
+    # _network.network_forward): each runs the workspace's fast entry, and
+    # _general or the tutorial's body (_*_generic below) when that declines.
+    forward = _k.network_forward
 
     def sigmoid(self, z):
         """Elementwise 1/(1+e^-z) for a scalar or array; stable at any |z|."""
@@ -279,23 +271,7 @@ class Neural_Network(object):
         e^-z/(1+e^-z)^2 gives NaN (z < -709)."""
         return _elementwise(_k.sigmoid_prime, z)
 
-    def costFunction(self, X, y):
-        """J = 0.5*sum((y-yHat)**2) over examples (Parts 2-6, Lambda None), or
-        Part 7's 0.5*sum((y-yHat)**2)/n + (Lambda/2)*(sum(W1**2) + sum(W2**2))
-        with n = X.shape[0] (Lambda a number, 0 included).
-
-        X : (n, inputLayerSize), y : (n, outputLayerSize).  Returns a new
-        float64 array of shape (outputLayerSize,) (the sums over rows only are
-        per output); caches yHat, z2, a2, z3.  With several outputs and
-        Lambda, each entry carries 1/outputLayerSize of the penalty, so that
-        sum(J) is the cost whose gradient costFunctionPrime gives.
-        """
-        r = self._ws.cost(self, X, y)
-        if type(r) is _Declined:
-            return self._general("cost", X, y, r.read)
-        if r is _GENERIC:
-            return self._costFunction_generic(X, y)
-        return r
+    costFunction = _k.network_costFunction
 
     def _cost_and_gradient(self, X, y):
         """(J (O,), dJdW1 (I, H), dJdW2 (H, O)) for X (n, I), y (n, O), from
@@ -305,21 +281,7 @@ class Neural_Network(object):
         X, y = as_data(X, y, snap.I, snap.O)
         return self._ws.run(snap, X, y, "gradient", resolve_num_threads(None))
 
-    def costFunctionPrime(self, X, y):
-        """Backpropagation: returns (dJdW1, dJdW2), shaped like (W1, W2).
-
-        dJdW1 = X.T @ delta2 and dJdW2 = a2.T @ delta3 (Lambda None), or Part
-        7's X.T @ delta2 / n + Lambda*W1 and a2.T @ delta3 / n + Lambda*W2.
-        X : (n, inputLayerSize), y : (n, outputLayerSize).  Caches yHat,
-        z2, a2, z3 as the tutorial does.
-        """
-        r = self._ws.gradient(self, X, y)
-        if type(r) is _Declined:
-            _, dJdW1, dJdW2 = self._general("gradient", X, y, r.read)
-            return dJdW1, dJdW2
-        if r is _GENERIC:
-            return self._costFunctionPrime_generic(X, y)
-        return r
+    costFunctionPrime = _k.network_costFunctionPrime
 
     # -- Part 5 helpers ------------------------------------------------------
     def getParams(self):
@@ -425,6 +387,14 @@ class Neural_Network(object):
 
 
 # The stock functions, to tell a subclass's override from an inherited method.
+# the compiled methods, named as the methods they are (repr, pickling of
+# bound methods, tracebacks)
+for _name in ("forward", "costFunction", "costFunctionPrime"):
+    _method = Neural_Network.__dict__[_name]
+    _method.__name__, _method.__qualname__ = _name, f"Neural_Network.{_name}"
+    _method.__module__ = __name__
+del _name, _method
+
 _STOCK = {name: Neural_Network.__dict__[name] for name in TUTORIAL_METHODS}
 _k.set_stock(_STOCK, _CALLEES["forward"], _CALLEES["costFunction"],
              _CALLEES["costFunctionPrime"],
@@ -432,7 +402,6 @@ _k.set_stock(_STOCK, _CALLEES["forward"], _CALLEES["costFunction"],
 _COMPUTE_GRADIENTS_USES = ("costFunctionPrime",) + _CALLEES["computeGradients"]
 _OUTPUTS = ("z2", "a2", "z3", "yHat")
 _SIZES = ("inputLayerSize", "hiddenLayerSize", "outputLayerSize")
-_Declined, _GENERIC = _k.Declined, _k.GENERIC
 _STOCK_WEIGHTS = (Neural_Network.__dict__["W1"], Neural_Network.__dict__["W2"])
 
 
