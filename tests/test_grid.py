@@ -827,17 +827,25 @@ def test_bad_lambda(Lambda, exc):
         nndfast.grid_search(NN, nndfast.X, nndfast.y, {"W1[0,0]": [0.0, 1.0]})
 
 
-def test_one_thread_takes_whole_chunks_and_teams_several_per_thread():
+@pytest.mark.parametrize("side", [64, 256])
+def test_one_thread_takes_whole_chunks_and_teams_several_per_thread(side):
     # each chunk builds its tables once: one thread runs a small grid as one
     # chunk (16 chunks of 4 rows ran a 64 x 64 grid at half the rate), a team
-    # gets _CHUNKS_PER_THREAD chunks per thread; the bits never change
+    # gets _CHUNKS_PER_THREAD chunks per thread where each keeps
+    # _MIN_TEAM_CHUNK_ROWS rows, else fewer (64 rows on 2 threads: one
+    # each); the bits never change
     NN = _net(seed=11)
     rng = np.random.default_rng(11)
     X, y = rng.random((3000, 2)), rng.random((3000, 1))
-    axes = {"W1[0,0]": np.linspace(-3, 3, 64), "W2[1,0]": np.linspace(-2, 2, 64)}
+    axes = {"W1[0,0]": np.linspace(-3, 3, side), "W2[1,0]": np.linspace(-2, 2, side)}
     plan = P.make_plan(NN, X, y, axes)
-    assert plan.chunk_for(1) == plan.chunk_rows >= plan.n_rows
-    assert -(-plan.n_rows // plan.chunk_for(2)) >= 2 * P._CHUNKS_PER_THREAD
+    assert plan.n_rows == side
+    assert plan.chunk_for(1) == plan.chunk_rows >= min(plan.n_rows, 128)
+    chunks = {nt: -(-plan.n_rows // plan.chunk_for(nt)) for nt in (2, 3)}
+    # 64 rows: 32 and 21 rows a thread, under 2 * _MIN_TEAM_CHUNK_ROWS, so
+    # one chunk each; 256 rows: 4 chunks of 32 a thread on 2 threads, 3 of
+    # 29 on 3
+    assert chunks == ({2: 2, 3: 3} if side == 64 else {2: 8, 3: 9}), chunks
     runs = [nndfast.grid_search(NN, X, y, axes, num_threads=nt) for nt in (1, 2, 3)]
     for r in runs[1:]:
         assert _bits(r.costs) == _bits(runs[0].costs)
