@@ -55,7 +55,7 @@ fixed size (set by the plan) and partial results are combined in index order.
 from cython.parallel cimport prange, threadid
 from libc.stdint cimport int64_t
 from libc.stdlib cimport calloc, malloc, free
-from libc.math cimport exp, fabs, NAN
+from libc.math cimport fabs, NAN
 from libc.string cimport memcpy
 
 from nndfast._alloc cimport alloc_error
@@ -574,6 +574,14 @@ cdef inline double _value_table(const double *vin, int64_t nk, const double *col
     return zmax
 
 
+cdef inline void _exp_neg(const double *x, int64_t n, double *out) noexcept nogil:
+    # out[e] = exp(-x[e]) for |x| <= NND_GRID_EMAX: the SIMD table routine on
+    # one row of n values (x * 1.0 is x), not one libm call per value
+    cdef const double *src = x
+    cdef double one = 1.0
+    K.exp_table(1, n, &src, &one, out)
+
+
 cdef inline void _row_w2(const Grid *g, Work *w, const double *ye, int64_t ne,
                          const double *vin, int64_t nk, int64_t akey, int64_t qi,
                          bint init, double *row) noexcept nogil:
@@ -618,8 +626,8 @@ cdef inline void _row_w2(const Grid *g, Work *w, const double *ye, int64_t ne,
         for e in range(ne):
             bmax = max(bmax, fabs(bcol[e]))
     if w.use_e and w.e_ok and bmax + w.emax <= NND_GRID_EMAX:
+        _exp_neg(bcol, ne, w.Bv)
         for e in range(ne):
-            w.Bv[e] = exp(-bcol[e])
             w.esrc[e] = w.E + e * nk
         K.row_e(ne, nk, w.esrc, w.Bv, w.ycol, init, c0, row)
     else:
@@ -649,8 +657,7 @@ cdef inline void _hidden_tables(const Grid *g, Work *w, const double *Xe, int64_
     for e in range(ne):
         zmax = max(zmax, fabs(w.zb[e]))
     if w.f_ok and zmax + w.fmax <= NND_GRID_EMAX:
-        for e in range(ne):
-            w.bz[e] = exp(-w.zb[e])
+        _exp_neg(w.zb, ne, w.bz)
         K.hidden_e(ne, nk, w.bz, w.F, w.A)
     else:
         K.hidden(ne, nk, w.zb, w.xcol, vin, w.A)
@@ -693,8 +700,8 @@ cdef inline void _row_w1(const Grid *g, Work *w, const double *ye, int64_t ne, i
             base3[e * O + o] = s
             bmax = max(bmax, fabs(s))
     if w.use_e and w.e_ok and bmax + w.emax <= NND_GRID_EMAX:
+        _exp_neg(base3, ne * O, w.Bv)
         for e in range(ne * O):
-            w.Bv[e] = exp(-base3[e])
             w.esrc[e] = w.E + e * nk
         K.row_e(ne * O, nk, w.esrc, w.Bv, ye, init, 0.0, row)
     else:
@@ -968,8 +975,7 @@ cdef inline void _block_row(const Grid *g, Work *w) noexcept nogil:
     for bb in range(g.nblock):
         zsum = zsum + w.zmaxb[bb]
     if zsum <= NND_GRID_EMAX:
-        for j in range(NP):
-            Bv[j] = exp(-base[j])
+        _exp_neg(base, NP, Bv)
         if g.nfold:
             for kk in range(na):
                 for j in range(NP):
