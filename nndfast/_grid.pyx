@@ -52,7 +52,7 @@ strict total order (NaN first, as np.argmin), so the result does not depend
 on how prefixes are split into chunks, blocks or threads.  Chunks are still a
 fixed size (set by the plan) and partial results are combined in index order.
 """
-from cython.parallel cimport prange, threadid
+from cython.parallel cimport parallel, prange, threadid
 from libc.stdint cimport int64_t
 from libc.stdlib cimport calloc, malloc, free
 from libc.math cimport fabs, NAN
@@ -1192,18 +1192,22 @@ def search(GridKernel kernel not None,    # IN  the plan (GridKernel(plan))
             # deschedules delays the call by at most the chunk it holds while
             # the others take the rest; which thread runs a chunk never changes
             # its numbers (results per chunk, combined in order below).
+            # Every team thread notes itself on entry, whether or not it gets a
+            # chunk: the free-core count must know all of nndfast's workers
+            # (an idle one spins for a while, and would read as other work).
             t0 = team_clock()
-            for c in prange(nchunks, num_threads=nt, schedule='dynamic', chunksize=1):
-                lo = p0 + c * chunk
-                hi = min(p1, lo + chunk)
-                if g.nblock > 1:
-                    _chunk_fused(&g, lo, hi, &scr[threadid()], &pc[c], &pu[c])
-                else:
-                    _chunk(&g, lo, hi, &scr[threadid()], &pc[c], &pu[c])
+            with parallel(num_threads=nt):
                 team_note_worker()
-                if threadid() == 0:
-                    mine[0] += 1
-                    done[0] = team_clock()
+                for c in prange(nchunks, schedule='dynamic', chunksize=1):
+                    lo = p0 + c * chunk
+                    hi = min(p1, lo + chunk)
+                    if g.nblock > 1:
+                        _chunk_fused(&g, lo, hi, &scr[threadid()], &pc[c], &pu[c])
+                    else:
+                        _chunk(&g, lo, hi, &scr[threadid()], &pc[c], &pu[c])
+                    if threadid() == 0:
+                        mine[0] += 1
+                        done[0] = team_clock()
         for c in range(nchunks):
             if _better(pc[c], pu[c], bc, bu):
                 bc = pc[c]
