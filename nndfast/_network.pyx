@@ -852,15 +852,20 @@ cdef object _W2_PROPERTY = None
 cdef object _LAMBDA_PROPERTY = None
 
 
+cdef object _NO_DEFAULT = object()
+
+
+cdef inline object _owned(PyObject *p):
+    # p, a new reference (not NULL), as an object that owns it
+    cdef object r = <object> p      # the cast takes a reference of its own
+    Py_DECREF(r)
+    return r
+
+
 cdef inline object _attr(object NN, PyObject *d, str name):
     # getattr(NN, name), through the instance dict when that is what it does
     cdef PyObject *v = nnd_dict_attr(NN, d, name)
-    cdef object r
-    if v == NULL:
-        return getattr(NN, name)
-    r = <object> v
-    Py_DECREF(r)                # r holds the reference nnd_dict_attr gave
-    return r
+    return getattr(NN, name) if v == NULL else _owned(v)
 
 
 cdef inline object _prop(object NN, PyObject *d, str name, object stock, str field,
@@ -869,31 +874,22 @@ cdef inline object _prop(object NN, PyObject *d, str name, object stock, str fie
     # name is attrgetter(field): field's instance-dict value when the class
     # has that property and the dict rule applies, else the public getattr
     cdef PyObject *v
-    cdef object r
     if stock is not None and nnd_class_attr(NN, name) == <PyObject *> stock:
         v = nnd_dict_attr(NN, d, field)
         if v != NULL:
-            r = <object> v
-            Py_DECREF(r)
-            return r
+            return _owned(v)
     if default is _NO_DEFAULT:
         return getattr(NN, name)
     return getattr(NN, name, default)
 
 
-cdef object _NO_DEFAULT = object()
-
-
 cdef inline object _dict_of(object NN):
     # NN's instance dict, or None if it has none
     cdef PyObject *p = PyObject_GenericGetDict(NN, NULL)
-    cdef object d
     if p == NULL:
         PyErr_Clear()
         return None
-    d = <object> p
-    Py_DECREF(d)
-    return d
+    return _owned(p)
 
 
 def read(NN):
@@ -986,9 +982,8 @@ def overrides(NN, tuple names):
 
 # -- the per-call state owner -----------------------------------------------------
 
+# what the fast entry returns when the network needs the tutorial's body
 cdef object _GENERIC = object()
-# what the fast entries return when the network needs the tutorial's body
-GENERIC = _GENERIC
 
 
 @cython.final
@@ -1141,7 +1136,11 @@ cdef class Workspace:
         return s
 
     cdef object _tiny(self, object NN, object X, object y, tuple uses, int op):
-        """The fast entries: the result, GENERIC, or a Declined."""
+        """The fast entry of network_forward, network_costFunction and
+        network_costFunctionPrime (op FORWARD, COST, GRAD_ONLY; uses: the
+        methods its tutorial body calls): the result when NN needs no
+        tutorial body and X, y are tiny, ready arrays; else _GENERIC, or a
+        Declined that carries the one read."""
         cdef object r
         cdef Snapshot snap
         cdef Py_ssize_t N
@@ -1160,20 +1159,6 @@ cdef class Workspace:
         if y is not None and not _ok2(y, N, snap.no):
             return Declined(snap)
         return self._tiny_from(snap, X, y, op)
-
-    def forward(self, NN, X):
-        """NN.forward(X) when NN needs no tutorial body and X (n, I) is a tiny,
-        ready array: yHat (n, O).  Else GENERIC or a Declined."""
-        return self._tiny(NN, X, None, _FORWARD_USES, FORWARD)
-
-    def cost(self, NN, X, y):
-        """NN.costFunction(X, y) (J (O,)) on the fast path; else GENERIC or a Declined."""
-        return self._tiny(NN, X, y, _COST_USES, COST)
-
-    def gradient(self, NN, X, y):
-        """NN.costFunctionPrime(X, y) (dJdW1 (I, H), dJdW2 (H, O)) on the fast
-        path; else GENERIC or a Declined."""
-        return self._tiny(NN, X, y, _GRAD_USES, GRAD_ONLY)
 
     # -- any call, from a validated snapshot ------------------------------------
 

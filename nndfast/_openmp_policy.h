@@ -213,41 +213,11 @@ static inline int64_t nnd_worker_tid(int k)
 #endif
 }
 
-/* How many of `want` threads a team can have without sharing a core with
- * another runnable thread: the online CPUs minus the threads that are
- * runnable right now besides the caller (Linux: /proc/loadavg's running
- * count, system-wide, which includes a spinning OpenBLAS worker) and
- * besides nndfast's own idle team workers.  At least 1; `want` where that
- * count cannot be read.  About 10 us per worker, paid only by calls big
- * enough for a team. */
-static inline int nnd_count_free_cores(void);
-
-static inline int nnd_free_cores(int want)
-{
-#if defined(__linux__) && defined(_OPENMP)
-    /* The count reads /proc (about 20 us with a spinning worker of the last
-     * team to look up), a tenth of a two-thread call at 10,000 rows of
-     * I 8, H 32: calls within NND_FREE_CORES_TTL_US of a count reuse it.
-     * A core that became busy meanwhile can cost one lost team, which
-     * rule 2 then learns from. */
-    int64_t now = (int64_t) (nnd_team_clock() * 1e6), at = NND_LOAD(nnd_free_cores_at_us);
-    int free_cores;
-    if (at >= 0 && now >= at && now - at < NND_FREE_CORES_TTL_US) {
-        free_cores = (int) NND_LOAD(nnd_free_cores_seen);
-    } else {
-        free_cores = nnd_count_free_cores();
-        if (free_cores < 0)
-            return want;
-        NND_STORE(nnd_free_cores_seen, (int64_t) free_cores);
-        NND_STORE(nnd_free_cores_at_us, now);
-    }
-    return free_cores < want ? free_cores : want;
-#else
-    return want;
-#endif
-}
-
-/* nnd_free_cores's count, read now: at least 1, or -1 if it cannot be read. */
+/* The cores no other runnable thread holds, read now: the online CPUs minus
+ * the threads that are runnable besides the caller (Linux: /proc/loadavg's
+ * running count, system-wide, which includes a spinning OpenBLAS worker)
+ * and besides nndfast's own idle team workers.  At least 1, or -1 if it
+ * cannot be read.  About 10 us per worker. */
 static inline int nnd_count_free_cores(void)
 {
 #if defined(__linux__) && defined(_OPENMP)
@@ -280,6 +250,34 @@ static inline int nnd_count_free_cores(void)
     return free_cores < 1 ? 1 : free_cores;
 #else
     return -1;
+#endif
+}
+
+/* How many of `want` threads a team can have without sharing a core with
+ * another runnable thread (nnd_count_free_cores), at least 1; `want` where
+ * that count cannot be read.  Paid only by calls big enough for a team. */
+static inline int nnd_free_cores(int want)
+{
+#if defined(__linux__) && defined(_OPENMP)
+    /* The count reads /proc (about 20 us with a spinning worker of the last
+     * team to look up), a tenth of a two-thread call at 10,000 rows of
+     * I 8, H 32: calls within NND_FREE_CORES_TTL_US of a count reuse it.
+     * A core that became busy meanwhile can cost one lost team, which
+     * rule 2 then learns from. */
+    int64_t now = (int64_t) (nnd_team_clock() * 1e6), at = NND_LOAD(nnd_free_cores_at_us);
+    int free_cores;
+    if (at >= 0 && now >= at && now - at < NND_FREE_CORES_TTL_US) {
+        free_cores = (int) NND_LOAD(nnd_free_cores_seen);
+    } else {
+        free_cores = nnd_count_free_cores();
+        if (free_cores < 0)
+            return want;
+        NND_STORE(nnd_free_cores_seen, (int64_t) free_cores);
+        NND_STORE(nnd_free_cores_at_us, now);
+    }
+    return free_cores < want ? free_cores : want;
+#else
+    return want;
 #endif
 }
 
